@@ -1,0 +1,29 @@
+package io.triforce.engine.backend;
+
+import io.triforce.engine.kv.KvCache;
+import io.triforce.engine.kv.KvCacheSpec;
+import io.triforce.engine.model.ModelConfig;
+
+/**
+ * A loaded model on one backend. {@link #forward} runs a block of tokens through the
+ * decoder, appending their keys and values to {@code cache}; feeding a block at once gives
+ * bit-identical logits to feeding the same tokens one by one.
+ */
+public interface Transformer extends AutoCloseable {
+
+    ModelConfig config();
+
+    /** A new, empty cache of the requested kind, owned by this model's backend. */
+    KvCache newCache(KvCacheSpec spec);
+
+    /**
+     * Runs {@code tokens} at the cache's next positions.
+     *
+     * @return logits [tokens.length][vocab], or only the last row when {@code lastOnly}
+     */
+    float[][] forward(int[] tokens, KvCache cache, boolean lastOnly);
+
+    @Override
+    default void close() {
+    }
+}

@@ -1,0 +1,24 @@
+package io.triforce.engine.kv;
+
+/** What kind of cache a {@link io.triforce.engine.backend.Transformer} should create. */
+public sealed interface KvCacheSpec {
+
+    /** Every token's keys and values, up to {@code capacity} tokens. */
+    record Full(int capacity) implements KvCacheSpec {
+    }
+
+    /**
+     * StreamingLLM: the first {@code sinks} tokens plus the most recent {@code window};
+     * {@code slack} more recent tokens are kept so a rejected speculation of up to that many
+     * tokens can be rolled back.
+     */
+    record Streaming(int sinks, int window, int slack) implements KvCacheSpec {
+    }
+
+    /**
+     * Retrieval cache over a full cache: {@code budget} tokens in chunks of {@code chunk},
+     * selected per layer and KV head, plus a tail of up to {@code tailCapacity} newer tokens.
+     */
+    record Retrieval(int budget, int chunk, int tailCapacity) implements KvCacheSpec {
+    }
+}
