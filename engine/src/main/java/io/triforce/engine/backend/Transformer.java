@@ -19,9 +19,11 @@ public interface Transformer extends AutoCloseable {
     /**
      * Runs {@code tokens} at the cache's next positions.
      *
-     * @return logits [tokens.length][vocab], or only the last row when {@code lastOnly}
+     * @param logitRows how many of the block's last rows need logits (0: none, e.g. a prefill
+     *                  whose next token is fed later; tokens.length: all)
+     * @return logits [logitRows][vocab] for the last {@code logitRows} tokens of the block
      */
-    float[][] forward(int[] tokens, KvCache cache, boolean lastOnly);
+    float[][] forward(int[] tokens, KvCache cache, int logitRows);
 
     @Override
     default void close() {
