@@ -94,7 +94,9 @@ public final class CpuTransformer implements Transformer {
             int end = Math.min(n, start + BLOCK);
             int rows = Math.max(0, end - Math.max(start, firstLogitRow));
             float[][] part = forwardBlock(java.util.Arrays.copyOfRange(tokens, start, end), cpuCache, rows);
-            System.arraycopy(part, 0, logits, end - rows - firstLogitRow, rows);
+            if (rows > 0) {
+                System.arraycopy(part, 0, logits, end - rows - firstLogitRow, rows);
+            }
         }
         return logits;
     }

@@ -1,0 +1,47 @@
+package io.triforce.engine.generate;
+
+import io.triforce.engine.backend.Transformer;
+import io.triforce.engine.kv.KvCache;
+import io.triforce.engine.kv.KvCacheSpec;
+import io.triforce.engine.sampling.SamplingParams;
+import io.triforce.engine.spec.SpeculationStats;
+import io.triforce.engine.spec.TokenPicker;
+import java.util.Arrays;
+
+/** The baseline: the target alone, one token per forward pass over its full KV cache. */
+public final class AutoregressiveDecoder implements Decoder {
+
+    private final Transformer target;
+
+    public AutoregressiveDecoder(Transformer target) {
+        this.target = target;
+    }
+
+    @Override
+    public Generation generate(int[] prompt, int maxNewTokens, SamplingParams sampling, TokenSink sink) {
+        Emitter out = new Emitter(target.config(), prompt.length, maxNewTokens, sink);
+        TokenPicker picker = new TokenPicker(sampling);
+        long start = System.nanoTime();
+        KvCache cache = prefill(prompt);
+        long decodeStart = System.nanoTime();
+        int last = prompt[prompt.length - 1];
+        do {
+            last = decodeOne(last, cache, picker);
+        } while (out.emit(last));
+        long end = System.nanoTime();
+        return new Generation(out.tokens(), out.finishReason(), decodeStart - start, end - decodeStart,
+                SpeculationStats.none());
+    }
+
+    /** Absorbs every prompt token but the last, which the first decode step feeds. */
+    private KvCache prefill(int[] prompt) {
+        KvCache cache = target.newCache(new KvCacheSpec.Full(target.config().maxPositions()));
+        target.forward(Arrays.copyOf(prompt, prompt.length - 1), cache, 0);
+        return cache;
+    }
+
+    private int decodeOne(int token, KvCache cache, TokenPicker picker) {
+        float[] logits = target.forward(new int[] {token}, cache, 1)[0];
+        return picker.pick(logits);
+    }
+}

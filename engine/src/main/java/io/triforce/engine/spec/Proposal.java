@@ -1,0 +1,16 @@
+package io.triforce.engine.spec;
+
+/**
+ * Tokens a lower level proposes to the level above, with the distribution each was drawn
+ * from (after the request's temperature/top-k/top-p); {@code probabilities} is null for
+ * greedy decoding, where only the tokens matter.
+ *
+ * @param tokens        [k]
+ * @param probabilities [k][vocab] or null
+ */
+public record Proposal(int[] tokens, float[][] probabilities) {
+
+    public int size() {
+        return tokens.length;
+    }
+}

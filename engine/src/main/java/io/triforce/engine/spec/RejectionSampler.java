@@ -1,0 +1,79 @@
+package io.triforce.engine.spec;
+
+import io.triforce.engine.sampling.Sampler;
+
+/**
+ * Speculative sampling (Leviathan et al., Chen et al.), the same rule at every level.
+ *
+ * <ul>
+ *   <li>greedy: accept the longest prefix where proposal[i] == argmax(p_i); next = argmax of
+ *       the verifier at the first mismatch (recovered) or after the last token (bonus);</li>
+ *   <li>sampling: accept x_i with probability min(1, p_i(x_i) / q_i(x_i)); at the first rejection
+ *       draw the recovered token from norm(max(0, p_i - q_i)); if all are accepted, draw a bonus
+ *       token from p_k. The committed tokens are then distributed exactly as p.</li>
+ * </ul>
+ */
+public final class RejectionSampler {
+
+    /**
+     * @param logits the verifier's logits [k+1][vocab]: row i scores the token after the
+     *               prefix ending just before proposal[i]; row k is the bonus row
+     */
+    public Verdict verify(Proposal proposal, float[][] logits, TokenPicker picker) {
+        int k = proposal.size();
+        if (logits.length != k + 1) {
+            throw new IllegalArgumentException("need " + (k + 1) + " rows of logits for " + k + " proposed tokens, got "
+                    + logits.length);
+        }
+        return picker.greedy() ? verifyGreedy(proposal, logits) : verifySampled(proposal, logits, picker);
+    }
+
+    private static Verdict verifyGreedy(Proposal proposal, float[][] logits) {
+        int k = proposal.size();
+        for (int i = 0; i < k; i++) {
+            int best = Sampler.argmax(logits[i]);
+            if (proposal.tokens()[i] != best) {
+                return new Verdict(i, best, false, null);
+            }
+        }
+        return new Verdict(k, Sampler.argmax(logits[k]), true, null);
+    }
+
+    private static Verdict verifySampled(Proposal proposal, float[][] logits, TokenPicker picker) {
+        int k = proposal.size();
+        float[][] p = new float[k + 1][];
+        for (int i = 0; i < k; i++) {
+            p[i] = picker.distribution(logits[i]);
+            int x = proposal.tokens()[i];
+            float[] q = proposal.probabilities()[i];
+            // accept with probability min(1, p(x)/q(x)): u < p/q  <=>  u*q < p (q(x) > 0 since x ~ q)
+            if (!(p[i][x] > 0 && picker.uniform() * q[x] < p[i][x])) {
+                int recovered = picker.sample(residual(p[i], q));
+                return new Verdict(i, recovered, false, java.util.Arrays.copyOf(p, i + 1));
+            }
+        }
+        p[k] = picker.distribution(logits[k]);
+        return new Verdict(k, picker.sample(p[k]), true, p);
+    }
+
+    /**
+     * norm(max(0, p - q)). When p and q are equal up to rounding the residual has no mass left;
+     * then p itself is the right distribution to draw from.
+     */
+    static float[] residual(float[] p, float[] q) {
+        float[] r = new float[p.length];
+        double sum = 0;
+        for (int i = 0; i < p.length; i++) {
+            r[i] = Math.max(0f, p[i] - q[i]);
+            sum += r[i];
+        }
+        if (sum <= 0) {
+            return p;
+        }
+        float inv = (float) (1.0 / sum);
+        for (int i = 0; i < r.length; i++) {
+            r[i] *= inv;
+        }
+        return r;
+    }
+}
