@@ -1,0 +1,54 @@
+package io.triforce.engine.cli;
+
+import io.triforce.engine.backend.Transformer;
+import io.triforce.engine.cpu.CpuBackend;
+import io.triforce.engine.generate.AutoregressiveDecoder;
+import io.triforce.engine.generate.Decoder;
+import io.triforce.engine.model.CheckpointLoader;
+import io.triforce.engine.model.LlamaCheckpoint;
+import io.triforce.engine.spec.TriForceConfig;
+import io.triforce.engine.spec.TriForceDecoder;
+import io.triforce.engine.tokenizer.Tokenizer;
+import java.nio.file.Path;
+
+/** The checkpoints a command runs: the target, its tokenizer and, for TriForce, the draft. */
+final class LoadedModels implements AutoCloseable {
+
+    final LlamaCheckpoint targetCheckpoint;
+    final Transformer target;
+    final Tokenizer tokenizer;
+    private LlamaCheckpoint draftCheckpoint;
+    private Transformer draft;
+
+    LoadedModels(Path targetDir) {
+        this.targetCheckpoint = CheckpointLoader.load(targetDir);
+        this.target = new CpuBackend().load(targetCheckpoint.weights());
+        this.tokenizer = Tokenizer.load(targetCheckpoint.tokenizerJson());
+    }
+
+    /** "ar" or "triforce" (which loads the draft on first use). */
+    Decoder decoder(String mode, TriForceOptions options) {
+        return switch (mode) {
+            case "ar" -> new AutoregressiveDecoder(target);
+            case "triforce" -> new TriForceDecoder(target, draft(options.requireDraft(mode)), options.config());
+            default -> throw new IllegalArgumentException("unknown mode '" + mode + "' (use ar or triforce)");
+        };
+    }
+
+    private Transformer draft(Path dir) {
+        if (draft == null) {
+            draftCheckpoint = CheckpointLoader.load(dir);
+            draft = new CpuBackend().load(draftCheckpoint.weights());
+        }
+        return draft;
+    }
+
+    @Override
+    public void close() throws Exception {
+        tokenizer.close();
+        targetCheckpoint.close();
+        if (draftCheckpoint != null) {
+            draftCheckpoint.close();
+        }
+    }
+}

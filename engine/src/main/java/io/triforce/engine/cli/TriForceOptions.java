@@ -1,0 +1,50 @@
+package io.triforce.engine.cli;
+
+import io.triforce.engine.spec.RebuildPolicy;
+import io.triforce.engine.spec.TriForceConfig;
+import java.nio.file.Path;
+import picocli.CommandLine.Option;
+
+/** Options shared by the commands that run TriForce: the draft model and the hierarchy's knobs. */
+final class TriForceOptions {
+
+    @Option(names = "--draft-model", paramLabel = "DIR", description = "Draft checkpoint directory (level 1), required for --mode triforce.")
+    Path draftModel;
+
+    @Option(names = "--budget", paramLabel = "B", description = "Retrieval cache budget in tokens (default ${DEFAULT-VALUE}).")
+    int budget = TriForceConfig.DEFAULTS.budget();
+
+    @Option(names = "--chunk", paramLabel = "C", description = "Retrieval chunk size in tokens (default ${DEFAULT-VALUE}).")
+    int chunk = TriForceConfig.DEFAULTS.chunk();
+
+    @Option(names = "--gamma", paramLabel = "G", description = "Tokens level 2 proposes per target verification (default ${DEFAULT-VALUE}).")
+    int gamma = TriForceConfig.DEFAULTS.gamma2();
+
+    @Option(names = "--gamma1", paramLabel = "G", description = "Tokens the draft proposes per level-2 round (default ${DEFAULT-VALUE}).")
+    int gamma1 = TriForceConfig.DEFAULTS.gamma1();
+
+    @Option(names = "--window", paramLabel = "W", description = "Draft StreamingLLM window (default ${DEFAULT-VALUE}).")
+    int window = TriForceConfig.DEFAULTS.window();
+
+    @Option(names = "--sinks", paramLabel = "S", description = "Draft StreamingLLM sink tokens (default ${DEFAULT-VALUE}).")
+    int sinks = TriForceConfig.DEFAULTS.sinks();
+
+    @Option(names = "--rebuild", paramLabel = "POLICY", description = "Retrieval re-selection: prefill, every:N or acceptance:X (default ${DEFAULT-VALUE}).")
+    String rebuild = "prefill";
+
+    TriForceConfig config() {
+        return new TriForceConfig(gamma1, gamma, budget, chunk, sinks, window, TriForceConfig.rebuildPolicy(rebuild));
+    }
+
+    Path requireDraft(String mode) {
+        if (draftModel == null) {
+            throw new IllegalArgumentException("--mode " + mode + " needs --draft-model DIR");
+        }
+        return draftModel;
+    }
+
+    /** Exposed for the JSON echo of the settings. */
+    RebuildPolicy rebuildPolicy() {
+        return TriForceConfig.rebuildPolicy(rebuild);
+    }
+}
