@@ -81,9 +81,11 @@ final class BenchCommand implements Callable<Integer> {
                     doc.put(mode + "_tokens_per_second", g.decodeTokensPerSecond());
                     System.err.printf("doc %d %-8s %7.1f tok/s decode, %6.1f s prefill, %d tokens%s%n", d, mode,
                             g.decodeTokensPerSecond(), g.prefillNanos() / 1e9, g.tokens().length,
-                            mode.equals("triforce") ? String.format(", acceptance %.2f / %.2f, %d target passes",
+                            mode.equals("triforce") ? String.format(
+                                    ", acceptance %.2f / %.2f, %d target passes, time draft %.0f / retrieval %.0f / target %.0f ms",
                                     g.stats().level1().acceptance(), g.stats().level2().acceptance(),
-                                    g.stats().targetForwardPasses()) : "");
+                                    g.stats().targetForwardPasses(), g.stats().draftNanos() / 1e6,
+                                    g.stats().level1().verifyNanos() / 1e6, g.stats().level2().verifyNanos() / 1e6) : "");
                 }
                 if (params.isGreedy() && outputs.containsKey("ar")) {
                     outputs.forEach((mode, tokens) -> {
@@ -153,6 +155,7 @@ final class BenchCommand implements Callable<Integer> {
         long decodeNanos;
         long prefillNanos;
         long proposed1, accepted1, proposed2, accepted2, targetPasses;
+        long draftNanos, retrievalNanos, targetNanos;
 
         void add(int prompt, Generation g) {
             tokens += g.tokens().length;
@@ -164,6 +167,9 @@ final class BenchCommand implements Callable<Integer> {
             proposed2 += g.stats().level2().proposed();
             accepted2 += g.stats().level2().accepted();
             targetPasses += g.stats().targetForwardPasses();
+            draftNanos += g.stats().draftNanos();
+            retrievalNanos += g.stats().level1().verifyNanos();
+            targetNanos += g.stats().level2().verifyNanos();
         }
 
         double tokensPerSecond() {
@@ -180,6 +186,10 @@ final class BenchCommand implements Callable<Integer> {
                 acceptance.put("level1", (double) accepted1 / proposed1);
                 acceptance.put("level2", (double) accepted2 / proposed2);
                 node.put("tokens_per_target_pass", (double) tokens / targetPasses);
+                ObjectNode time = node.putObject("decode_time_share");
+                time.put("draft", (double) draftNanos / decodeNanos);
+                time.put("retrieval", (double) retrievalNanos / decodeNanos);
+                time.put("target", (double) targetNanos / decodeNanos);
             }
             return node;
         }

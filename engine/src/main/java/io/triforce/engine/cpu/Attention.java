@@ -1,69 +1,112 @@
 package io.triforce.engine.cpu;
 
+import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * Scaled dot-product attention of the query heads that share one KV head over a
- * {@link KvSlots.View}: out_h = softmax(q_h . K^T * scale) V. Scores come tile by tile from the
- * transposed key layout; the softmax and the weighted sum of values run in a fixed order,
- * so the result for a query does not depend on what else is in its block.
+ * Scaled dot-product attention, softmax(q . K^T * scale) V, for several query rows over one
+ * {@link KvSlots} store: each row attends the first {@code counts[r]} slots. Keys and values
+ * stream through in blocks of {@link #KEY_BLOCK} slots with an online softmax, and every row
+ * of a call is served from the same block while it sits in cache, so a verify block of k
+ * tokens reads the KV cache once, not k times.
+ *
+ * <p>For one row the arithmetic depends only on its query and its slots (blocks start at
+ * fixed slot multiples; reductions run in a fixed order), never on the other rows of the call:
+ * a block forward gives the bits a token-by-token forward gives.
  */
 final class Attention {
 
+    static final int KEY_BLOCK = 256;
     private static final VectorSpecies<Float> F = VectorMath.F;
     private static final int TILE = KvSlots.TILE;
+
+    /** Per-worker buffers. */
+    static final class Scratch {
+        final float[] scores = new float[KEY_BLOCK];
+        float[] max = new float[64];
+        float[] sum = new float[64];
+    }
 
     private Attention() {
     }
 
     /**
-     * @param q      queries, head h of the group at q[qOff + h*headDim]
-     * @param heads  query heads in the group
-     * @param view   the keys/values to attend
-     * @param scores scratch of at least view.count() rounded up to a tile
-     * @param out    out[outOff + h*headDim ..] receives head h's result
+     * @param q          queries; row r starts at q[qOffsets[r]]
+     * @param counts     slots row r attends (a prefix of kv)
+     * @param out        row r's result goes to out[outOffsets[r] .. + headDim)
      */
-    static void attend(float[] q, int qOff, int heads, KvSlots.View view, float scale,
-                       float[] scores, float[] out, int outOff) {
-        KvSlots kv = view.slots();
-        int n = view.count();
+    static void attend(float[] q, int[] qOffsets, int[] counts, int rows, KvSlots kv, float scale,
+                       float[] out, int[] outOffsets, Scratch s) {
         int headDim = kv.headDim();
-        for (int h = 0; h < heads; h++) {
-            int qh = qOff + h * headDim;
-            scoreTiles(q, qh, kv.keyTiles, headDim, n, scale, scores);
-            float max = VectorMath.max(scores, 0, n);
-            float sum = VectorMath.expShiftedInPlace(scores, 0, n, max);
-            int oh = outOff + h * headDim;
-            weightedValues(scores, kv.values, headDim, n, out, oh);
-            VectorMath.scale(out, oh, headDim, 1f / sum);
+        if (s.max.length < rows) {
+            s.max = new float[rows];
+            s.sum = new float[rows];
+        }
+        int longest = 0;
+        for (int r = 0; r < rows; r++) {
+            s.max[r] = Float.NEGATIVE_INFINITY;
+            s.sum[r] = 0f;
+            Arrays.fill(out, outOffsets[r], outOffsets[r] + headDim, 0f);
+            longest = Math.max(longest, counts[r]);
+        }
+        for (int lo = 0; lo < longest; lo += KEY_BLOCK) {
+            for (int r = 0; r < rows; r++) {
+                int n = Math.min(KEY_BLOCK, counts[r] - lo);
+                if (n <= 0) {
+                    continue;
+                }
+                scoreTiles(q, qOffsets[r], kv.keyTiles, headDim, lo, n, scale, s.scores);
+                float blockMax = VectorMath.max(s.scores, 0, n);
+                float newMax = Math.max(s.max[r], blockMax);
+                float correction = VectorMath.exp(s.max[r] - newMax);
+                float blockSum = VectorMath.expShiftedInPlace(s.scores, 0, n, newMax);
+                s.sum[r] = s.sum[r] * correction + blockSum;
+                s.max[r] = newMax;
+                VectorMath.scale(out, outOffsets[r], headDim, correction);
+                accumulateValues(s.scores, kv.values, lo, headDim, n, out, outOffsets[r]);
+            }
+        }
+        for (int r = 0; r < rows; r++) {
+            VectorMath.scale(out, outOffsets[r], headDim, 1f / s.sum[r]);
         }
     }
 
-    /** scores[j] = scale * q . key_j for j < n (padding lanes of the last tile are written too). */
-    private static void scoreTiles(float[] q, int qOff, float[] keyTiles, int headDim, int n, float scale, float[] scores) {
+    /** scores[j] = scale * q . key_(first+j) for j < n; first is a multiple of TILE. Eight tiles in flight. */
+    private static void scoreTiles(float[] q, int qOff, float[] keyTiles, int headDim, int first, int n,
+                                   float scale, float[] scores) {
         int tiles = (n + TILE - 1) / TILE;
         int tileSize = headDim * TILE;
+        int base = (first / TILE) * tileSize;
         int t = 0;
-        for (; t + 4 <= tiles; t += 4) {
+        for (; t + 8 <= tiles; t += 8) {
             FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
-            int b0 = t * tileSize;
-            for (int d = 0; d < headDim; d++) {
+            FloatVector a4 = FloatVector.zero(F), a5 = FloatVector.zero(F), a6 = FloatVector.zero(F), a7 = FloatVector.zero(F);
+            int o = base + t * tileSize;
+            for (int d = 0; d < headDim; d++, o += TILE) {
                 FloatVector qd = FloatVector.broadcast(F, q[qOff + d]);
-                int o = b0 + d * TILE;
                 a0 = qd.fma(FloatVector.fromArray(F, keyTiles, o), a0);
                 a1 = qd.fma(FloatVector.fromArray(F, keyTiles, o + tileSize), a1);
                 a2 = qd.fma(FloatVector.fromArray(F, keyTiles, o + 2 * tileSize), a2);
                 a3 = qd.fma(FloatVector.fromArray(F, keyTiles, o + 3 * tileSize), a3);
+                a4 = qd.fma(FloatVector.fromArray(F, keyTiles, o + 4 * tileSize), a4);
+                a5 = qd.fma(FloatVector.fromArray(F, keyTiles, o + 5 * tileSize), a5);
+                a6 = qd.fma(FloatVector.fromArray(F, keyTiles, o + 6 * tileSize), a6);
+                a7 = qd.fma(FloatVector.fromArray(F, keyTiles, o + 7 * tileSize), a7);
             }
-            a0.mul(scale).intoArray(scores, t * TILE);
-            a1.mul(scale).intoArray(scores, (t + 1) * TILE);
-            a2.mul(scale).intoArray(scores, (t + 2) * TILE);
-            a3.mul(scale).intoArray(scores, (t + 3) * TILE);
+            int sOff = t * TILE;
+            a0.mul(scale).intoArray(scores, sOff);
+            a1.mul(scale).intoArray(scores, sOff + TILE);
+            a2.mul(scale).intoArray(scores, sOff + 2 * TILE);
+            a3.mul(scale).intoArray(scores, sOff + 3 * TILE);
+            a4.mul(scale).intoArray(scores, sOff + 4 * TILE);
+            a5.mul(scale).intoArray(scores, sOff + 5 * TILE);
+            a6.mul(scale).intoArray(scores, sOff + 6 * TILE);
+            a7.mul(scale).intoArray(scores, sOff + 7 * TILE);
         }
         for (; t < tiles; t++) {
             FloatVector a = FloatVector.zero(F);
-            int b = t * tileSize;
+            int b = base + t * tileSize;
             for (int d = 0; d < headDim; d++) {
                 a = FloatVector.broadcast(F, q[qOff + d]).fma(FloatVector.fromArray(F, keyTiles, b + d * TILE), a);
             }
@@ -71,21 +114,45 @@ final class Attention {
         }
     }
 
-    /** out[oOff..oOff+headDim) = sum_j p[j] * value_j, even and odd j in two accumulators. */
-    private static void weightedValues(float[] p, float[] values, int headDim, int n, float[] out, int oOff) {
-        java.util.Arrays.fill(out, oOff, oOff + headDim, 0f);
-        for (int d0 = 0; d0 < headDim; d0 += F.length()) {
-            FloatVector even = FloatVector.zero(F);
-            FloatVector odd = FloatVector.zero(F);
+    /**
+     * out[oOff..+headDim) += sum_j p[j] * value_(first+j). Four lane groups of the head at a
+     * time, even and odd j in separate accumulators (eight chains), combined in a fixed order.
+     */
+    private static void accumulateValues(float[] p, float[] values, int first, int headDim, int n, float[] out, int oOff) {
+        int lanes = F.length();
+        for (int d0 = 0; d0 < headDim; d0 += 4 * lanes) {
+            FloatVector e0 = FloatVector.zero(F), e1 = FloatVector.zero(F), e2 = FloatVector.zero(F), e3 = FloatVector.zero(F);
+            FloatVector o0 = FloatVector.zero(F), o1 = FloatVector.zero(F), o2 = FloatVector.zero(F), o3 = FloatVector.zero(F);
+            int row = first * headDim + d0;
             int j = 0;
-            for (; j + 2 <= n; j += 2) {
-                even = FloatVector.broadcast(F, p[j]).fma(FloatVector.fromArray(F, values, j * headDim + d0), even);
-                odd = FloatVector.broadcast(F, p[j + 1]).fma(FloatVector.fromArray(F, values, (j + 1) * headDim + d0), odd);
+            for (; j + 2 <= n; j += 2, row += 2 * headDim) {
+                FloatVector pe = FloatVector.broadcast(F, p[j]);
+                FloatVector po = FloatVector.broadcast(F, p[j + 1]);
+                e0 = pe.fma(FloatVector.fromArray(F, values, row), e0);
+                e1 = pe.fma(FloatVector.fromArray(F, values, row + lanes), e1);
+                e2 = pe.fma(FloatVector.fromArray(F, values, row + 2 * lanes), e2);
+                e3 = pe.fma(FloatVector.fromArray(F, values, row + 3 * lanes), e3);
+                int next = row + headDim;
+                o0 = po.fma(FloatVector.fromArray(F, values, next), o0);
+                o1 = po.fma(FloatVector.fromArray(F, values, next + lanes), o1);
+                o2 = po.fma(FloatVector.fromArray(F, values, next + 2 * lanes), o2);
+                o3 = po.fma(FloatVector.fromArray(F, values, next + 3 * lanes), o3);
             }
             if (j < n) {
-                even = FloatVector.broadcast(F, p[j]).fma(FloatVector.fromArray(F, values, j * headDim + d0), even);
+                FloatVector pe = FloatVector.broadcast(F, p[j]);
+                e0 = pe.fma(FloatVector.fromArray(F, values, row), e0);
+                e1 = pe.fma(FloatVector.fromArray(F, values, row + lanes), e1);
+                e2 = pe.fma(FloatVector.fromArray(F, values, row + 2 * lanes), e2);
+                e3 = pe.fma(FloatVector.fromArray(F, values, row + 3 * lanes), e3);
             }
-            even.add(odd).intoArray(out, oOff + d0);
+            addInto(out, oOff + d0, e0.add(o0));
+            addInto(out, oOff + d0 + lanes, e1.add(o1));
+            addInto(out, oOff + d0 + 2 * lanes, e2.add(o2));
+            addInto(out, oOff + d0 + 3 * lanes, e3.add(o3));
         }
+    }
+
+    private static void addInto(float[] out, int off, FloatVector v) {
+        FloatVector.fromArray(F, out, off).add(v).intoArray(out, off);
     }
 }

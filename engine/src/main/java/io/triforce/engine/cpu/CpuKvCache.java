@@ -24,6 +24,14 @@ public interface CpuKvCache extends KvCache {
      */
     KvSlots.View view(int layer, int kvHead, int t, KvSlots scratch, RotaryEmbedding rope);
 
+    /**
+     * Whether every query of a block sees a prefix of one shared store (so one pass over the
+     * keys can serve them all); false when views are assembled per query.
+     */
+    default boolean viewsShareSlots() {
+        return true;
+    }
+
     /** Called after every layer has stored the block: the block is now part of the sequence. */
     void advance(int n);
 

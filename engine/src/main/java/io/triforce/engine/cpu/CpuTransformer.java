@@ -20,6 +20,7 @@ import io.triforce.engine.tensor.Tensor;
 public final class CpuTransformer implements Transformer {
 
     static final int BLOCK = 256;
+    private static final int QUERY_CHUNK = 16;
 
     private final LlamaWeights weights;
     private final ModelConfig config;
@@ -31,14 +32,14 @@ public final class CpuTransformer implements Transformer {
     private final float[] finalNorm;         // [dim]
     private final float attentionScale;
     private final KvSlots[] viewScratch;     // per worker
-    private final float[][] scoreScratch;    // per worker
+    private final Attention.Scratch[] attentionScratch; // per worker
 
     CpuTransformer(LlamaWeights weights, Parallel parallel) {
         this.weights = weights;
         this.config = weights.config();
-        if (config.headDim() % VectorMath.LANES != 0) {
+        if (config.headDim() % (4 * VectorMath.LANES) != 0) {
             throw new IllegalArgumentException("CPU backend needs head_dim to be a multiple of "
-                    + VectorMath.LANES + "; got " + config.headDim());
+                    + 4 * VectorMath.LANES + "; got " + config.headDim());
         }
         this.parallel = parallel;
         this.matmul = new MatMul(parallel, Math.max(config.dim(), Math.max(config.hiddenDim(), config.qDim())));
@@ -53,9 +54,10 @@ public final class CpuTransformer implements Transformer {
         this.finalNorm = weights.finalNorm().toFloatArray();
         this.attentionScale = (float) (1.0 / Math.sqrt(config.headDim()));
         this.viewScratch = new KvSlots[parallel.threads()];
-        this.scoreScratch = new float[parallel.threads()][1024];
+        this.attentionScratch = new Attention.Scratch[parallel.threads()];
         for (int w = 0; w < viewScratch.length; w++) {
             viewScratch[w] = new KvSlots(config.headDim(), 256);
+            attentionScratch[w] = new Attention.Scratch();
         }
     }
 
@@ -147,24 +149,37 @@ public final class CpuTransformer implements Transformer {
         return logits(x, n, logitRows);
     }
 
-    /** att[t] = attention of query t over what the cache shows it, for every (token, KV head). */
+    /**
+     * att[t] = attention of query t over what the cache shows it. Tasks are (KV head, chunk of
+     * up to {@link #QUERY_CHUNK} tokens); a task serves all its query heads from one pass over
+     * the keys when the cache's views share storage.
+     */
     private void attention(int layer, CpuKvCache cache, float[] q, int n, float[] att) {
         int kvHeads = config.nKvHeads();
         int group = config.groupSize();
         int headDim = config.headDim();
         int qDim = config.qDim();
-        parallel.forRange(n * kvHeads, (worker, from, to) -> {
+        int chunk = cache.viewsShareSlots() ? QUERY_CHUNK : 1;
+        int chunks = (n + chunk - 1) / chunk;
+        parallel.forRange(kvHeads * chunks, (worker, from, to) -> {
             for (int i = from; i < to; i++) {
-                int t = i / kvHeads;
                 int g = i % kvHeads;
-                KvSlots.View view = cache.view(layer, g, t, viewScratch[worker], rope);
-                float[] scores = scoreScratch[worker];
-                int needed = (view.count() + KvSlots.TILE - 1) / KvSlots.TILE * KvSlots.TILE;
-                if (scores.length < needed) {
-                    scores = scoreScratch[worker] = new float[Math.max(needed, scores.length * 2)];
+                int t0 = (i / kvHeads) * chunk;
+                int t1 = Math.min(n, t0 + chunk);
+                int rows = (t1 - t0) * group;
+                int[] offsets = new int[rows];
+                int[] counts = new int[rows];
+                KvSlots slots = null;
+                for (int t = t0; t < t1; t++) {
+                    KvSlots.View view = cache.view(layer, g, t, viewScratch[worker], rope);
+                    slots = view.slots();
+                    for (int h = 0; h < group; h++) {
+                        int r = (t - t0) * group + h;
+                        offsets[r] = t * qDim + (g * group + h) * headDim;
+                        counts[r] = view.count();
+                    }
                 }
-                int off = t * qDim + g * group * headDim;
-                Attention.attend(q, off, group, view, attentionScale, scores, att, off);
+                Attention.attend(q, offsets, counts, rows, slots, attentionScale, att, offsets, attentionScratch[worker]);
             }
         });
     }

@@ -3,6 +3,7 @@ package io.triforce.engine.cpu;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -20,14 +21,29 @@ public final class VectorMath {
     private VectorMath() {
     }
 
-    /** Sum of the lanes, left to right. */
-    public static float sumLanes(FloatVector v) {
-        float[] lanes = v.toArray();
-        float s = 0f;
-        for (float lane : lanes) {
-            s += lane;
+    /** Shuffles pairing lane i with lane i + half (mod LANES), for half = LANES/2, LANES/4, ..., 1. */
+    private static final VectorShuffle<Float>[] FOLDS = folds();
+
+    @SuppressWarnings("unchecked")
+    private static VectorShuffle<Float>[] folds() {
+        int steps = Integer.numberOfTrailingZeros(LANES);
+        VectorShuffle<Float>[] folds = new VectorShuffle[steps];
+        for (int s = 0, half = LANES / 2; s < steps; s++, half /= 2) {
+            int h = half;
+            folds[s] = VectorShuffle.fromOp(F, i -> (i + h) % LANES);
         }
-        return s;
+        return folds;
+    }
+
+    /**
+     * Sum of the lanes by a fixed tree of lane-wise adds (halves, quarters, ...), so the result
+     * is the same in the interpreter and in compiled code.
+     */
+    public static float sumLanes(FloatVector v) {
+        for (VectorShuffle<Float> fold : FOLDS) {
+            v = v.add(v.rearrange(fold));
+        }
+        return v.lane(0);
     }
 
     /** a[aOff..aOff+n) . b[bOff..bOff+n), four interleaved accumulators combined in a fixed order. */

@@ -1,8 +1,9 @@
 package io.triforce.engine.spec;
 
 /**
- * Counters of one verification level: tokens proposed to it, accepted by it, and the tokens it
- * added itself — recovered (after a rejection) or bonus (after a fully accepted proposal).
+ * Counters of one verification level: tokens proposed to it, accepted by it, the tokens it
+ * added itself — recovered (after a rejection) or bonus (after a fully accepted proposal) —
+ * and the time its verification forward passes took.
  */
 public final class LevelStats {
 
@@ -11,8 +12,10 @@ public final class LevelStats {
     private long recovered;
     private long bonus;
     private long forwardPasses;
+    private long verifyNanos;
 
-    void record(int proposedTokens, Verdict verdict) {
+    void record(int proposedTokens, Verdict verdict, long nanos) {
+        verifyNanos += nanos;
         proposed += proposedTokens;
         accepted += verdict.accepted();
         if (verdict.bonus()) {
@@ -42,6 +45,11 @@ public final class LevelStats {
     /** Verification forward passes this level ran. */
     public long forwardPasses() {
         return forwardPasses;
+    }
+
+    /** Time this level spent scoring proposals (its verification forward passes). */
+    public long verifyNanos() {
+        return verifyNanos;
     }
 
     /** accepted / proposed, 0 when nothing was proposed. */

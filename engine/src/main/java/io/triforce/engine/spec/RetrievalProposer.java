@@ -18,12 +18,18 @@ public final class RetrievalProposer {
     private final RejectionSampler rejection;
     private final int gamma1;
     private final LevelStats level1 = new LevelStats();
+    private long draftNanos;
 
     public RetrievalProposer(DraftModelProposer draft, CacheScorer retrieval, RejectionSampler rejection, int gamma1) {
         this.draft = draft;
         this.retrieval = retrieval;
         this.rejection = rejection;
         this.gamma1 = gamma1;
+    }
+
+    /** Time the tiny draft spent proposing. */
+    public long draftNanos() {
+        return draftNanos;
     }
 
     /** Absorbs the prompt into the tiny draft's cache (the retrieval cache is built from the target's). */
@@ -42,9 +48,14 @@ public final class RetrievalProposer {
         List<float[]> probabilities = new ArrayList<>();
         while (tokens.size() < n) {
             int base = sequence.length();
+            long start = System.nanoTime();
             Proposal drafted = draft.propose(sequence, Math.min(gamma1, n - tokens.size()), picker);
-            Verdict verdict = rejection.verify(drafted, retrieval.score(sequence, drafted.tokens()), picker);
-            level1.record(drafted.size(), verdict);
+            long draftedAt = System.nanoTime();
+            float[][] logits = retrieval.score(sequence, drafted.tokens());
+            long scored = System.nanoTime();
+            Verdict verdict = rejection.verify(drafted, logits, picker);
+            level1.record(drafted.size(), verdict, scored - draftedAt);
+            draftNanos += draftedAt - start;
             for (int i = 0; i <= verdict.accepted(); i++) {
                 int token = i < verdict.accepted() ? drafted.tokens()[i] : verdict.nextToken();
                 sequence.add(token);

@@ -89,8 +89,11 @@ public final class TriForceDecoder implements Decoder {
         boolean step(TokenPicker picker) {
             int base = sequence.length();
             Proposal proposal = level2.propose(sequence, Math.min(config.gamma2(), out.remaining()), picker);
-            Verdict verdict = rejection.verify(proposal, verifier.score(sequence, proposal.tokens()), picker);
-            level2Stats.record(proposal.size(), verdict);
+            long start = System.nanoTime();
+            float[][] logits = verifier.score(sequence, proposal.tokens());
+            long scored = System.nanoTime();
+            Verdict verdict = rejection.verify(proposal, logits, picker);
+            level2Stats.record(proposal.size(), verdict, scored - start);
             boolean more = true;
             for (int i = 0; i <= verdict.accepted() && more; i++) {
                 int token = i < verdict.accepted() ? proposal.tokens()[i] : verdict.nextToken();
@@ -117,7 +120,7 @@ public final class TriForceDecoder implements Decoder {
 
         Generation finish(long prefillNanos, long decodeNanos) {
             return new Generation(out.tokens(), out.finishReason(), prefillNanos, decodeNanos,
-                    new SpeculationStats(level2.level1Stats(), level2Stats, rebuilds));
+                    new SpeculationStats(level2.level1Stats(), level2Stats, rebuilds, level2.draftNanos()));
         }
     }
 }
