@@ -21,11 +21,13 @@ final class MatMul {
     private static final int TOKENS = 4;
 
     private final Parallel parallel;
-    private final float[][] rowScratch; // per worker: [ROWS][maxCols]
+    private final float[][] rowScratch;  // per worker: [ROWS][maxCols]
+    private final float[][] laneScratch; // per worker: [LANES]
 
     MatMul(Parallel parallel, int maxCols) {
         this.parallel = parallel;
         this.rowScratch = new float[parallel.threads()][ROWS * maxCols];
+        this.laneScratch = new float[parallel.threads()][LANES];
     }
 
     /** out [n][w.rows()] = x [n][w.cols()] times W^T. */
@@ -35,6 +37,7 @@ final class MatMul {
         int tiles = (rows + ROWS - 1) / ROWS;
         parallel.forRange(tiles, (worker, from, to) -> {
             float[] scratch = rowScratch[worker];
+            float[] lanes = laneScratch[worker];
             for (int tile = from; tile < to; tile++) {
                 int r0 = tile * ROWS;
                 int count = Math.min(ROWS, rows - r0);
@@ -44,30 +47,30 @@ final class MatMul {
                 if (count < ROWS) {
                     for (int t = 0; t < n; t++) {
                         for (int i = 0; i < count; i++) {
-                            out[t * rows + r0 + i] = dot(scratch, i * cols, x, t * cols, cols);
+                            out[t * rows + r0 + i] = dot(scratch, i * cols, x, t * cols, cols, lanes);
                         }
                     }
                     continue;
                 }
                 int t = 0;
                 for (; t + TOKENS <= n; t += TOKENS) {
-                    fourRowsFourTokens(scratch, x, t, cols, out, rows, r0);
+                    fourRowsFourTokens(scratch, x, t, cols, out, rows, r0, lanes);
                 }
                 for (; t < n; t++) {
-                    fourRowsOneToken(scratch, x, t * cols, cols, out, t * rows + r0);
+                    fourRowsOneToken(scratch, x, t * cols, cols, out, t * rows + r0, lanes);
                 }
             }
         });
     }
 
     /** The reference computation of one output. */
-    static float dot(float[] w, int wOff, float[] x, int xOff, int cols) {
+    static float dot(float[] w, int wOff, float[] x, int xOff, int cols, float[] lanes) {
         FloatVector acc = FloatVector.zero(F);
         int j = 0;
         for (; j + LANES <= cols; j += LANES) {
             acc = FloatVector.fromArray(F, w, wOff + j).fma(FloatVector.fromArray(F, x, xOff + j), acc);
         }
-        return tail(VectorMath.sumLanes(acc), w, wOff, x, xOff, j, cols);
+        return tail(VectorMath.sumLanes(acc, lanes), w, wOff, x, xOff, j, cols);
     }
 
     private static float tail(float sum, float[] w, int wOff, float[] x, int xOff, int j, int cols) {
@@ -77,7 +80,8 @@ final class MatMul {
         return sum;
     }
 
-    private static void fourRowsOneToken(float[] w, float[] x, int xOff, int cols, float[] out, int outOff) {
+    private static void fourRowsOneToken(float[] w, float[] x, int xOff, int cols, float[] out, int outOff,
+                                         float[] lanes) {
         FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
         int j = 0;
         for (; j + LANES <= cols; j += LANES) {
@@ -87,13 +91,14 @@ final class MatMul {
             a2 = FloatVector.fromArray(F, w, 2 * cols + j).fma(xv, a2);
             a3 = FloatVector.fromArray(F, w, 3 * cols + j).fma(xv, a3);
         }
-        out[outOff] = tail(VectorMath.sumLanes(a0), w, 0, x, xOff, j, cols);
-        out[outOff + 1] = tail(VectorMath.sumLanes(a1), w, cols, x, xOff, j, cols);
-        out[outOff + 2] = tail(VectorMath.sumLanes(a2), w, 2 * cols, x, xOff, j, cols);
-        out[outOff + 3] = tail(VectorMath.sumLanes(a3), w, 3 * cols, x, xOff, j, cols);
+        out[outOff] = tail(VectorMath.sumLanes(a0, lanes), w, 0, x, xOff, j, cols);
+        out[outOff + 1] = tail(VectorMath.sumLanes(a1, lanes), w, cols, x, xOff, j, cols);
+        out[outOff + 2] = tail(VectorMath.sumLanes(a2, lanes), w, 2 * cols, x, xOff, j, cols);
+        out[outOff + 3] = tail(VectorMath.sumLanes(a3, lanes), w, 3 * cols, x, xOff, j, cols);
     }
 
-    private static void fourRowsFourTokens(float[] w, float[] x, int t, int cols, float[] out, int rows, int r0) {
+    private static void fourRowsFourTokens(float[] w, float[] x, int t, int cols, float[] out, int rows, int r0,
+                                           float[] lanes) {
         FloatVector a00 = FloatVector.zero(F), a01 = FloatVector.zero(F), a02 = FloatVector.zero(F), a03 = FloatVector.zero(F);
         FloatVector a10 = FloatVector.zero(F), a11 = FloatVector.zero(F), a12 = FloatVector.zero(F), a13 = FloatVector.zero(F);
         FloatVector a20 = FloatVector.zero(F), a21 = FloatVector.zero(F), a22 = FloatVector.zero(F), a23 = FloatVector.zero(F);
@@ -115,21 +120,21 @@ final class MatMul {
             a30 = w3.fma(v0, a30); a31 = w3.fma(v1, a31); a32 = w3.fma(v2, a32); a33 = w3.fma(v3, a33);
         }
         int o0 = t * rows + r0, o1 = o0 + rows, o2 = o1 + rows, o3 = o2 + rows;
-        out[o0] = tail(VectorMath.sumLanes(a00), w, 0, x, x0, j, cols);
-        out[o1] = tail(VectorMath.sumLanes(a01), w, 0, x, x1, j, cols);
-        out[o2] = tail(VectorMath.sumLanes(a02), w, 0, x, x2, j, cols);
-        out[o3] = tail(VectorMath.sumLanes(a03), w, 0, x, x3, j, cols);
-        out[o0 + 1] = tail(VectorMath.sumLanes(a10), w, cols, x, x0, j, cols);
-        out[o1 + 1] = tail(VectorMath.sumLanes(a11), w, cols, x, x1, j, cols);
-        out[o2 + 1] = tail(VectorMath.sumLanes(a12), w, cols, x, x2, j, cols);
-        out[o3 + 1] = tail(VectorMath.sumLanes(a13), w, cols, x, x3, j, cols);
-        out[o0 + 2] = tail(VectorMath.sumLanes(a20), w, 2 * cols, x, x0, j, cols);
-        out[o1 + 2] = tail(VectorMath.sumLanes(a21), w, 2 * cols, x, x1, j, cols);
-        out[o2 + 2] = tail(VectorMath.sumLanes(a22), w, 2 * cols, x, x2, j, cols);
-        out[o3 + 2] = tail(VectorMath.sumLanes(a23), w, 2 * cols, x, x3, j, cols);
-        out[o0 + 3] = tail(VectorMath.sumLanes(a30), w, 3 * cols, x, x0, j, cols);
-        out[o1 + 3] = tail(VectorMath.sumLanes(a31), w, 3 * cols, x, x1, j, cols);
-        out[o2 + 3] = tail(VectorMath.sumLanes(a32), w, 3 * cols, x, x2, j, cols);
-        out[o3 + 3] = tail(VectorMath.sumLanes(a33), w, 3 * cols, x, x3, j, cols);
+        out[o0] = tail(VectorMath.sumLanes(a00, lanes), w, 0, x, x0, j, cols);
+        out[o1] = tail(VectorMath.sumLanes(a01, lanes), w, 0, x, x1, j, cols);
+        out[o2] = tail(VectorMath.sumLanes(a02, lanes), w, 0, x, x2, j, cols);
+        out[o3] = tail(VectorMath.sumLanes(a03, lanes), w, 0, x, x3, j, cols);
+        out[o0 + 1] = tail(VectorMath.sumLanes(a10, lanes), w, cols, x, x0, j, cols);
+        out[o1 + 1] = tail(VectorMath.sumLanes(a11, lanes), w, cols, x, x1, j, cols);
+        out[o2 + 1] = tail(VectorMath.sumLanes(a12, lanes), w, cols, x, x2, j, cols);
+        out[o3 + 1] = tail(VectorMath.sumLanes(a13, lanes), w, cols, x, x3, j, cols);
+        out[o0 + 2] = tail(VectorMath.sumLanes(a20, lanes), w, 2 * cols, x, x0, j, cols);
+        out[o1 + 2] = tail(VectorMath.sumLanes(a21, lanes), w, 2 * cols, x, x1, j, cols);
+        out[o2 + 2] = tail(VectorMath.sumLanes(a22, lanes), w, 2 * cols, x, x2, j, cols);
+        out[o3 + 2] = tail(VectorMath.sumLanes(a23, lanes), w, 2 * cols, x, x3, j, cols);
+        out[o0 + 3] = tail(VectorMath.sumLanes(a30, lanes), w, 3 * cols, x, x0, j, cols);
+        out[o1 + 3] = tail(VectorMath.sumLanes(a31, lanes), w, 3 * cols, x, x1, j, cols);
+        out[o2 + 3] = tail(VectorMath.sumLanes(a32, lanes), w, 3 * cols, x, x2, j, cols);
+        out[o3 + 3] = tail(VectorMath.sumLanes(a33, lanes), w, 3 * cols, x, x3, j, cols);
     }
 }

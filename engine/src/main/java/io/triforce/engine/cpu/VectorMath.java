@@ -3,7 +3,6 @@ package io.triforce.engine.cpu;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -21,29 +20,21 @@ public final class VectorMath {
     private VectorMath() {
     }
 
-    /** Shuffles pairing lane i with lane i + half (mod LANES), for half = LANES/2, LANES/4, ..., 1. */
-    private static final VectorShuffle<Float>[] FOLDS = folds();
+    private static final ThreadLocal<float[]> LANE_SCRATCH = ThreadLocal.withInitial(() -> new float[LANES]);
 
-    @SuppressWarnings("unchecked")
-    private static VectorShuffle<Float>[] folds() {
-        int steps = Integer.numberOfTrailingZeros(LANES);
-        VectorShuffle<Float>[] folds = new VectorShuffle[steps];
-        for (int s = 0, half = LANES / 2; s < steps; s++, half /= 2) {
-            int h = half;
-            folds[s] = VectorShuffle.fromOp(F, i -> (i + h) % LANES);
-        }
-        return folds;
+    /** Sum of the lanes, left to right (the same in the interpreter and in compiled code). */
+    public static float sumLanes(FloatVector v) {
+        return sumLanes(v, LANE_SCRATCH.get());
     }
 
-    /**
-     * Sum of the lanes by a fixed tree of lane-wise adds (halves, quarters, ...), so the result
-     * is the same in the interpreter and in compiled code.
-     */
-    public static float sumLanes(FloatVector v) {
-        for (VectorShuffle<Float> fold : FOLDS) {
-            v = v.add(v.rearrange(fold));
+    /** {@link #sumLanes(FloatVector)} with a caller-owned scratch of at least {@link #LANES} floats. */
+    public static float sumLanes(FloatVector v, float[] scratch) {
+        v.intoArray(scratch, 0);
+        float s = 0f;
+        for (int i = 0; i < LANES; i++) {
+            s += scratch[i];
         }
-        return v.lane(0);
+        return s;
     }
 
     /** a[aOff..aOff+n) . b[bOff..bOff+n), four interleaved accumulators combined in a fixed order. */
