@@ -133,6 +133,11 @@ public final class StreamingKvCache implements CpuKvCache {
     }
 
     @Override
+    public boolean viewsShareSlots() {
+        return false;
+    }
+
+    @Override
     public void advance(int n) {
         length += n;
         rollbackFloor = Math.max(rollbackFloor, length - slack - 1);
