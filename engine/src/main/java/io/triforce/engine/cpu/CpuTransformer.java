@@ -6,10 +6,9 @@ import io.triforce.engine.kv.KvCache;
 import io.triforce.engine.kv.KvCacheSpec;
 import io.triforce.engine.kv.RetrievalKvCache;
 import io.triforce.engine.kv.StreamingKvCache;
-import io.triforce.engine.model.LayerWeights;
 import io.triforce.engine.model.LlamaWeights;
 import io.triforce.engine.model.ModelConfig;
-import io.triforce.engine.tensor.Tensor;
+import java.lang.foreign.Arena;
 
 /**
  * The Llama forward pass on the CPU: RMSNorm, RoPE, GQA attention over a {@link CpuKvCache},
@@ -30,6 +29,9 @@ public final class CpuTransformer implements Transformer {
     private final float[][] attentionNorms;  // [layer][dim]
     private final float[][] ffnNorms;        // [layer][dim]
     private final float[] finalNorm;         // [dim]
+    private final Arena packedArena = Arena.ofShared();
+    private final PackedLayer[] packed;      // [layer]
+    private final PackedMatrix lmHead;       // [vocab][dim]
     private final float attentionScale;
     private final KvSlots[] viewScratch;     // per worker
     private final Attention.Scratch[] attentionScratch; // per worker
@@ -42,7 +44,7 @@ public final class CpuTransformer implements Transformer {
                     + 4 * VectorMath.LANES + "; got " + config.headDim());
         }
         this.parallel = parallel;
-        this.matmul = new MatMul(parallel, Math.max(config.dim(), Math.max(config.hiddenDim(), config.qDim())));
+        this.matmul = new MatMul(parallel);
         this.rope = new RotaryEmbedding(config);
         int layers = config.nLayers();
         this.attentionNorms = new float[layers][];
@@ -52,6 +54,11 @@ public final class CpuTransformer implements Transformer {
             ffnNorms[l] = weights.layers()[l].ffnNorm().toFloatArray();
         }
         this.finalNorm = weights.finalNorm().toFloatArray();
+        this.packed = new PackedLayer[layers];
+        for (int l = 0; l < layers; l++) {
+            packed[l] = PackedLayer.pack(weights.layers()[l], packedArena);
+        }
+        this.lmHead = PackedMatrix.pack(weights.lmHead(), packedArena);
         this.attentionScale = (float) (1.0 / Math.sqrt(config.headDim()));
         this.viewScratch = new KvSlots[parallel.threads()];
         this.attentionScratch = new Attention.Scratch[parallel.threads()];
@@ -59,6 +66,12 @@ public final class CpuTransformer implements Transformer {
             viewScratch[w] = new KvSlots(config.headDim(), 256);
             attentionScratch[w] = new Attention.Scratch();
         }
+    }
+
+    /** Frees the packed weights. */
+    @Override
+    public void close() {
+        packedArena.close();
     }
 
     @Override
@@ -123,7 +136,7 @@ public final class CpuTransformer implements Transformer {
             WeightRows.widen(weights.tokenEmbedding(), tokens[t], x, t * dim);
         }
         for (int l = 0; l < config.nLayers(); l++) {
-            LayerWeights layer = weights.layers()[l];
+            PackedLayer layer = packed[l];
             // attention
             rmsNorm(xb, x, attentionNorms[l], n);
             matmul.apply(layer.wq(), xb, n, q);
@@ -194,12 +207,12 @@ public final class CpuTransformer implements Transformer {
         float[] normed = new float[rows * dim];
         System.arraycopy(x, first * dim, normed, 0, rows * dim);
         rmsNorm(normed, normed, finalNorm, rows);
-        Tensor head = weights.lmHead();
-        float[] flat = new float[rows * head.rows()];
-        matmul.apply(head, normed, rows, flat);
+        int vocab = lmHead.rows;
+        float[] flat = new float[rows * vocab];
+        matmul.apply(lmHead, normed, rows, flat);
         float[][] logits = new float[rows][];
         for (int r = 0; r < rows; r++) {
-            logits[r] = java.util.Arrays.copyOfRange(flat, r * head.rows(), (r + 1) * head.rows());
+            logits[r] = java.util.Arrays.copyOfRange(flat, r * vocab, (r + 1) * vocab);
         }
         return logits;
     }
