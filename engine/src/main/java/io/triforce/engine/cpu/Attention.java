@@ -24,6 +24,7 @@ final class Attention {
     /** Per-worker buffers. */
     static final class Scratch {
         final float[] scores = new float[KEY_BLOCK];
+        final float[] scoresB = new float[KEY_BLOCK];
         float[] max = new float[64];
         float[] sum = new float[64];
     }
@@ -51,24 +52,86 @@ final class Attention {
             longest = Math.max(longest, counts[r]);
         }
         for (int lo = 0; lo < longest; lo += KEY_BLOCK) {
-            for (int r = 0; r < rows; r++) {
+            int r = 0;
+            while (r < rows) {
                 int n = Math.min(KEY_BLOCK, counts[r] - lo);
                 if (n <= 0) {
+                    r++;
                     continue;
                 }
-                scoreTiles(q, qOffsets[r], kv.keyTiles, headDim, lo, n, scale, s.scores);
-                float blockMax = VectorMath.max(s.scores, 0, n);
-                float newMax = Math.max(s.max[r], blockMax);
-                float correction = VectorMath.exp(s.max[r] - newMax);
-                float blockSum = VectorMath.expShiftedInPlace(s.scores, 0, n, newMax);
-                s.sum[r] = s.sum[r] * correction + blockSum;
-                s.max[r] = newMax;
-                VectorMath.scale(out, outOffsets[r], headDim, correction);
-                accumulateValues(s.scores, kv.values, lo, headDim, n, out, outOffsets[r]);
+                if (r + 1 < rows && counts[r + 1] == counts[r]) {
+                    // two rows over the same keys (GQA heads of one token): each key and value loaded once
+                    scoreTilesPair(q, qOffsets[r], qOffsets[r + 1], kv.keyTiles, headDim, lo, n, scale, s.scores, s.scoresB);
+                    float cA = softmaxStep(s, r, s.scores, n);
+                    float cB = softmaxStep(s, r + 1, s.scoresB, n);
+                    VectorMath.scale(out, outOffsets[r], headDim, cA);
+                    VectorMath.scale(out, outOffsets[r + 1], headDim, cB);
+                    accumulateValuesPair(s.scores, s.scoresB, kv.values, lo, headDim, n, out, outOffsets[r], outOffsets[r + 1]);
+                    r += 2;
+                } else {
+                    scoreTiles(q, qOffsets[r], kv.keyTiles, headDim, lo, n, scale, s.scores);
+                    float c = softmaxStep(s, r, s.scores, n);
+                    VectorMath.scale(out, outOffsets[r], headDim, c);
+                    accumulateValues(s.scores, kv.values, lo, headDim, n, out, outOffsets[r]);
+                    r++;
+                }
             }
         }
         for (int r = 0; r < rows; r++) {
             VectorMath.scale(out, outOffsets[r], headDim, 1f / s.sum[r]);
+        }
+    }
+
+    /**
+     * Online softmax over one key block for row r: turns scores into exp(score - newMax), folds
+     * their sum into the row's running sum and returns the factor its output must be rescaled by.
+     */
+    private static float softmaxStep(Scratch s, int r, float[] scores, int n) {
+        float newMax = Math.max(s.max[r], VectorMath.max(scores, 0, n));
+        float correction = VectorMath.exp(s.max[r] - newMax);
+        s.sum[r] = s.sum[r] * correction + VectorMath.expShiftedInPlace(scores, 0, n, newMax);
+        s.max[r] = newMax;
+        return correction;
+    }
+
+    /** {@link #scoreTiles} for two queries at once, four tiles in flight: each key tile is loaded once. */
+    private static void scoreTilesPair(float[] q, int qa, int qb, float[] keyTiles, int headDim, int first, int n,
+                                       float scale, float[] scoresA, float[] scoresB) {
+        int tiles = (n + TILE - 1) / TILE;
+        int tileSize = headDim * TILE;
+        int base = (first / TILE) * tileSize;
+        int t = 0;
+        for (; t + 4 <= tiles; t += 4) {
+            FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+            FloatVector b0 = FloatVector.zero(F), b1 = FloatVector.zero(F), b2 = FloatVector.zero(F), b3 = FloatVector.zero(F);
+            int o = base + t * tileSize;
+            for (int d = 0; d < headDim; d++, o += TILE) {
+                FloatVector qA = FloatVector.broadcast(F, q[qa + d]);
+                FloatVector qB = FloatVector.broadcast(F, q[qb + d]);
+                FloatVector k0 = FloatVector.fromArray(F, keyTiles, o);
+                FloatVector k1 = FloatVector.fromArray(F, keyTiles, o + tileSize);
+                FloatVector k2 = FloatVector.fromArray(F, keyTiles, o + 2 * tileSize);
+                FloatVector k3 = FloatVector.fromArray(F, keyTiles, o + 3 * tileSize);
+                a0 = qA.fma(k0, a0); a1 = qA.fma(k1, a1); a2 = qA.fma(k2, a2); a3 = qA.fma(k3, a3);
+                b0 = qB.fma(k0, b0); b1 = qB.fma(k1, b1); b2 = qB.fma(k2, b2); b3 = qB.fma(k3, b3);
+            }
+            int sOff = t * TILE;
+            a0.mul(scale).intoArray(scoresA, sOff); b0.mul(scale).intoArray(scoresB, sOff);
+            a1.mul(scale).intoArray(scoresA, sOff + TILE); b1.mul(scale).intoArray(scoresB, sOff + TILE);
+            a2.mul(scale).intoArray(scoresA, sOff + 2 * TILE); b2.mul(scale).intoArray(scoresB, sOff + 2 * TILE);
+            a3.mul(scale).intoArray(scoresA, sOff + 3 * TILE); b3.mul(scale).intoArray(scoresB, sOff + 3 * TILE);
+        }
+        for (; t < tiles; t++) {
+            FloatVector a = FloatVector.zero(F);
+            FloatVector b = FloatVector.zero(F);
+            int o = base + t * tileSize;
+            for (int d = 0; d < headDim; d++, o += TILE) {
+                FloatVector k = FloatVector.fromArray(F, keyTiles, o);
+                a = FloatVector.broadcast(F, q[qa + d]).fma(k, a);
+                b = FloatVector.broadcast(F, q[qb + d]).fma(k, b);
+            }
+            a.mul(scale).intoArray(scoresA, t * TILE);
+            b.mul(scale).intoArray(scoresB, t * TILE);
         }
     }
 
@@ -149,6 +212,47 @@ final class Attention {
             addInto(out, oOff + d0 + lanes, e1.add(o1));
             addInto(out, oOff + d0 + 2 * lanes, e2.add(o2));
             addInto(out, oOff + d0 + 3 * lanes, e3.add(o3));
+        }
+    }
+
+    /**
+     * {@link #accumulateValues} for two rows: each value vector is loaded once and used by both.
+     * Per row the FMA order is the single-row order (even j, odd j, combined at the end).
+     */
+    private static void accumulateValuesPair(float[] pA, float[] pB, float[] values, int first, int headDim, int n,
+                                             float[] out, int oA, int oB) {
+        int lanes = F.length();
+        for (int d0 = 0; d0 < headDim; d0 += 2 * lanes) {
+            FloatVector ea0 = FloatVector.zero(F), ea1 = FloatVector.zero(F), oa0 = FloatVector.zero(F), oa1 = FloatVector.zero(F);
+            FloatVector eb0 = FloatVector.zero(F), eb1 = FloatVector.zero(F), ob0 = FloatVector.zero(F), ob1 = FloatVector.zero(F);
+            int row = first * headDim + d0;
+            int j = 0;
+            for (; j + 2 <= n; j += 2, row += 2 * headDim) {
+                FloatVector v0 = FloatVector.fromArray(F, values, row);
+                FloatVector v1 = FloatVector.fromArray(F, values, row + lanes);
+                FloatVector w0 = FloatVector.fromArray(F, values, row + headDim);
+                FloatVector w1 = FloatVector.fromArray(F, values, row + headDim + lanes);
+                FloatVector pa = FloatVector.broadcast(F, pA[j]);
+                FloatVector pb = FloatVector.broadcast(F, pB[j]);
+                FloatVector qa = FloatVector.broadcast(F, pA[j + 1]);
+                FloatVector qb = FloatVector.broadcast(F, pB[j + 1]);
+                ea0 = pa.fma(v0, ea0); ea1 = pa.fma(v1, ea1);
+                eb0 = pb.fma(v0, eb0); eb1 = pb.fma(v1, eb1);
+                oa0 = qa.fma(w0, oa0); oa1 = qa.fma(w1, oa1);
+                ob0 = qb.fma(w0, ob0); ob1 = qb.fma(w1, ob1);
+            }
+            if (j < n) {
+                FloatVector v0 = FloatVector.fromArray(F, values, row);
+                FloatVector v1 = FloatVector.fromArray(F, values, row + lanes);
+                FloatVector pa = FloatVector.broadcast(F, pA[j]);
+                FloatVector pb = FloatVector.broadcast(F, pB[j]);
+                ea0 = pa.fma(v0, ea0); ea1 = pa.fma(v1, ea1);
+                eb0 = pb.fma(v0, eb0); eb1 = pb.fma(v1, eb1);
+            }
+            addInto(out, oA + d0, ea0.add(oa0));
+            addInto(out, oA + d0 + lanes, ea1.add(oa1));
+            addInto(out, oB + d0, eb0.add(ob0));
+            addInto(out, oB + d0 + lanes, eb1.add(ob1));
         }
     }
 

@@ -18,7 +18,8 @@ public final class Parallel {
     }
 
     private static final int SPIN_ITERATIONS = 20_000;
-    private static final Parallel SHARED = new Parallel(Runtime.getRuntime().availableProcessors());
+    private static final Parallel SHARED = new Parallel(Integer.getInteger("triforce.threads",
+            Runtime.getRuntime().availableProcessors()));
 
     private final int threads;
     private final Thread[] workers;
@@ -37,7 +38,10 @@ public final class Parallel {
         }
     }
 
-    /** The pool sized to this machine's cores, shared by every CPU model in the process. */
+    /**
+     * The pool shared by every CPU model in the process: one thread per core, or the number in
+     * the system property {@code triforce.threads}.
+     */
     public static Parallel shared() {
         return SHARED;
     }
