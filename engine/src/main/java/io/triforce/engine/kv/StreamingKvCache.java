@@ -100,7 +100,17 @@ public final class StreamingKvCache implements CpuKvCache {
 
     @Override
     public void store(int layer, int t, float[] k, int kOff, float[] v, int vOff, RotaryEmbedding rope) {
-        int slot = slot(length + t);
+        int position = length + t;
+        // a block stores all its keys before its queries attend. The slot reused here last held
+        // position - ring, which some query of the block still attends unless it lies before the
+        // window of the block's first query (windows only move forward)
+        if (position - ring >= windowFirst(length)) {
+            throw new IllegalStateException("a block of more than " + t + " tokens at position " + length
+                    + " would overwrite keys its first tokens attend: this streaming cache keeps window + slack = "
+                    + ring + " recent slots; feed at most slack + 1 = " + (slack + 1) + " tokens per block once"
+                    + " the window is full");
+        }
+        int slot = slot(position);
         int headDim = config.headDim();
         for (int h = 0; h < config.nKvHeads(); h++) {
             slots[layer][h].put(slot, k, kOff + h * headDim, v, vOff + h * headDim);

@@ -15,6 +15,26 @@ import io.triforce.engine.sampling.Sampler;
  */
 public final class RejectionSampler {
 
+    /** What the recovered token is drawn from after a rejection, given p and q of that row. */
+    @FunctionalInterface
+    interface Recovery {
+        float[] distribution(float[] p, float[] q);
+    }
+
+    private final Recovery recovery;
+
+    public RejectionSampler() {
+        this(RejectionSampler::residual);
+    }
+
+    /**
+     * With another recovery rule than the residual: only for tests that must show a wrong rule
+     * (e.g. the reference code's "draw from q" at level 2) is detected.
+     */
+    RejectionSampler(Recovery recovery) {
+        this.recovery = recovery;
+    }
+
     /**
      * @param logits the verifier's logits [k+1][vocab]: row i scores the token after the
      *               prefix ending just before proposal[i]; row k is the bonus row
@@ -39,7 +59,7 @@ public final class RejectionSampler {
         return new Verdict(k, Sampler.argmax(logits[k]), true, null);
     }
 
-    private static Verdict verifySampled(Proposal proposal, float[][] logits, TokenPicker picker) {
+    private Verdict verifySampled(Proposal proposal, float[][] logits, TokenPicker picker) {
         int k = proposal.size();
         float[][] p = new float[k + 1][];
         for (int i = 0; i < k; i++) {
@@ -48,7 +68,7 @@ public final class RejectionSampler {
             float[] q = proposal.probabilities()[i];
             // accept with probability min(1, p(x)/q(x)): u < p/q  <=>  u*q < p (q(x) > 0 since x ~ q)
             if (!(p[i][x] > 0 && picker.uniform() * q[x] < p[i][x])) {
-                int recovered = picker.sample(residual(p[i], q));
+                int recovered = picker.sample(recovery.distribution(p[i], q));
                 return new Verdict(i, recovered, false, java.util.Arrays.copyOf(p, i + 1));
             }
         }

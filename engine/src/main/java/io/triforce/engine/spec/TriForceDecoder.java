@@ -24,9 +24,18 @@ public final class TriForceDecoder implements Decoder {
     private final Transformer target;
     private final Transformer draft;
     private final TriForceConfig config;
-    private final RejectionSampler rejection = new RejectionSampler();
+    private final RejectionSampler level2Rejection;
+    private final RejectionSampler level3Rejection = new RejectionSampler();
 
     public TriForceDecoder(Transformer target, Transformer draft, TriForceConfig config) {
+        this(target, draft, config, new RejectionSampler());
+    }
+
+    /**
+     * With another rejection sampler at level 2 (the retrieval draft judging the tiny draft):
+     * lets tests prove that the sampling-exactness test catches a wrong level-2 rule.
+     */
+    TriForceDecoder(Transformer target, Transformer draft, TriForceConfig config, RejectionSampler level2Rejection) {
         if (target.config().vocabSize() != draft.config().vocabSize()) {
             throw new IllegalArgumentException("draft vocabulary (" + draft.config().vocabSize()
                     + ") differs from the target's (" + target.config().vocabSize() + "): they must share a tokenizer");
@@ -34,6 +43,7 @@ public final class TriForceDecoder implements Decoder {
         this.target = target;
         this.draft = draft;
         this.config = config;
+        this.level2Rejection = level2Rejection;
     }
 
     @Override
@@ -76,7 +86,7 @@ public final class TriForceDecoder implements Decoder {
                     config.sinks(), config.window(), config.gamma1() + config.gamma2() + 4));
             this.verifier = new CacheScorer(target, fullCache);
             this.level2 = new RetrievalProposer(new DraftModelProposer(draft, draftCache),
-                    new CacheScorer(target, retrievalCache), rejection, config.gamma1());
+                    new CacheScorer(target, retrievalCache), level2Rejection, config.gamma1());
         }
 
         void prefill() {
@@ -92,7 +102,7 @@ public final class TriForceDecoder implements Decoder {
             long start = System.nanoTime();
             float[][] logits = verifier.score(sequence, proposal.tokens());
             long scored = System.nanoTime();
-            Verdict verdict = rejection.verify(proposal, logits, picker);
+            Verdict verdict = level3Rejection.verify(proposal, logits, picker);
             level2Stats.record(proposal.size(), verdict, scored - start);
             boolean more = true;
             for (int i = 0; i <= verdict.accepted() && more; i++) {

@@ -1,0 +1,843 @@
+// TriForce CUDA kernels: decode / verify blocks of up to 16 tokens over bf16 weights and a
+// bf16 KV cache. Built by build.sh into a fatbin (sm_90 SASS + compute_90 PTX) that the Java
+// backend loads as a resource.
+//
+// Layouts shared with the Java side (io.triforce.engine.cuda):
+//  * Weight matrices [rows][K] are stored "tiled" for the tensor-core GEMV: 16-row tiles x 32-wide
+//    k chunks x 2 halves (rows 0-7, 8-15) x 32 lanes x 8 bf16. Lane (g = lane/4, t = lane%4) of
+//    half h holds row 16*tile + 8h + g, k = 32*chunk + 8t .. 8t+7: one warp load is 512 contiguous
+//    bytes. Inside an mma.m16n8k16 the physical k order is permuted identically in A and B.
+//  * Activations feeding a GEMV are bf16 "hi" and "lo" parts (x ~ hi + lo, about 16 mantissa
+//    bits) in [K/32][16 tokens][32]: lane (g, t) of a warp reads token g's 8 values at 8t.
+//  * GEMV partial sums are fp32 [slices][16][rows]; each GEMV's last block per row group adds
+//    the slices in a fixed order and runs a fused epilogue (RoPE + cache append, SwiGLU,
+//    residual + sums of squares for the next RMSNorm, logits), so no result depends on timing or
+//    on the number of tokens in the block.
+//  * KV cache per layer: [kvHeads][capacity][headDim] bf16 for K (post-RoPE) and for V.
+#include <cuda_bf16.h>
+#include <stdint.h>
+
+#define MAX_TOKENS 16
+
+struct StepParams {
+    int pos;    // RoPE position of token 0
+    int slot;   // cache slot of token 0 (keys already in the cache before this block)
+    int n;      // tokens in the block
+    int pad;
+    int tokens[MAX_TOKENS];
+};
+
+__device__ __forceinline__ uint4 load_stream(const uint4* p) {
+    uint4 r;
+    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
+        : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "l"(p));
+    return r;
+}
+
+__device__ __forceinline__ void mma_bf16(float* d, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+                                         uint32_t b0, uint32_t b1) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ float bf2f(uint16_t v) { return __uint_as_float(((uint32_t) v) << 16); }
+
+__device__ __forceinline__ uint16_t f2bf(float v) {
+    return __bfloat16_as_ushort(__float2bfloat16_rn(v));
+}
+
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+    return (uint32_t) f2bf(lo) | ((uint32_t) f2bf(hi) << 16);
+}
+
+// Index of activation element (token t, k) in the [K/32][16][32] layout.
+__device__ __forceinline__ size_t act_index(int t, int k) {
+    return ((size_t) (k >> 5) * MAX_TOKENS + t) * 32 + (k & 31);
+}
+
+__device__ __forceinline__ void write_act(uint16_t* hi, uint16_t* lo, int t, int k, float v) {
+    uint16_t h = f2bf(v);
+    size_t i = act_index(t, k);
+    hi[i] = h;
+    lo[i] = f2bf(v - bf2f(h));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Weights: row-major bf16 -> tiled, and seeded random fills (benchmarks).
+
+// mode 0: rows as they are; mode 1 (fused q/k/v, modeArg = head_dim): rows d and d + hd/2 of a
+// head go to g and g + 8 of one tile; mode 2 (fused gate/up, modeArg = hidden): gate row i and
+// up row i go to g and g + 8 of tile i / 8.
+__device__ __forceinline__ int tiled_row(int r, int mode, int modeArg) {
+    if (mode == 1) {
+        int hd = modeArg, half = hd / 2, head = r / hd, d = r % hd;
+        int j = (d % half) / 8, h = d / half;
+        return head * hd + 16 * j + 8 * h + d % 8;
+    }
+    if (mode == 2) {
+        int h = r >= modeArg, i = r - h * modeArg;
+        return 16 * (i / 8) + 8 * h + i % 8;
+    }
+    return r;
+}
+
+extern "C" __global__ void tile_weights(const uint4* __restrict__ src, uint4* __restrict__ dst, int rows,
+                                        int K, int rowOffset, int kChunks, int mode, int modeArg) {
+    size_t groups = (size_t) rows * (K / 8);
+    for (size_t i = blockIdx.x * (size_t) blockDim.x + threadIdx.x; i < groups;
+         i += (size_t) gridDim.x * blockDim.x) {
+        int r = tiled_row((int) (i / (K / 8)) + rowOffset, mode, modeArg);
+        int grp = (int) (i % (K / 8));
+        int c = grp >> 2, t = grp & 3;
+        int tile = r >> 4, h = (r >> 3) & 1, g = r & 7;
+        dst[(((size_t) tile * kChunks + c) * 2 + h) * 32 + g * 4 + t] = src[i];
+    }
+}
+
+__device__ __forceinline__ uint64_t mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+// Uniform in [-1, 1) from (seed, index).
+__device__ __forceinline__ float uniform(uint64_t seed, size_t i) {
+    uint64_t z = mix64(seed * 0x9e3779b97f4a7c15ull + i);
+    return (float) (int32_t) (z >> 32) * 4.656612873077393e-10f;
+}
+
+extern "C" __global__ void fill_random_bf16(uint16_t* dst, size_t count, uint64_t seed, float scale) {
+    for (size_t i = blockIdx.x * (size_t) blockDim.x + threadIdx.x; i < count;
+         i += (size_t) gridDim.x * blockDim.x) {
+        dst[i] = f2bf(uniform(seed, i) * scale);
+    }
+}
+
+extern "C" __global__ void fill_random_f32(float* dst, size_t count, uint64_t seed, float offset, float scale) {
+    for (size_t i = blockIdx.x * (size_t) blockDim.x + threadIdx.x; i < count;
+         i += (size_t) gridDim.x * blockDim.x) {
+        dst[i] = offset + uniform(seed, i) * scale;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Programmatic dependent launch: a kernel lets the next one start early (its blocks prefetch
+// weights, which nothing writes) and waits for the previous kernel before touching anything
+// that kernel wrote. Every kernel waits before it exits, so completion is transitive. Without
+// the launch attribute both instructions are no-ops.
+
+__device__ __forceinline__ void pdl_launch_next() { asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); }
+__device__ __forceinline__ void pdl_wait() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
+
+// ---------------------------------------------------------------------------------------------
+// Tensor-core GEMV for up to 16 tokens, split over k: grid (slices, ceil(rowTiles / 8)), 256
+// threads; warp w of block (s, y) computes row tile 8y + w over slice s's chunks, with the
+// activations of the slice staged in shared memory (cps chunks x NT*32 x 16 bytes, hi and lo).
+// Each block writes fp32 partial sums [slice][16][rows]; the last block of a row group to finish
+// (counted with an atomic) adds the slices in slice order and runs the fused epilogue on the
+// group's 128 rows, so results do not depend on timing or on the number of tokens.
+//
+// Inputs: IN_ACT reads staged-ready bf16 hi/lo activations; IN_NORM computes RMSNorm(x) on the
+// fly from the residual stream x [16][K] and the sum-of-squares partials [16][ssGroups] that
+// the previous epilogue (or embed) left. Epilogues:
+//   OUT_ROPE   fused q/k/v rows; tiles pair RoPE partners (rows d and d + hd/2 of a head sit at
+//              g and g + 8 of one tile) -> q (bf16) and this step's K/V cache slots
+//   OUT_SWIGLU fused gate/up rows; a tile holds gate rows (g) and up rows (g + 8) of the same
+//              8 hidden units -> silu(gate) * up as hi/lo activations for down_proj
+//   OUT_RESID  x += result; per-token sum of squares of the group's rows -> ssOut
+//   OUT_LOGITS logits [16][rows]
+
+enum { IN_ACT = 0, IN_NORM = 1 };
+enum { OUT_ROPE = 0, OUT_SWIGLU = 1, OUT_RESID = 2, OUT_LOGITS = 3 };
+#define GROUP_ROWS 128
+
+struct GemvArgs {
+    const uint4* W;
+    const uint4* xhi;
+    const uint4* xlo;
+    float* x;
+    const float* ssIn;
+    const float* normW;
+    float* partial;
+    int* counters;
+    const StepParams* p;
+    const float* invFreq;
+    uint16_t* q;
+    uint16_t* kc;
+    uint16_t* vc;
+    uint16_t* actHi;
+    uint16_t* actLo;
+    float* ssOut;
+    float* logits;
+    float* lastQuery;   // OUT_ROPE: fp32 [nHeads][hd], the block's last query (retrieval scoring)
+    int rows, kChunks, cps, n;
+    int ssGroups, nHeads, nKv, hd;
+    int capacity, pad;
+    float eps, ropeScale;
+};
+static_assert(sizeof(GemvArgs) == 192, "GemvArgs must match CudaTransformer.gemv");
+
+__device__ __forceinline__ uint32_t pack2(uint16_t lo, uint16_t hi) { return (uint32_t) lo | ((uint32_t) hi << 16); }
+
+template <int NT>
+__device__ __forceinline__ void gemv_chunk(float (&acc)[NT][4], uint4 w0, uint4 w1, const uint4* xs_hi,
+                                           const uint4* xs_lo, int c, int lane) {
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) {
+        uint4 bh = xs_hi[(c * NT + nt) * 32 + lane];
+        uint4 bl = xs_lo[(c * NT + nt) * 32 + lane];
+        mma_bf16(acc[nt], w0.x, w1.x, w0.y, w1.y, bh.x, bh.y);
+        mma_bf16(acc[nt], w0.z, w1.z, w0.w, w1.w, bh.z, bh.w);
+        mma_bf16(acc[nt], w0.x, w1.x, w0.y, w1.y, bl.x, bl.y);
+        mma_bf16(acc[nt], w0.z, w1.z, w0.w, w1.w, bl.z, bl.w);
+    }
+}
+
+// Stages the slice's activations: IN_ACT copies hi/lo; IN_NORM normalises x on the fly.
+template <int NT, int IN>
+__device__ __forceinline__ void gemv_stage(const GemvArgs& a, uint4* xs_hi, uint4* xs_lo, int c0, int nc) {
+    if (IN == IN_ACT) {
+#pragma unroll 8
+        for (int i = threadIdx.x; i < nc * NT * 32; i += blockDim.x) {
+            int c = i / (NT * 32), r = i % (NT * 32);
+            xs_hi[i] = a.xhi[(size_t) (c0 + c) * 64 + r];
+            xs_lo[i] = a.xlo[(size_t) (c0 + c) * 64 + r];
+        }
+    } else {
+        __shared__ float inv[MAX_TOKENS];
+        const int K = a.kChunks * 32;
+        if (threadIdx.x < NT * 8) {
+            float ss = 0.f;
+#pragma unroll 8
+            for (int g = 0; g < a.ssGroups; g++) ss += a.ssIn[threadIdx.x * a.ssGroups + g];
+            inv[threadIdx.x] = (float) (1.0 / sqrt((double) (ss / K) + (double) a.eps));
+        }
+        __syncthreads();
+#pragma unroll 4
+        for (int i = threadIdx.x; i < nc * NT * 32; i += blockDim.x) {
+            int c = i / (NT * 32), r = i % (NT * 32);
+            int t = r >> 2, k = (c0 + c) * 32 + (r & 3) * 8;
+            const float4* xr = (const float4*) (a.x + (size_t) t * K + k);
+            const float4* wr = (const float4*) (a.normW + k);
+            float4 x0 = xr[0], x1 = xr[1], w0 = wr[0], w1 = wr[1];
+            float v[8] = {x0.x * inv[t] * w0.x, x0.y * inv[t] * w0.y, x0.z * inv[t] * w0.z, x0.w * inv[t] * w0.w,
+                          x1.x * inv[t] * w1.x, x1.y * inv[t] * w1.y, x1.z * inv[t] * w1.z, x1.w * inv[t] * w1.w};
+            uint16_t h[8], l[8];
+#pragma unroll
+            for (int j = 0; j < 8; j++) {
+                h[j] = f2bf(v[j]);
+                l[j] = f2bf(v[j] - bf2f(h[j]));
+            }
+            xs_hi[i] = make_uint4(pack2(h[0], h[1]), pack2(h[2], h[3]), pack2(h[4], h[5]), pack2(h[6], h[7]));
+            xs_lo[i] = make_uint4(pack2(l[0], l[1]), pack2(l[2], l[3]), pack2(l[4], l[5]), pack2(l[6], l[7]));
+        }
+    }
+}
+
+// The fused epilogue of row group y (tiles 8y .. 8y+7), run by the group's last block (256
+// threads). Each thread owns a fixed set of (token, row) items and first adds their slices, all
+// loads in flight together, slice by slice in order.
+template <int OUT>
+__device__ void gemv_epilogue(const GemvArgs& a, int slices, int y, const float2* rope) {
+    const int n = a.n;
+    const int rowTiles = (a.rows + 15) >> 4;
+    const float* part = a.partial;
+    if (OUT == OUT_ROPE || OUT == OUT_SWIGLU) {
+        // item i = (token i / 64, tile y*8 + (i % 64) / 8, pair g = i % 8): rows g and g + 8 of the tile
+        float u[4], v[4];
+        int row[4], tok[4];
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+            int i = threadIdx.x + 256 * k;
+            tok[k] = i / 64;
+            int tile = y * 8 + (i % 64) / 8;
+            row[k] = tok[k] < n && tile < rowTiles ? tile * 16 + i % 8 : -1;
+            u[k] = v[k] = 0.f;
+        }
+        for (int sl = 0; sl < slices; sl++) {
+#pragma unroll
+            for (int k = 0; k < 4; k++) {
+                if (row[k] >= 0) {
+                    const float* pr = part + ((size_t) sl * MAX_TOKENS + tok[k]) * a.rows + row[k];
+                    u[k] += __ldcg(pr);
+                    v[k] += __ldcg(pr + 8);
+                }
+            }
+        }
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+            if (row[k] < 0) continue;
+            int t = tok[k], tile = row[k] >> 4, g = row[k] & 7;
+            if (OUT == OUT_SWIGLU) {
+                write_act(a.actHi, a.actLo, t, tile * 8 + g, u[k] / (1.f + expf(-u[k])) * v[k]);
+                continue;
+            }
+            int tilesPerHead = a.hd / 16, half = a.hd / 2;
+            int head = tile / tilesPerHead;
+            int d = (tile % tilesPerHead) * 8 + g;
+            float x1 = u[k], x2 = v[k];
+            if (head < a.nHeads + a.nKv) {
+                float2 cs = rope[t * half + d];
+                x1 = u[k] * cs.x - v[k] * cs.y;
+                x2 = v[k] * cs.x + u[k] * cs.y;
+            }
+            uint16_t* dst;
+            if (head < a.nHeads) {
+                dst = a.q + ((size_t) t * a.nHeads + head) * a.hd;
+                if (t == n - 1) {
+                    a.lastQuery[head * a.hd + d] = x1;
+                    a.lastQuery[head * a.hd + d + half] = x2;
+                }
+            } else {
+                int kvh = head < a.nHeads + a.nKv ? head - a.nHeads : head - a.nHeads - a.nKv;
+                dst = (head < a.nHeads + a.nKv ? a.kc : a.vc) + ((size_t) kvh * a.capacity + a.p->slot + t) * a.hd;
+            }
+            dst[d] = f2bf(x1);
+            dst[d + half] = f2bf(x2);
+        }
+        return;
+    }
+    // OUT_RESID and OUT_LOGITS: item k = (token tid / 128 + 2k, row y*128 + tid % 128)
+    __shared__ float sq[MAX_TOKENS][GROUP_ROWS];
+    const int r = y * GROUP_ROWS + (threadIdx.x & (GROUP_ROWS - 1));
+    const int t0 = threadIdx.x >> 7;
+    float sum[8];
+#pragma unroll
+    for (int k = 0; k < 8; k++) sum[k] = 0.f;
+    if (r < a.rows) {
+        for (int sl = 0; sl < slices; sl++) {
+#pragma unroll
+            for (int k = 0; k < 8; k++) {
+                if (t0 + 2 * k < n) sum[k] += __ldcg(part + ((size_t) sl * MAX_TOKENS + t0 + 2 * k) * a.rows + r);
+            }
+        }
+    }
+#pragma unroll
+    for (int k = 0; k < 8; k++) {
+        int t = t0 + 2 * k;
+        if (t >= n || r >= a.rows) {
+            if (OUT == OUT_RESID) sq[t][threadIdx.x & (GROUP_ROWS - 1)] = 0.f;
+            continue;
+        }
+        if (OUT == OUT_LOGITS) {
+            a.logits[(size_t) t * a.rows + r] = sum[k];
+        } else {
+            float v = a.x[(size_t) t * a.rows + r] + sum[k];
+            a.x[(size_t) t * a.rows + r] = v;
+            sq[t][threadIdx.x & (GROUP_ROWS - 1)] = v * v;
+        }
+    }
+    if (OUT == OUT_RESID) {  // per-token sum of squares over the group's rows: warp w takes tokens w, w + 8
+        __syncthreads();
+        const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            int t = warp + 8 * h;
+            float v = ((sq[t][lane] + sq[t][lane + 32]) + sq[t][lane + 64]) + sq[t][lane + 96];
+            for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+            if (lane == 0 && t < n) a.ssOut[t * gridDim.y + y] = v;
+        }
+    }
+}
+
+template <int NT, int IN, int OUT>
+__device__ __forceinline__ void gemv_body(const GemvArgs& a) {
+    extern __shared__ uint4 smem[];
+    __shared__ int isLast;
+    __shared__ float2 rope[OUT == OUT_ROPE ? MAX_TOKENS * 64 : 1];  // cos, sin per (token, pair)
+    pdl_launch_next();
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int slice = blockIdx.x;
+    const int c0 = slice * a.cps;
+    const int nc = min(a.cps, a.kChunks - c0);
+    const int rowTiles = (a.rows + 15) >> 4;
+    const int tile = blockIdx.y * 8 + warp;
+    const bool active = tile < rowTiles;
+    uint4* xs_hi = smem;
+    uint4* xs_lo = smem + a.cps * NT * 32;
+
+    // Stream this warp's first 4 chunks of W while the previous kernel finishes.
+    const uint4* wp = a.W + ((size_t) min(tile, rowTiles - 1) * a.kChunks + c0) * 64 + lane;
+    uint4 w[8];
+    if (nc >= 4) {
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            w[2 * j] = load_stream(wp + j * 64);
+            w[2 * j + 1] = load_stream(wp + j * 64 + 32);
+        }
+    }
+    if (OUT == OUT_ROPE) {  // positions come from the host before the graph runs: no need to wait
+        const int half = a.hd / 2;
+        for (int i = threadIdx.x; i < a.n * half; i += blockDim.x) {
+            float angle = a.invFreq[i % half] * (float) (a.p->pos + i / half);
+            rope[i] = make_float2((float) cos((double) angle) * a.ropeScale, (float) sin((double) angle) * a.ropeScale);
+        }
+    }
+    pdl_wait();
+    gemv_stage<NT, IN>(a, xs_hi, xs_lo, c0, nc);
+    __syncthreads();
+
+    if (active) {
+        float acc[NT][4];
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
+        int c = 0;
+        for (; c + 4 <= nc; c += 4) {
+            if (c > 0) {
+#pragma unroll
+                for (int j = 0; j < 4; j++) {
+                    w[2 * j] = load_stream(wp + (c + j) * 64);
+                    w[2 * j + 1] = load_stream(wp + (c + j) * 64 + 32);
+                }
+            }
+#pragma unroll
+            for (int j = 0; j < 4; j++) gemv_chunk<NT>(acc, w[2 * j], w[2 * j + 1], xs_hi, xs_lo, c + j, lane);
+        }
+        for (; c < nc; c++) {
+            gemv_chunk<NT>(acc, load_stream(wp + c * 64), load_stream(wp + c * 64 + 32), xs_hi, xs_lo, c, lane);
+        }
+        const int g = lane >> 2, tq = lane & 3;
+        const int r0 = tile * 16 + g;
+        float* out = a.partial + (size_t) slice * MAX_TOKENS * a.rows;
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                int tok = nt * 8 + 2 * tq + (e & 1);
+                int r = r0 + 8 * (e >> 1);
+                if (tok < a.n && r < a.rows) out[(size_t) tok * a.rows + r] = acc[nt][e];
+            }
+        }
+    }
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) isLast = atomicAdd(&a.counters[blockIdx.y], 1) == (int) gridDim.x - 1;
+    __syncthreads();
+    if (!isLast) return;
+    __threadfence();
+    gemv_epilogue<OUT>(a, gridDim.x, blockIdx.y, rope);
+    if (threadIdx.x == 0) a.counters[blockIdx.y] = 0;
+}
+
+#define GEMV_KERNEL(name, NT, IN, OUT) \
+    extern "C" __global__ void __launch_bounds__(256) name(const GemvArgs a) { gemv_body<NT, IN, OUT>(a); }
+GEMV_KERNEL(gemv_qkv8, 1, IN_NORM, OUT_ROPE)
+GEMV_KERNEL(gemv_qkv16, 2, IN_NORM, OUT_ROPE)
+GEMV_KERNEL(gemv_gateup8, 1, IN_NORM, OUT_SWIGLU)
+GEMV_KERNEL(gemv_gateup16, 2, IN_NORM, OUT_SWIGLU)
+GEMV_KERNEL(gemv_resid8, 1, IN_ACT, OUT_RESID)
+GEMV_KERNEL(gemv_resid16, 2, IN_ACT, OUT_RESID)
+GEMV_KERNEL(gemv_logits8, 1, IN_NORM, OUT_LOGITS)
+GEMV_KERNEL(gemv_logits16, 2, IN_NORM, OUT_LOGITS)
+
+// x[t] = embedding row of token t, and its sums of squares per 128-row group.
+// grid (ceil(dim / 128), n), 128 threads.
+extern "C" __global__ void embed(const StepParams* p, const uint16_t* __restrict__ emb, int dim, float* x,
+                                 float* ssOut) {
+    __shared__ float red[4];
+    pdl_launch_next();
+    pdl_wait();
+    int t = blockIdx.y, r = blockIdx.x * GROUP_ROWS + threadIdx.x;
+    float sq = 0.f;
+    if (r < dim) {
+        float v = bf2f(emb[(size_t) p->tokens[t] * dim + r]);
+        x[(size_t) t * dim + r] = v;
+        sq = v * v;
+    }
+    for (int o = 16; o > 0; o >>= 1) sq += __shfl_xor_sync(0xffffffffu, sq, o);
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = sq;
+    __syncthreads();
+    if (threadIdx.x == 0) ssOut[t * gridDim.x + blockIdx.x] = ((red[0] + red[1]) + red[2]) + red[3];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attention, flash-decoding style: grid (splits, kvHeads), 128 threads. A block takes keys
+// [split*S, split*S + S) of one KV head for all n*G queries of that head's group (query row
+// qi = t*G + j for token t and group member j; warp w owns rows 16w..16w+15), so every key and
+// value is read once per block. Scores and P.V on tensor cores (bf16 operands, fp32
+// accumulation), online softmax in base 2. Query t sees slots <= slot + t. Outputs per split:
+// unnormalised O [split][t*nHeads + head][hd], running max m (log2 units) and sum l.
+
+#define ATT_TILE 64
+
+__device__ __forceinline__ void cp_async16(void* smem_ptr, const void* gptr) {
+    uint32_t s = (uint32_t) __cvta_generic_to_shared(smem_ptr);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(s), "l"(gptr));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
+__device__ __forceinline__ void cp_async_wait1() { asm volatile("cp.async.wait_group 1;" ::: "memory"); }
+__device__ __forceinline__ void cp_async_wait0() { asm volatile("cp.async.wait_group 0;" ::: "memory"); }
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
+    uint32_t s = (uint32_t) __cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(s));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p) {
+    uint32_t s = (uint32_t) __cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(s));
+}
+
+template <int HD>
+__device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, const uint16_t* __restrict__ kc,
+                                               const uint16_t* __restrict__ vc, int capacity,
+                                               const StepParams* p, int n, int nHeads, int G, int S,
+                                               float scaleLog2, float* po, float* pm, float* pl) {
+    constexpr int LD = HD + 8;  // padded row (bf16): ldmatrix rows land in distinct banks
+    extern __shared__ uint16_t sm[];
+    uint16_t* ks = sm;                       // [2][ATT_TILE][LD]
+    uint16_t* vs = sm + 2 * ATT_TILE * LD;   // [2][ATT_TILE][LD]
+
+    pdl_launch_next();
+    pdl_wait();
+    const int split = blockIdx.x, kvh = blockIdx.y;
+    const int slot0 = p->slot;
+    const int total = slot0 + n;
+    const int kStart = split * S;
+    if (kStart >= total) return;
+    const int kEnd = min(kStart + S, total);
+    const int tiles = (kEnd - kStart + ATT_TILE - 1) / ATT_TILE;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int g = lane >> 2, tq = lane & 3;
+    const int qcount = n * G;
+    const bool active = warp * 16 < qcount;
+
+    const uint16_t* kbase = kc + (size_t) kvh * capacity * HD;
+    const uint16_t* vbase = vc + (size_t) kvh * capacity * HD;
+    auto load_tile = [&](int tile, int buf) {
+        const int key0 = kStart + tile * ATT_TILE;
+        for (int i = threadIdx.x; i < ATT_TILE * HD / 8; i += blockDim.x) {
+            int r = i / (HD / 8), c = (i % (HD / 8)) * 8;
+            size_t off = (size_t) (key0 + r) * HD + c;
+            cp_async16(ks + (buf * ATT_TILE + r) * LD + c, kbase + off);
+            cp_async16(vs + (buf * ATT_TILE + r) * LD + c, vbase + off);
+        }
+        cp_async_commit();
+    };
+    load_tile(0, 0);
+
+    // Query fragments (A operand), rows qi = 16*warp + g and + 8.
+    uint32_t qa[HD / 16][4];
+    int limit[2];
+#pragma unroll
+    for (int hrow = 0; hrow < 2; hrow++) {
+        int qi = warp * 16 + g + 8 * hrow;
+        bool ok = qi < qcount;
+        int t = ok ? qi / G : 0;
+        int head = kvh * G + (ok ? qi % G : 0);
+        limit[hrow] = ok ? slot0 + t : -1;
+        const uint32_t* qrow = (const uint32_t*) (q + ((size_t) t * nHeads + head) * HD);
+#pragma unroll
+        for (int ks16 = 0; ks16 < HD / 16; ks16++) {
+            qa[ks16][hrow] = ok ? qrow[ks16 * 8 + tq] : 0u;
+            qa[ks16][2 + hrow] = ok ? qrow[ks16 * 8 + 4 + tq] : 0u;
+        }
+    }
+
+    float o[HD / 8][4];
+#pragma unroll
+    for (int i = 0; i < HD / 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
+    float m[2] = {-INFINITY, -INFINITY};
+    float l[2] = {0.f, 0.f};
+
+    for (int tile = 0; tile < tiles; tile++) {
+        const int buf = tile & 1;
+        if (tile + 1 < tiles) {
+            load_tile(tile + 1, buf ^ 1);
+            cp_async_wait1();
+        } else {
+            cp_async_wait0();
+        }
+        __syncthreads();
+        if (active) {
+            const uint16_t* kt = ks + buf * ATT_TILE * LD;
+            const uint16_t* vt = vs + buf * ATT_TILE * LD;
+            float s[8][4];
+#pragma unroll
+            for (int nt = 0; nt < 8; nt++) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.f;
+#pragma unroll
+            for (int ks16 = 0; ks16 < HD / 16; ks16 += 2) {
+#pragma unroll
+                for (int nt = 0; nt < 8; nt++) {
+                    uint32_t b[4];
+                    ldmatrix_x4(b, kt + (nt * 8 + (lane & 7)) * LD + ks16 * 16 + (lane >> 3) * 8);
+                    mma_bf16(s[nt], qa[ks16][0], qa[ks16][1], qa[ks16][2], qa[ks16][3], b[0], b[1]);
+                    mma_bf16(s[nt], qa[ks16 + 1][0], qa[ks16 + 1][1], qa[ks16 + 1][2], qa[ks16 + 1][3], b[2], b[3]);
+                }
+            }
+            const int key0 = kStart + tile * ATT_TILE;
+            float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+            for (int nt = 0; nt < 8; nt++) {
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    int key = key0 + nt * 8 + 2 * tq + (e & 1);
+                    int hrow = e >> 1;
+                    bool ok = key < kEnd && key <= limit[hrow];
+                    s[nt][e] = ok ? s[nt][e] * scaleLog2 : -INFINITY;
+                    mx[hrow] = fmaxf(mx[hrow], s[nt][e]);
+                }
+            }
+            float alpha[2], base[2];
+#pragma unroll
+            for (int hrow = 0; hrow < 2; hrow++) {
+                mx[hrow] = fmaxf(mx[hrow], __shfl_xor_sync(0xffffffffu, mx[hrow], 1));
+                mx[hrow] = fmaxf(mx[hrow], __shfl_xor_sync(0xffffffffu, mx[hrow], 2));
+                float mNew = fmaxf(m[hrow], mx[hrow]);
+                base[hrow] = mNew == -INFINITY ? 0.f : mNew;
+                alpha[hrow] = exp2f(m[hrow] - base[hrow]);
+                m[hrow] = mNew;
+                l[hrow] *= alpha[hrow];
+            }
+#pragma unroll
+            for (int i = 0; i < HD / 8; i++) {
+                o[i][0] *= alpha[0];
+                o[i][1] *= alpha[0];
+                o[i][2] *= alpha[1];
+                o[i][3] *= alpha[1];
+            }
+            // P (rounded to bf16, as the P.V product sees it) and its row sums.
+            uint32_t pa[4][4];
+#pragma unroll
+            for (int nt = 0; nt < 8; nt++) {
+                float p0 = bf2f(f2bf(exp2f(s[nt][0] - base[0])));
+                float p1 = bf2f(f2bf(exp2f(s[nt][1] - base[0])));
+                float p2 = bf2f(f2bf(exp2f(s[nt][2] - base[1])));
+                float p3 = bf2f(f2bf(exp2f(s[nt][3] - base[1])));
+                l[0] += p0 + p1;
+                l[1] += p2 + p3;
+                int kk = nt >> 1, hi = nt & 1;
+                pa[kk][2 * hi] = pack_bf16(p0, p1);
+                pa[kk][2 * hi + 1] = pack_bf16(p2, p3);
+            }
+#pragma unroll
+            for (int kk = 0; kk < 4; kk++) {
+#pragma unroll
+                for (int dp = 0; dp < HD / 16; dp++) {
+                    uint32_t b[4];
+                    ldmatrix_x4_trans(b, vt + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + dp * 16 +
+                                             (lane >> 4) * 8);
+                    mma_bf16(o[2 * dp], pa[kk][0], pa[kk][1], pa[kk][2], pa[kk][3], b[0], b[1]);
+                    mma_bf16(o[2 * dp + 1], pa[kk][0], pa[kk][1], pa[kk][2], pa[kk][3], b[2], b[3]);
+                }
+            }
+        }
+        __syncthreads();
+    }
+    if (!active) return;
+#pragma unroll
+    for (int hrow = 0; hrow < 2; hrow++) {
+        l[hrow] += __shfl_xor_sync(0xffffffffu, l[hrow], 1);
+        l[hrow] += __shfl_xor_sync(0xffffffffu, l[hrow], 2);
+        int qi = warp * 16 + g + 8 * hrow;
+        if (qi >= qcount) continue;
+        int t = qi / G, head = kvh * G + qi % G;
+        size_t row = (size_t) split * MAX_TOKENS * nHeads + (size_t) t * nHeads + head;
+        float* orow = po + row * HD;
+#pragma unroll
+        for (int i = 0; i < HD / 8; i++) {
+            orow[i * 8 + 2 * tq] = o[i][2 * hrow];
+            orow[i * 8 + 2 * tq + 1] = o[i][2 * hrow + 1];
+        }
+        if (tq == 0) {
+            pm[row] = m[hrow];
+            pl[row] = l[hrow];
+        }
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(128) attention64(const uint16_t* q, const uint16_t* kc,
+                                                               const uint16_t* vc, int capacity,
+                                                               const StepParams* p, int n, int nHeads, int G,
+                                                               int S, float scaleLog2, float* po, float* pm,
+                                                               float* pl) {
+    attention_body<64>(q, kc, vc, capacity, p, n, nHeads, G, S, scaleLog2, po, pm, pl);
+}
+
+extern "C" __global__ void __launch_bounds__(128) attention128(const uint16_t* q, const uint16_t* kc,
+                                                                const uint16_t* vc, int capacity,
+                                                                const StepParams* p, int n, int nHeads, int G,
+                                                                int S, float scaleLog2, float* po, float* pm,
+                                                                float* pl) {
+    attention_body<128>(q, kc, vc, capacity, p, n, nHeads, G, S, scaleLog2, po, pm, pl);
+}
+
+// Merges the splits query t can see (slots <= slot + t) -> o_proj activations. grid (hd / 32,
+// nHeads, n), 256 threads: warp w takes splits w, w + 8, ...; lane = head dimension.
+extern "C" __global__ void attention_combine(const StepParams* p, const float* po, const float* pm,
+                                             const float* pl, int nHeads, int hd, int S, uint16_t* hi,
+                                             uint16_t* lo) {
+    __shared__ float wm[8], wl[8], wo[8][32];
+    pdl_launch_next();
+    pdl_wait();
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int t = blockIdx.z, head = blockIdx.y, d = blockIdx.x * 32 + lane;
+    const int splits = (p->slot + t + S) / S;
+    const size_t row = (size_t) t * nHeads + head;
+    const size_t stride = (size_t) MAX_TOKENS * nHeads;
+    float m = -INFINITY;
+#pragma unroll 4
+    for (int s = warp; s < splits; s += 8) m = fmaxf(m, pm[s * stride + row]);
+    if (lane == 0) wm[warp] = m;
+    __syncthreads();
+    float mMax = wm[0];
+    for (int w = 1; w < 8; w++) mMax = fmaxf(mMax, wm[w]);
+    float sum = 0.f, acc = 0.f;
+#pragma unroll 4
+    for (int s = warp; s < splits; s += 8) {
+        float w = exp2f(pm[s * stride + row] - mMax);
+        sum += pl[s * stride + row] * w;
+        acc += po[(s * stride + row) * hd + d] * w;
+    }
+    wo[warp][lane] = acc;
+    if (lane == 0) wl[warp] = sum;
+    __syncthreads();
+    if (warp == 0) {
+        float total = 0.f, out = 0.f;
+        for (int w = 0; w < 8; w++) {
+            total += wl[w];
+            out += wo[w][lane];
+        }
+        write_act(hi, lo, t, head * hd + d, out / total);
+    }
+}
+
+// Greedy next token of each row (lowest index on ties). n blocks, 1024 threads.
+extern "C" __global__ void argmax_rows(const float* logits, int vocab, int* out) {
+    __shared__ float bv[32];
+    __shared__ int bi[32];
+    pdl_launch_next();
+    pdl_wait();
+    int t = blockIdx.x;
+    const float* row = logits + (size_t) t * vocab;
+    float best = -INFINITY;
+    int idx = 0x7fffffff;
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+        float v = row[i];
+        if (v > best) { best = v; idx = i; }
+    }
+    for (int o = 16; o > 0; o >>= 1) {
+        float ov = __shfl_xor_sync(0xffffffffu, best, o);
+        int oi = __shfl_xor_sync(0xffffffffu, idx, o);
+        if (ov > best || (ov == best && oi < idx)) { best = ov; idx = oi; }
+    }
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    if (lane == 0) { bv[warp] = best; bi[warp] = idx; }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        for (int w = 1; w < (int) (blockDim.x >> 5); w++) {
+            if (bv[w] > best || (bv[w] == best && bi[w] < idx)) { best = bv[w]; idx = bi[w]; }
+        }
+        out[t] = idx;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Retrieval cache (TriForce level 2). Per-layer cache buffers are reached through tables of
+// base addresses [layers], so one launch covers every layer.
+
+// score[layer][kvh][c] = sum over the query heads h sharing kvh of lastQuery_h . mean(keys of
+// chunk c). grid (ceil(chunks / 8), nKv, layers), 256 threads: one warp per chunk.
+extern "C" __global__ void chunk_scores(const uint64_t* keyTable, int capacity, const float* lastQuery, int nHeads,
+                                        int nKv, int hd, int chunk, int chunks, int chunksCap, float* scores) {
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int c = blockIdx.x * 8 + warp, kvh = blockIdx.y, layer = blockIdx.z;
+    if (c >= chunks) return;
+    const int G = nHeads / nKv;
+    const uint16_t* keys = (const uint16_t*) keyTable[layer] + ((size_t) kvh * capacity + (size_t) c * chunk) * hd;
+    const float* q = lastQuery + ((size_t) layer * nHeads + kvh * G) * hd;
+    float s = 0.f;
+    for (int d = lane; d < hd; d += 32) {
+        float mean = 0.f;
+        for (int j = 0; j < chunk; j++) mean += bf2f(keys[(size_t) j * hd + d]);
+        mean /= chunk;
+        float qs = 0.f;
+        for (int h = 0; h < G; h++) qs += q[h * hd + d];
+        s += qs * mean;
+    }
+    for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+    if (lane == 0) scores[((size_t) layer * nKv + kvh) * chunksCap + c] = s;
+}
+
+// Chunk 0 plus the keep - 1 best other chunks (ties: lower index), ascending, per (kvh, layer):
+// a bitonic sort of (score descending, index ascending) keys over N = pow2 >= chunks entries,
+// then of the kept indices. grid (nKv, layers), 1024 threads, N * 8 bytes of shared memory.
+__device__ void bitonic_sort(unsigned long long* keys, int N) {
+    for (int k = 2; k <= N; k <<= 1) {
+        for (int j = k >> 1; j > 0; j >>= 1) {
+            for (int i = threadIdx.x; i < N; i += blockDim.x) {
+                int ixj = i ^ j;
+                if (ixj > i) {
+                    unsigned long long a = keys[i], b = keys[ixj];
+                    if ((a > b) == ((i & k) == 0)) {
+                        keys[i] = b;
+                        keys[ixj] = a;
+                    }
+                }
+            }
+            __syncthreads();
+        }
+    }
+}
+
+extern "C" __global__ void topk_chunks(const float* scores, int chunks, int chunksCap, int keep, int N, int* selected) {
+    extern __shared__ unsigned long long keys[];
+    const size_t head = (size_t) blockIdx.y * gridDim.x + blockIdx.x;
+    const float* sc = scores + head * chunksCap;
+    for (int i = threadIdx.x; i < N; i += blockDim.x) {
+        if (i < chunks) {
+            uint32_t b = __float_as_uint(i == 0 ? INFINITY : sc[i]);
+            b = (b & 0x80000000u) ? ~b : (b | 0x80000000u);  // order-preserving
+            keys[i] = ((unsigned long long) (~b) << 32) | (unsigned) i;
+        } else {
+            keys[i] = ~0ull;
+        }
+    }
+    __syncthreads();
+    bitonic_sort(keys, N);
+    int K2 = 1;
+    while (K2 < keep) K2 <<= 1;
+    unsigned long long v[16];  // N <= 16 * 1024
+    for (int r = 0; r < 16; r++) {
+        int i = threadIdx.x + r * blockDim.x;
+        v[r] = i < keep ? (keys[i] & 0xffffffffull) : ~0ull;
+    }
+    __syncthreads();
+    for (int r = 0; r < 16; r++) {
+        int i = threadIdx.x + r * blockDim.x;
+        if (i < K2) keys[i] = v[r];
+    }
+    __syncthreads();
+    bitonic_sort(keys, K2);
+    for (int i = threadIdx.x; i < keep; i += blockDim.x) selected[head * keep + i] = (int) keys[i];
+}
+
+// Copies the selected chunks' keys and values to slots 0 .. keep*chunk of the retrieval cache.
+// grid (keep, nKv, layers), 128 threads.
+extern "C" __global__ void gather_chunks(const uint64_t* srcK, const uint64_t* srcV, int srcCap, const uint64_t* dstK,
+                                         const uint64_t* dstV, int dstCap, const int* selected, int keep, int chunk,
+                                         int hd) {
+    const int i = blockIdx.x, kvh = blockIdx.y, layer = blockIdx.z;
+    const int c = selected[((size_t) layer * gridDim.y + kvh) * keep + i];
+    const size_t src = (((size_t) kvh * srcCap + (size_t) c * chunk) * hd) / 8;
+    const size_t dst = (((size_t) kvh * dstCap + (size_t) i * chunk) * hd) / 8;
+    for (int e = threadIdx.x; e < chunk * hd / 8; e += blockDim.x) {
+        ((uint4*) dstK[layer])[dst + e] = ((const uint4*) srcK[layer])[src + e];
+        ((uint4*) dstV[layer])[dst + e] = ((const uint4*) srcV[layer])[src + e];
+    }
+}
+
+// Copies count slots from srcStart to dstStart, every layer and KV head. grid (count, nKv, layers).
+extern "C" __global__ void copy_slots(const uint64_t* srcK, const uint64_t* srcV, int srcCap, int srcStart,
+                                      const uint64_t* dstK, const uint64_t* dstV, int dstCap, int dstStart, int hd) {
+    const int i = blockIdx.x, kvh = blockIdx.y, layer = blockIdx.z;
+    const size_t src = (((size_t) kvh * srcCap + srcStart + i) * hd) / 8;
+    const size_t dst = (((size_t) kvh * dstCap + dstStart + i) * hd) / 8;
+    for (int e = threadIdx.x; e < hd / 8; e += blockDim.x) {
+        ((uint4*) dstK[layer])[dst + e] = ((const uint4*) srcK[layer])[src + e];
+        ((uint4*) dstV[layer])[dst + e] = ((const uint4*) srcV[layer])[src + e];
+    }
+}

@@ -1,0 +1,315 @@
+package io.triforce.engine.cuda;
+
+import static jcuda.driver.JCudaDriver.*;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.lang.reflect.Field;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import jcuda.CudaException;
+import jcuda.NativePointerObject;
+import jcuda.Pointer;
+import jcuda.driver.CUcontext;
+import jcuda.driver.CUdevice;
+import jcuda.driver.CUdeviceptr;
+import jcuda.driver.CUevent;
+import jcuda.driver.CUfunction;
+import jcuda.driver.CUfunction_attribute;
+import jcuda.driver.CUgraph;
+import jcuda.driver.CUgraphExec;
+import jcuda.driver.CUmodule;
+import jcuda.driver.CUresult;
+import jcuda.driver.CUstream;
+import jcuda.driver.CUstreamCaptureMode;
+import jcuda.driver.CUstream_flags;
+import jcuda.driver.JCudaDriver;
+
+/**
+ * GPU 0 through the JCuda driver API: its primary context, one stream, and the kernels of
+ * {@code triforce.fatbin} (built from src/main/cuda by build.sh). Every driver call throws
+ * {@link jcuda.CudaException} on failure. All work of the engine runs on {@link #stream}, in
+ * order; the context is made current on the calling thread by {@link #use}.
+ */
+public final class CudaDevice {
+
+    private static CudaDevice instance;
+    private static String unavailable;
+    private static final MethodHandle LAUNCH_EX;
+    private static final Field NATIVE_POINTER;
+    private static final Field BYTE_OFFSET;
+
+    static {
+        try {
+            NATIVE_POINTER = NativePointerObject.class.getDeclaredField("nativePointer");
+            NATIVE_POINTER.setAccessible(true);
+            BYTE_OFFSET = Pointer.class.getDeclaredField("byteOffset");
+            BYTE_OFFSET.setAccessible(true);
+        } catch (NoSuchFieldException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+        MethodHandle launch = null;
+        try {
+            SymbolLookup driver = SymbolLookup.libraryLookup("libcuda.so.1", Arena.global());
+            launch = Linker.nativeLinker().downcallHandle(driver.find("cuLaunchKernelEx").orElseThrow(),
+                    FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS,
+                            ValueLayout.ADDRESS, ValueLayout.ADDRESS));
+        } catch (IllegalArgumentException | java.util.NoSuchElementException e) {
+            // no CUDA driver here: get() fails later with JCuda's own message
+        }
+        LAUNCH_EX = launch;
+    }
+
+    private final CUcontext context = new CUcontext();
+    private final CUdevice device = new CUdevice();
+    private final CUmodule module = new CUmodule();
+    private final Map<String, CUfunction> functions = new HashMap<>();
+    final CUstream stream = new CUstream();
+    /** Programmatic dependent launch for kernels launched from now on (kernels support both). */
+    boolean pdl = !"false".equals(System.getProperty("triforce.cuda.pdl"));
+    final int multiprocessors;
+    final String name;
+
+    private CudaDevice() {
+        JCudaDriver.setExceptionsEnabled(true);
+        cuInit(0);
+        cuDeviceGet(device, 0);
+        cuDevicePrimaryCtxRetain(context, device);
+        cuCtxSetCurrent(context);
+        byte[] fatbin = kernels();
+        cuModuleLoadData(module, fatbin);
+        cuStreamCreate(stream, CUstream_flags.CU_STREAM_NON_BLOCKING);
+        int[] v = new int[1];
+        cuDeviceGetAttribute(v, jcuda.driver.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device);
+        multiprocessors = v[0];
+        byte[] nameBytes = new byte[256];
+        cuDeviceGetName(nameBytes, nameBytes.length, device);
+        name = new String(nameBytes).trim();
+    }
+
+    /** The GPU, opened on first use. Throws when no CUDA driver or GPU is present. */
+    public static synchronized CudaDevice get() {
+        if (instance == null) {
+            instance = new CudaDevice();
+        }
+        instance.use();
+        return instance;
+    }
+
+    /** Why no GPU can be used here, or null when one can. */
+    public static synchronized String unavailableReason() {
+        if (unavailable == null) {
+            try {
+                get();
+                unavailable = "";
+            } catch (Throwable e) {  // first failure: later ones only say the class could not initialise
+                String message = String.valueOf(e.getMessage()).lines().findFirst().orElse("");
+                unavailable = "no usable CUDA GPU (" + e.getClass().getSimpleName() + ": " + message + ")";
+            }
+        }
+        return unavailable.isEmpty() ? null : unavailable;
+    }
+
+    /** Makes this device's context current on the calling thread. */
+    void use() {
+        cuCtxSetCurrent(context);
+    }
+
+    /** triforce.fatbin from the classpath, or the file named by -Dtriforce.cuda.fatbin (kernel experiments). */
+    private static byte[] kernels() {
+        String override = System.getProperty("triforce.cuda.fatbin");
+        try (InputStream in = override != null ? Files.newInputStream(Path.of(override))
+                : CudaDevice.class.getResourceAsStream("triforce.fatbin")) {
+            if (in == null) {
+                throw new IllegalStateException("resource triforce.fatbin is missing: run engine/src/main/cuda/build.sh");
+            }
+            byte[] bytes = in.readAllBytes();
+            byte[] terminated = new byte[bytes.length + 1];  // cuModuleLoadData reads a C string for PTX
+            System.arraycopy(bytes, 0, terminated, 0, bytes.length);
+            return terminated;
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    CUfunction function(String kernel) {
+        return functions.computeIfAbsent(kernel, k -> {
+            CUfunction f = new CUfunction();
+            cuModuleGetFunction(f, module, k);
+            return f;
+        });
+    }
+
+    /** Allows {@code kernel} more than 48 KiB of dynamic shared memory. */
+    void allowSharedMemory(String kernel, int bytes) {
+        cuFuncSetAttribute(function(kernel), CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes);
+    }
+
+    /**
+     * Launches {@code kernel} on the stream through {@code cuLaunchKernelEx} (reached with
+     * java.lang.foreign: JCuda 12.6 lacks it), with programmatic dependent launch when
+     * {@link #pdl} is on. Arguments: {@link CUdeviceptr} (null for none), Integer, Long, Float,
+     * or byte[] (a struct passed by value).
+     */
+    void launch(String kernel, int gx, int gy, int gz, int block, int sharedBytes, Object... args) {
+        CUevent start = null;
+        CUevent end = null;
+        if (profile != null) {
+            start = new CUevent();
+            end = new CUevent();
+            cuEventCreate(start, 0);
+            cuEventCreate(end, 0);
+            cuEventRecord(start, stream);
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment params = arena.allocate(ValueLayout.ADDRESS, Math.max(1, args.length));
+            for (int i = 0; i < args.length; i++) {
+                MemorySegment value = switch (args[i]) {
+                    case null -> arena.allocateFrom(ValueLayout.JAVA_LONG, 0L);
+                    case CUdeviceptr p -> arena.allocateFrom(ValueLayout.JAVA_LONG, address(p));
+                    case Integer v -> arena.allocateFrom(ValueLayout.JAVA_INT, v);
+                    case Long v -> arena.allocateFrom(ValueLayout.JAVA_LONG, v);
+                    case Float v -> arena.allocateFrom(ValueLayout.JAVA_FLOAT, v);
+                    case byte[] struct -> arena.allocate(struct.length, 16).copyFrom(MemorySegment.ofArray(struct));
+                    default -> throw new IllegalArgumentException("kernel argument " + args[i]);
+                };
+                params.setAtIndex(ValueLayout.ADDRESS, i, value);
+            }
+            MemorySegment attribute = arena.allocate(72, 8);   // CUlaunchAttribute
+            attribute.set(ValueLayout.JAVA_INT, 0, 6);          // CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION
+            attribute.set(ValueLayout.JAVA_INT, 8, 1);
+            MemorySegment config = arena.allocate(56, 8);      // CUlaunchConfig
+            int[] dims = {gx, gy, gz, block, 1, 1, sharedBytes};
+            for (int i = 0; i < dims.length; i++) {
+                config.set(ValueLayout.JAVA_INT, 4L * i, dims[i]);
+            }
+            config.set(ValueLayout.JAVA_LONG, 32, address(stream));
+            config.set(ValueLayout.ADDRESS, 40, attribute);
+            config.set(ValueLayout.JAVA_INT, 48, pdl ? 1 : 0);
+            int rc = (int) LAUNCH_EX.invokeExact(config, MemorySegment.ofAddress(address(function(kernel))), params,
+                    MemorySegment.NULL);
+            if (rc != 0) {
+                throw new CudaException("cuLaunchKernelEx(" + kernel + ") failed: " + CUresult.stringFor(rc));
+            }
+        } catch (CudaException | IllegalArgumentException e) {
+            throw e;
+        } catch (Throwable e) {
+            throw new IllegalStateException(e);
+        }
+        if (profile != null) {
+            cuEventRecord(end, stream);
+            profile.add(new Timed(kernel + "[" + gx + "x" + gy + "x" + gz + "]", start, end));
+        }
+    }
+
+    /** The address a JCuda handle or pointer stands for. */
+    static long address(NativePointerObject handle) {
+        try {
+            long base = (long) NATIVE_POINTER.get(handle);
+            return handle instanceof Pointer ? base + (long) BYTE_OFFSET.get(handle) : base;
+        } catch (IllegalAccessException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private record Timed(String label, CUevent start, CUevent end) {
+    }
+
+    private List<Timed> profile;
+
+    /** From now on, times every launch (uncaptured work only) until {@link #stopProfile}. */
+    void startProfile() {
+        profile = new ArrayList<>();
+    }
+
+    /** Milliseconds per launch label (kernel[grid]), summed, in launch order; stops profiling. */
+    Map<String, Double> stopProfile() {
+        synchronize();
+        Map<String, Double> ms = new LinkedHashMap<>();
+        float[] elapsed = new float[1];
+        for (Timed t : profile) {
+            cuEventElapsedTime(elapsed, t.start(), t.end());
+            ms.merge(t.label(), (double) elapsed[0], Double::sum);
+            cuEventDestroy(t.start());
+            cuEventDestroy(t.end());
+        }
+        profile = null;
+        return ms;
+    }
+
+    /** A grid-stride launch over {@code count} elements. */
+    void launchFlat(String kernel, long count, Object... args) {
+        int blocks = (int) Math.max(1, Math.min((count + 255) / 256, multiprocessors * 32L));
+        launch(kernel, blocks, 1, 1, 256, 0, args);
+    }
+
+    /** Zeroed device memory (attention reads never-written cache slots: they must be finite). */
+    CUdeviceptr alloc(long bytes) {
+        CUdeviceptr p = new CUdeviceptr();
+        cuMemAlloc(p, Math.max(bytes, 256));
+        cuMemsetD8Async(p, (byte) 0, Math.max(bytes, 256), stream);
+        synchronize();
+        return p;
+    }
+
+    /** Copies host memory to the device, ordered with the stream's work; returns when done. */
+    void toDevice(CUdeviceptr dst, Pointer src, long bytes) {
+        cuMemcpyHtoDAsync(dst, src, bytes, stream);
+        synchronize();
+    }
+
+    /** Copies device memory to the host after the stream's work; returns when done. */
+    void toHost(Pointer dst, CUdeviceptr src, long bytes) {
+        cuMemcpyDtoHAsync(dst, src, bytes, stream);
+        synchronize();
+    }
+
+    static void free(CUdeviceptr p) {
+        if (p != null) {
+            cuMemFree(p);
+        }
+    }
+
+    void synchronize() {
+        cuStreamSynchronize(stream);
+    }
+
+    /** Records everything {@code work} launches on the stream into an executable graph. */
+    CUgraphExec capture(Runnable work) {
+        CUgraph graph = new CUgraph();
+        cuStreamBeginCapture(stream, CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL);
+        try {
+            work.run();
+        } finally {
+            cuStreamEndCapture(stream, graph);
+        }
+        CUgraphExec exec = new CUgraphExec();
+        cuGraphInstantiate(exec, graph, 0);
+        cuGraphDestroy(graph);
+        return exec;
+    }
+
+    void launch(CUgraphExec graph) {
+        cuGraphLaunch(graph, stream);
+    }
+
+    /** Bytes of device memory free and in total. */
+    long[] memory() {
+        long[] free = new long[1];
+        long[] total = new long[1];
+        cuMemGetInfo(free, total);
+        return new long[] {free[0], total[0]};
+    }
+}

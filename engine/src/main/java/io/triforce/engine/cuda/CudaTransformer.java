@@ -1,0 +1,259 @@
+package io.triforce.engine.cuda;
+
+import static jcuda.driver.JCudaDriver.cuMemAllocHost;
+import static jcuda.driver.JCudaDriver.cuMemFreeHost;
+
+import io.triforce.engine.backend.Transformer;
+import io.triforce.engine.kv.KvCache;
+import io.triforce.engine.kv.KvCacheSpec;
+import io.triforce.engine.model.ModelConfig;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.IntBuffer;
+import jcuda.Pointer;
+import jcuda.driver.CUdeviceptr;
+import jcuda.driver.CUgraphExec;
+
+/**
+ * The Llama forward pass on the GPU for blocks of up to {@link #maxBlock} tokens (longer inputs
+ * run in such blocks). A step is one CUDA graph per (cache, block size, logits or not), captured
+ * on first use and replayed: the changing inputs (position, cache slot, token ids) live in a
+ * small device struct that the graph's kernels read. Six kernels per layer: RMSNorm + q/k/v GEMV
+ * + RoPE + cache append; split attention; split combine; o_proj + residual; RMSNorm + gate/up
+ * GEMV + SwiGLU; down_proj + residual. No kernel's arithmetic for a token depends on the other
+ * tokens of its block, so a block and token-by-token feeding give the same bits.
+ */
+public final class CudaTransformer implements Transformer {
+
+    static final int MAX_TOKENS = 16;
+    private static final int GROUP_ROWS = 128;
+    private static final int PARAMS_BYTES = 16 + 4 * MAX_TOKENS;
+    private static final int ATTENTION_WARPS_ROWS = 64;
+
+    private final CudaDevice dev;
+    private final DeviceModel model;
+    private final ModelConfig config;
+    private final CUdeviceptr params;
+    private final Pointer hostParams;
+    private final IntBuffer hostParamInts;
+    private final CUdeviceptr x;           // fp32 [16][dim] residual stream
+    private final CUdeviceptr sumSquares;  // fp32 [16][dim/128] per-group sums of squares of x
+    private final CUdeviceptr actHi;       // bf16 activations for o_proj / down_proj (see triforce.cu)
+    private final CUdeviceptr actLo;
+    private final CUdeviceptr partial;     // fp32 GEMV partial sums [slices][16][rows]
+    private final CUdeviceptr counters;    // int per row group: GEMV slices finished
+    private final CUdeviceptr query;       // bf16 [16][nHeads][headDim]
+    private final CUdeviceptr logits;      // fp32 [16][vocab]
+    private final CUdeviceptr argmax;      // int [16]
+    private final int normGroups;
+    private final int attentionShared;
+
+    CudaTransformer(CudaDevice dev, DeviceModel model) {
+        this.dev = dev;
+        this.model = model;
+        this.config = model.config;
+        ModelConfig c = config;
+        params = dev.alloc(PARAMS_BYTES);
+        hostParams = new Pointer();
+        cuMemAllocHost(hostParams, PARAMS_BYTES);
+        hostParamInts = hostParams.getByteBuffer(0, PARAMS_BYTES).order(ByteOrder.LITTLE_ENDIAN).asIntBuffer();
+        int maxK = Math.max(c.dim(), Math.max(c.qDim(), c.hiddenDim()));
+        x = dev.alloc(4L * MAX_TOKENS * c.dim());
+        normGroups = (c.dim() + GROUP_ROWS - 1) / GROUP_ROWS;
+        sumSquares = dev.alloc(4L * MAX_TOKENS * normGroups);
+        actHi = dev.alloc(2L * MAX_TOKENS * maxK);
+        actLo = dev.alloc(2L * MAX_TOKENS * maxK);
+        long partialFloats = model.lmHead.slices() * (long) model.lmHead.rows();
+        for (int l = 0; l < c.nLayers(); l++) {
+            for (DeviceModel.Matrix m : new DeviceModel.Matrix[] {model.qkv[l], model.wo[l], model.gateUp[l],
+                    model.down[l]}) {
+                partialFloats = Math.max(partialFloats, (long) m.slices() * m.rows());
+            }
+        }
+        partial = dev.alloc(4L * MAX_TOKENS * partialFloats);
+        counters = dev.alloc(4L * ((Math.max(c.vocabSize(), 2 * c.hiddenDim() + c.qDim()) + GROUP_ROWS - 1) / GROUP_ROWS));
+        query = dev.alloc(2L * MAX_TOKENS * c.qDim());
+        logits = dev.alloc(4L * MAX_TOKENS * c.vocabSize());
+        argmax = dev.alloc(4L * MAX_TOKENS);
+        for (String kernel : new String[] {"gemv_qkv", "gemv_gateup", "gemv_resid", "gemv_logits"}) {
+            dev.allowSharedMemory(kernel + "8", DeviceModel.MAX_CPS * 32 * 16 * 2);
+            dev.allowSharedMemory(kernel + "16", DeviceModel.MAX_CPS * 2 * 32 * 16 * 2);
+        }
+        attentionShared = 4 * 64 * (c.headDim() + 8) * 2;
+        dev.allowSharedMemory(attentionKernel(), attentionShared);
+    }
+
+    @Override
+    public ModelConfig config() {
+        return config;
+    }
+
+    /** Most tokens one step takes: 16, fewer when 16 tokens' query heads per KV head exceed 64. */
+    public int maxBlock() {
+        return Math.min(MAX_TOKENS, ATTENTION_WARPS_ROWS / config.groupSize());
+    }
+
+    @Override
+    public KvCache newCache(KvCacheSpec spec) {
+        return switch (spec) {
+            case KvCacheSpec.Full f -> new CudaKvCache(dev, config, f.capacity());
+            case KvCacheSpec.Retrieval r -> new CudaRetrievalKvCache(dev, config, r.budget(), r.chunk(),
+                    r.tailCapacity());
+            case KvCacheSpec.Streaming s -> throw new UnsupportedOperationException(
+                    "the CUDA backend has no StreamingLLM cache: run the level-1 draft on the CPU backend (" + s + ")");
+        };
+    }
+
+    @Override
+    public synchronized float[][] forward(int[] tokens, KvCache cache, int logitRows) {
+        CudaKvCache c = cudaCache(cache);
+        int n = tokens.length;
+        if (logitRows < 0 || logitRows > n) {
+            throw new IllegalArgumentException("logitRows " + logitRows + " outside [0, " + n + "]");
+        }
+        float[][] out = new float[logitRows][];
+        int vocab = config.vocabSize();
+        for (int start = 0; start < n; start += maxBlock()) {
+            int m = Math.min(maxBlock(), n - start);
+            int firstWanted = Math.max(start, n - logitRows);   // block rows from here on need logits
+            run(c, tokens, start, m, firstWanted < start + m);
+            for (int r = firstWanted; r < start + m; r++) {
+                float[] row = new float[vocab];
+                dev.toHost(Pointer.to(row), logits.withByteOffset(4L * (r - start) * vocab), 4L * vocab);
+                out[r - (n - logitRows)] = row;
+            }
+        }
+        return out;
+    }
+
+    /** Like {@link #forward} but returns only each token's greedy next token (argmax on the GPU). */
+    public synchronized int[] forwardGreedy(int[] tokens, KvCache cache) {
+        CudaKvCache c = cudaCache(cache);
+        int n = tokens.length;
+        int[] ids = new int[n];
+        for (int start = 0; start < n; start += maxBlock()) {
+            int m = Math.min(maxBlock(), n - start);
+            run(c, tokens, start, m, true);
+            int[] part = new int[m];
+            dev.toHost(Pointer.to(part), argmax, 4L * m);
+            System.arraycopy(part, 0, ids, start, m);
+        }
+        return ids;
+    }
+
+    private CudaKvCache cudaCache(KvCache cache) {
+        CudaKvCache c = switch (cache) {
+            case CudaKvCache full -> full;
+            case CudaRetrievalKvCache retrieval -> retrieval.storage;
+            default -> null;
+        };
+        if (c == null || c.dev != dev) {
+            throw new IllegalArgumentException("the CUDA backend cannot use a " + cache.getClass().getSimpleName());
+        }
+        return c;
+    }
+
+    private void run(CudaKvCache c, int[] tokens, int from, int n, boolean withLogits) {
+        for (int i = from; i < from + n; i++) {
+            if (tokens[i] < 0 || tokens[i] >= config.vocabSize()) {
+                throw new IllegalArgumentException("token id " + tokens[i] + " is outside the vocabulary [0, "
+                        + config.vocabSize() + ")");
+            }
+        }
+        int slot = c.length() + c.slotShift;
+        if (slot + n > c.capacity()) {
+            throw new IllegalStateException("cache is full: slot " + slot + " + " + n + " tokens > capacity "
+                    + c.capacity());
+        }
+        int[] block = new int[MAX_TOKENS];
+        System.arraycopy(tokens, from, block, 0, n);
+        setParams(c.length(), slot, n, block);
+        dev.launch(graph(c, n, withLogits));
+        c.advance(n);
+    }
+
+    /**
+     * Uploads the step's inputs (RoPE position, first cache slot, tokens) and returns the graph that runs
+     * it; launching the graph again repeats the same step (benchmarks).
+     */
+    CUgraphExec prepare(CudaKvCache c, int pos, int slot, int n, boolean withLogits, int[] tokens) {
+        setParams(pos, slot, n, tokens);
+        return graph(c, n, withLogits);
+    }
+
+    private CUgraphExec graph(CudaKvCache c, int n, boolean withLogits) {
+        return c.graphs.computeIfAbsent(2 * n + (withLogits ? 1 : 0), k -> dev.capture(() -> enqueue(c, n,
+                withLogits)));
+    }
+
+    /** Runs one step (as {@link #prepare} sets it up) without a graph, kernel by kernel: profiling. */
+    void runUncaptured(CudaKvCache c, int pos, int n, int[] tokens) {
+        setParams(pos, pos, n, tokens);
+        enqueue(c, n, true);
+    }
+
+    private void setParams(int pos, int slot, int n, int[] tokens) {
+        hostParamInts.clear();
+        hostParamInts.put(pos).put(slot).put(n).put(0).put(tokens, 0, MAX_TOKENS);
+        dev.toDevice(params, hostParams, PARAMS_BYTES);
+    }
+
+    /** The kernels of one step, in order, on the device's stream (six per layer). */
+    private void enqueue(CudaKvCache c, int n, boolean withLogits) {
+        ModelConfig cf = config;
+        int hd = cf.headDim();
+        float scaleLog2 = (float) (1.4426950408889634 / Math.sqrt(hd));
+        dev.launch("embed", normGroups, n, 1, GROUP_ROWS, 0, params, model.embedding, cf.dim(), x, sumSquares);
+        for (int l = 0; l < cf.nLayers(); l++) {
+            gemv("gemv_qkv", model.qkv[l], n, model.attentionNorm[l], c.keys[l], c.values[l], c.capacity,
+                    c.lastQuery.withByteOffset(4L * l * cf.qDim()));
+            dev.launch(attentionKernel(), c.maxSplits, cf.nKvHeads(), 1, 128, attentionShared, query, c.keys[l],
+                    c.values[l], c.capacity, params, n, cf.nHeads(), cf.groupSize(), c.splitLength, scaleLog2,
+                    c.partialO, c.partialM, c.partialL);
+            dev.launch("attention_combine", hd / 32, cf.nHeads(), n, 256, 0, params, c.partialO, c.partialM,
+                    c.partialL, cf.nHeads(), hd, c.splitLength, actHi, actLo);
+            gemv("gemv_resid", model.wo[l], n, null, null, null, 0, null);
+            gemv("gemv_gateup", model.gateUp[l], n, model.ffnNorm[l], null, null, 0, null);
+            gemv("gemv_resid", model.down[l], n, null, null, null, 0, null);
+        }
+        if (withLogits) {
+            gemv("gemv_logits", model.lmHead, n, model.finalNorm, null, null, 0, null);
+            dev.launch("argmax_rows", n, 1, 1, 1024, 0, logits, cf.vocabSize(), argmax);
+        }
+    }
+
+    /** One GEMV with its fused input (norm or activations) and epilogue; see GemvArgs in triforce.cu. */
+    private void gemv(String kernel, DeviceModel.Matrix m, int n, CUdeviceptr norm, CUdeviceptr keys,
+                      CUdeviceptr values, int capacity, CUdeviceptr lastQuery) {
+        int tiles = n <= 8 ? 1 : 2;
+        ByteBuffer a = ByteBuffer.allocate(192).order(ByteOrder.LITTLE_ENDIAN);
+        for (CUdeviceptr p : new CUdeviceptr[] {m.data(), actHi, actLo, x, sumSquares, norm, partial, counters, params,
+                model.inverseFrequencies, query, keys, values, actHi, actLo, sumSquares, logits, lastQuery}) {
+            a.putLong(p == null ? 0 : CudaDevice.address(p));
+        }
+        a.putInt(m.rows()).putInt(m.kChunks()).putInt(m.cps()).putInt(n);
+        a.putInt(normGroups).putInt(config.nHeads()).putInt(config.nKvHeads()).putInt(config.headDim());
+        a.putInt(capacity).putInt(0);
+        a.putFloat(config.normEps()).putFloat(config.rope().attentionScaling());
+        dev.launch(kernel + (tiles == 1 ? "8" : "16"), m.slices(), (m.rowTiles() + 7) / 8, 1, 256,
+                m.cps() * tiles * 32 * 16 * 2, a.array());
+    }
+
+    private String attentionKernel() {
+        return config.headDim() == 128 ? "attention128" : "attention64";
+    }
+
+    DeviceModel model() {
+        return model;
+    }
+
+    @Override
+    public void close() {
+        for (CUdeviceptr p : new CUdeviceptr[] {params, x, sumSquares, actHi, actLo, partial, counters, query, logits,
+                argmax}) {
+            CudaDevice.free(p);
+        }
+        cuMemFreeHost(hostParams);
+        model.close();
+    }
+}

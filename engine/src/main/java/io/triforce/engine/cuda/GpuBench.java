@@ -1,0 +1,220 @@
+package io.triforce.engine.cuda;
+
+import static jcuda.driver.JCudaDriver.cuEventCreate;
+import static jcuda.driver.JCudaDriver.cuEventDestroy;
+import static jcuda.driver.JCudaDriver.cuEventElapsedTime;
+import static jcuda.driver.JCudaDriver.cuEventRecord;
+import static jcuda.driver.JCudaDriver.cuEventSynchronize;
+
+import io.triforce.engine.kv.KvCacheSpec;
+import io.triforce.engine.model.ModelConfig;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import jcuda.driver.CUevent;
+import jcuda.driver.CUgraphExec;
+
+/**
+ * GPU step times on random bf16 weights generated on the device from a seed, with a KV cache
+ * filled with random values up to the context length (no prefill). Per shape and context:
+ * autoregressive decode, verify blocks, a retrieval-cache rebuild (chunk scores, top-k, gather)
+ * and the retrieval-draft step (the target's weights over the {@code budget} slots it selected),
+ * each step a CUDA graph replayed back to back, timed with events, beside its memory-bound
+ * floor (bytes read / bandwidth; for the rebuild, the keys it scores).
+ *
+ * <pre>
+ * GpuBench [--shapes llama2-7b,llama31-8b,pycode-target,pycode-draft] [--contexts 4096,65536]
+ *          [--blocks 1,4,8,16] [--budget 4096] [--prefill 0] [--seed 1] [--reps 20] [--trials 5]
+ *          [--bandwidth 3.2e12] [--pdl on|off] [--breakdown]
+ * </pre>
+ * {@code --breakdown} also times every kernel of one uncaptured step.
+ * Each --shapes entry may carry its own contexts: {@code llama2-7b:4096:65536}.
+ */
+public final class GpuBench {
+
+    private final long seed;
+    private final int reps;
+    private final int trials;
+    private final double bandwidth;
+    private final boolean breakdown;
+    private final CudaDevice dev = CudaDevice.get();
+
+    private GpuBench(long seed, int reps, int trials, double bandwidth, boolean breakdown) {
+        this.breakdown = breakdown;
+        this.seed = seed;
+        this.reps = reps;
+        this.trials = trials;
+        this.bandwidth = bandwidth;
+    }
+
+    public static void main(String[] args) {
+        String shapes = "llama2-7b:4096:65536,llama31-8b:32768:131072";
+        int[] contexts = {4096};
+        int[] blocks = {1, 4, 8, 16};
+        int budget = 4096;
+        int prefill = 0;
+        long seed = 1;
+        int reps = 20;
+        int trials = 5;
+        double bandwidth = 3.2e12;
+        boolean breakdown = false;
+        boolean pdl = true;
+        for (int i = 0; i < args.length; i++) {
+            if (args[i].equals("--breakdown")) {
+                breakdown = true;
+                continue;
+            }
+            String v = i + 1 < args.length ? args[i + 1] : "";
+            switch (args[i]) {
+                case "--shapes" -> shapes = v;
+                case "--contexts" -> contexts = ints(v);
+                case "--blocks" -> blocks = ints(v);
+                case "--budget" -> budget = Integer.parseInt(v);
+                case "--prefill" -> prefill = Integer.parseInt(v);
+                case "--seed" -> seed = Long.parseLong(v);
+                case "--reps" -> reps = Integer.parseInt(v);
+                case "--trials" -> trials = Integer.parseInt(v);
+                case "--bandwidth" -> bandwidth = Double.parseDouble(v);
+                case "--pdl" -> pdl = !v.equals("off");
+                default -> throw new IllegalArgumentException("unknown option " + args[i]
+                        + " (options: --shapes --contexts --blocks --budget --prefill --seed --reps --trials"
+                        + " --bandwidth --pdl --breakdown)");
+            }
+            i++;
+        }
+        GpuBench bench = new GpuBench(seed, reps, trials, bandwidth, breakdown);
+        bench.dev.pdl = pdl;
+        System.out.printf("device: %s, %d SMs; programmatic dependent launch %s; floor = bytes read / %.2f TB/s%n",
+                bench.dev.name, bench.dev.multiprocessors, pdl ? "on" : "off", bandwidth / 1e12);
+        System.out.printf("%-14s %8s %-22s %9s %9s %7s%n", "shape", "context", "step", "ms", "floor ms", "floor%");
+        for (String entry : shapes.split(",")) {
+            String[] parts = entry.split(":");
+            int[] own = parts.length > 1 ? Arrays.stream(parts, 1, parts.length).mapToInt(Integer::parseInt).toArray()
+                    : contexts;
+            bench.run(parts[0], own, blocks, budget, prefill);
+        }
+    }
+
+    private void run(String shape, int[] contexts, int[] blocks, int budget, int prefill) {
+        ModelConfig c = ModelShapes.get(shape);
+        try (CudaTransformer model = new CudaTransformer(dev, DeviceModel.random(dev, c, seed))) {
+            long weights = model.model().matrixBytes();
+            for (int context : contexts) {
+                try (CudaKvCache cache = (CudaKvCache) model.newCache(new KvCacheSpec.Full(context + CudaTransformer.MAX_TOKENS))) {
+                    cache.fillRandom(seed, context);
+                    for (int n : blocks) {
+                        if (n > model.maxBlock()) {
+                            continue;
+                        }
+                        double ms = time(model.prepare(cache, context, context, n, true, tokens(c, n)));
+                        report(shape, context, n == 1 ? "decode" : "verify " + n, ms,
+                                weights + kvBytes(c, context + n));
+                        if (breakdown) {
+                            breakdown(model, cache, context, n);
+                        }
+                    }
+                    if (budget > 0 && context >= budget) {
+                        retrievalDraft(model, cache, shape, context, budget);
+                    }
+                }
+            }
+            if (prefill > 0) {
+                try (CudaKvCache cache = (CudaKvCache) model.newCache(new KvCacheSpec.Full(prefill))) {
+                    int[] prompt = new Random(seed).ints(prefill, 0, c.vocabSize()).toArray();
+                    long start = System.nanoTime();
+                    model.forward(prompt, cache, 1);
+                    double s = (System.nanoTime() - start) / 1e9;
+                    System.out.printf("%-14s %8d %-22s %9.1f  (%.0f tokens/s, blocks of %d)%n", shape, prefill,
+                            "prefill (s)", s, prefill / s, model.maxBlock());
+                }
+            }
+        }
+    }
+
+    /**
+     * Rebuilds a retrieval cache of {@code budget} slots from the filled full cache (whose last
+     * query the timed steps left) and times it and one draft step over it.
+     */
+    private void retrievalDraft(CudaTransformer model, CudaKvCache full, String shape, int context, int budget) {
+        ModelConfig c = model.config();
+        try (CudaRetrievalKvCache retrieval = (CudaRetrievalKvCache) model.newCache(
+                new KvCacheSpec.Retrieval(budget, 8, CudaTransformer.MAX_TOKENS))) {
+            long start = System.nanoTime();
+            retrieval.rebuild(full);
+            dev.synchronize();
+            double rebuildMs = (System.nanoTime() - start) / 1e6;
+            long keyBytes = kvBytes(c, context) / 2;
+            report(shape, context, "retrieval rebuild", rebuildMs, keyBytes);
+            int slot = retrieval.length() + retrieval.storage.slotShift;
+            double ms = time(model.prepare(retrieval.storage, context, slot, 1, true, tokens(c, 1)));
+            report(shape, context, "retrieval draft " + budget, ms, model.model().matrixBytes() + kvBytes(c, slot + 1));
+        }
+    }
+
+    /** Kernel times of one uncaptured step, summed per kernel and grid, largest first. */
+    private void breakdown(CudaTransformer model, CudaKvCache cache, int context, int n) {
+        model.runUncaptured(cache, context, n, tokens(model.config(), n));
+        dev.startProfile();
+        model.runUncaptured(cache, context, n, tokens(model.config(), n));
+        Map<String, Double> ms = dev.stopProfile();
+        double total = ms.values().stream().mapToDouble(Double::doubleValue).sum();
+        System.out.printf("    kernels, uncaptured, %.3f ms in all:%n", total);
+        ms.entrySet().stream().sorted(Map.Entry.<String, Double>comparingByValue().reversed())
+                .forEach(e -> System.out.printf("    %-40s %8.3f ms%n", e.getKey(), e.getValue()));
+    }
+
+    private void report(String shape, int context, String step, double ms, long bytes) {
+        double floor = bytes / bandwidth * 1e3;
+        System.out.printf("%-14s %8d %-22s %9.3f %9.3f %6.1f%%%n", shape, context, step, ms, floor, 100 * floor / ms);
+    }
+
+    /** Median over trials of the mean time of {@code reps} back-to-back launches, in ms. */
+    private double time(CUgraphExec graph) {
+        CUevent start = new CUevent();
+        CUevent stop = new CUevent();
+        cuEventCreate(start, 0);
+        cuEventCreate(stop, 0);
+        for (int i = 0; i < 3; i++) {
+            dev.launch(graph);
+        }
+        double[] ms = new double[trials];
+        float[] elapsed = new float[1];
+        for (int t = 0; t < trials; t++) {
+            cuEventRecord(start, dev.stream);
+            for (int i = 0; i < reps; i++) {
+                dev.launch(graph);
+            }
+            cuEventRecord(stop, dev.stream);
+            cuEventSynchronize(stop);
+            cuEventElapsedTime(elapsed, start, stop);
+            ms[t] = elapsed[0] / reps;
+        }
+        cuEventDestroy(start);
+        cuEventDestroy(stop);
+        Arrays.sort(ms);
+        return ms[trials / 2];
+    }
+
+    /** Keys and values read by a step whose queries see {@code slots} slots. */
+    private static long kvBytes(ModelConfig c, long slots) {
+        return slots * c.nLayers() * c.nKvHeads() * c.headDim() * 2L * 2L;
+    }
+
+    private static int[] tokens(ModelConfig c, int n) {
+        int[] t = new int[CudaTransformer.MAX_TOKENS];
+        for (int i = 0; i < n; i++) {
+            t[i] = (i * 7919 + 13) % c.vocabSize();
+        }
+        return t;
+    }
+
+    private static int[] ints(String csv) {
+        List<Integer> out = new ArrayList<>();
+        for (String s : csv.split(",")) {
+            out.add(Integer.parseInt(s.trim()));
+        }
+        return out.stream().mapToInt(Integer::intValue).toArray();
+    }
+}

@@ -1,0 +1,117 @@
+package io.triforce.retrieval;
+
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.quarkus.runtime.ShutdownEvent;
+import io.quarkus.runtime.StartupEvent;
+import io.smallrye.reactive.messaging.kafka.KafkaRecord;
+import io.triforce.engine.backend.Transformer;
+import io.triforce.engine.cpu.CpuBackend;
+import io.triforce.engine.model.CheckpointLoader;
+import io.triforce.engine.model.LlamaCheckpoint;
+import io.triforce.protocol.Commit;
+import io.triforce.protocol.Correction;
+import io.triforce.protocol.Level1Proposal;
+import io.triforce.protocol.Level2Proposal;
+import io.triforce.protocol.SessionEvent;
+import io.triforce.protocol.Topics;
+import io.triforce.protocol.level.LevelSettings;
+import io.triforce.protocol.level.RetrievalSession;
+import io.triforce.protocol.runtime.SessionWorker;
+import io.triforce.protocol.runtime.Transit;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
+import jakarta.inject.Inject;
+import java.nio.file.Path;
+import java.time.Duration;
+import org.eclipse.microprofile.config.ConfigProvider;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
+import org.eclipse.microprofile.reactive.messaging.Channel;
+import org.eclipse.microprofile.reactive.messaging.Emitter;
+import org.eclipse.microprofile.reactive.messaging.Incoming;
+import org.jboss.logging.Logger;
+
+/**
+ * Level 2: the target's weights over a retrieval cache verify level-1 proposals and propose
+ * to the target; rejections (its own or the target's) go back to level 1 as corrections.
+ */
+@ApplicationScoped
+public class RetrievalService implements RetrievalSession.Outbox {
+
+    private static final Logger LOG = Logger.getLogger(RetrievalService.class);
+
+    @ConfigProperty(name = "triforce.model")
+    Path modelDir;
+    @ConfigProperty(name = "triforce.session-timeout")
+    Duration sessionTimeout;
+    @Inject
+    @Channel("level2-proposals")
+    Emitter<Level2Proposal> proposals;
+    @Inject
+    @Channel("corrections")
+    Emitter<Correction> corrections;
+    @Inject
+    MeterRegistry registry;
+
+    private LlamaCheckpoint checkpoint;
+    private Transformer target;
+    private LevelSettings settings;
+    private SessionWorker<RetrievalSession> worker;
+    private Transit transit;
+
+    void start(@Observes StartupEvent event) {
+        checkpoint = CheckpointLoader.load(modelDir);
+        target = new CpuBackend().load(checkpoint.weights());
+        settings = LevelSettings.from(k -> ConfigProvider.getConfig().getOptionalValue(k, Integer.class));
+        worker = new SessionWorker<>("retrieval", sessionTimeout, (id, e) -> LOG.errorf(e, "session %s failed", id));
+        transit = new Transit(registry);
+        Gauge.builder("triforce.sessions.active", worker, SessionWorker::activeSessions).tag("level", "2").register(registry);
+        Gauge.builder("triforce.queue.depth", worker, SessionWorker::queueDepth).tag("level", "2").register(registry);
+        LOG.infof("target model %s loaded for level 2; %s", modelDir, settings);
+    }
+
+    void stop(@Observes ShutdownEvent event) throws Exception {
+        worker.close();
+        checkpoint.close();
+    }
+
+    public boolean ready() {
+        return target != null;
+    }
+
+    @Incoming("sessions")
+    public void onSession(SessionEvent event) {
+        transit.received(Topics.SESSIONS, event.sentAtMicros());
+        if (event.kind() == SessionEvent.Kind.START) {
+            worker.start(event.sessionId(), () -> new RetrievalSession(target, event, settings));
+        } else {
+            worker.end(event.sessionId());
+        }
+    }
+
+    @Incoming("level1-proposals")
+    public void onProposal(Level1Proposal proposal) {
+        transit.received(Topics.LEVEL1_PROPOSALS, proposal.sentAtMicros());
+        worker.with(proposal.sessionId(), s -> s.onProposal(proposal, this));
+    }
+
+    @Incoming("committed")
+    public void onCommit(Commit commit) {
+        transit.received(Topics.COMMITTED, commit.sentAtMicros());
+        if (commit.last()) {
+            worker.end(commit.sessionId());
+        } else {
+            worker.with(commit.sessionId(), s -> s.onCommit(commit, this::correct));
+        }
+    }
+
+    @Override
+    public void propose(Level2Proposal proposal) {
+        proposals.send(KafkaRecord.of(proposal.sessionId(), proposal));
+    }
+
+    @Override
+    public void correct(Correction correction) {
+        corrections.send(KafkaRecord.of(correction.sessionId(), correction));
+    }
+}

@@ -1,0 +1,174 @@
+package io.triforce.launcher;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+
+/**
+ * A single-node KRaft broker (from launcher/target/kafka-libs) and the four services
+ * ({@code <module>/target/quarkus-app/quarkus-run.jar}) as local processes, in a temporary
+ * directory that {@link #close} deletes after stopping everything in reverse order.
+ */
+public final class LocalStack implements AutoCloseable {
+
+    /** JVM flags every engine process needs. */
+    static final List<String> ENGINE_JVM_FLAGS = List.of("--add-modules", "jdk.incubator.vector",
+            "--enable-native-access=ALL-UNNAMED", "-Xss8m");
+    static final List<String> SERVICES = List.of("verify-service", "kv-retrieval-service", "draft-service", "gateway");
+
+    /**
+     * @param home    the project root (holds launcher/target/kafka-libs and the services' target/)
+     * @param timeout how long the broker and each service may take to become ready
+     */
+    public record Options(Path home, Path model, Path draftModel, int port, String apiKey, Duration timeout,
+                          Map<String, String> extraEnv) {
+    }
+
+    private final List<ChildProcess> children = new ArrayList<>();
+    private final Path work;
+    private final int gatewayPort;
+
+    private LocalStack(Path work, int gatewayPort) {
+        this.work = work;
+        this.gatewayPort = gatewayPort;
+    }
+
+    public static LocalStack start(Options o) throws IOException, InterruptedException {
+        for (Path p : List.of(o.model(), o.draftModel())) {
+            if (!Files.isRegularFile(p.resolve("config.json"))) {
+                throw new IOException(p + " is not a model directory (no config.json)");
+            }
+        }
+        Path libs = o.home().resolve("launcher/target/kafka-libs");
+        if (!Files.isDirectory(libs)) {
+            throw new IOException(libs + " is missing: build first (mvn -DskipTests package)");
+        }
+        LocalStack stack = new LocalStack(Files.createTempDirectory("triforce-up-"), o.port());
+        try {
+            String bootstrap = stack.startBroker(o, libs);
+            for (String service : SERVICES) {
+                stack.startService(o, service, bootstrap);
+            }
+            return stack;
+        } catch (IOException | InterruptedException | RuntimeException e) {
+            stack.close();
+            throw e;
+        }
+    }
+
+    public String url() {
+        return "http://127.0.0.1:" + gatewayPort;
+    }
+
+    public Path logs() {
+        return work;
+    }
+
+    /** The first child that exited, if any. */
+    public java.util.Optional<String> deadChild() {
+        return children.stream().filter(c -> !c.alive()).map(c -> c.name + " (log " + c.log + ")").findFirst();
+    }
+
+    private String startBroker(Options o, Path libs) throws IOException, InterruptedException {
+        int port = freePort();
+        int controller = freePort();
+        Path data = Files.createDirectories(work.resolve("kafka-data"));
+        Path config = work.resolve("server.properties");
+        Files.writeString(config, String.join("\n",
+                "process.roles=broker,controller", "node.id=1",
+                "controller.quorum.voters=1@127.0.0.1:" + controller,
+                "listeners=PLAINTEXT://127.0.0.1:" + port + ",CONTROLLER://127.0.0.1:" + controller,
+                "advertised.listeners=PLAINTEXT://127.0.0.1:" + port,
+                "controller.listener.names=CONTROLLER", "inter.broker.listener.name=PLAINTEXT",
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "log.dirs=" + data, "message.max.bytes=16777216", "num.partitions=4", "auto.create.topics.enable=true",
+                "offsets.topic.replication.factor=1", "transaction.state.log.replication.factor=1",
+                "transaction.state.log.min.isr=1", "share.coordinator.state.topic.replication.factor=1",
+                "share.coordinator.state.topic.min.isr=1", "group.initial.rebalance.delay.ms=0", ""));
+        Path log4j = work.resolve("log4j2.properties");
+        Files.writeString(log4j, String.join("\n", "rootLogger.level=WARN", "rootLogger.appenderRef.out.ref=OUT",
+                "appender.out.type=Console", "appender.out.name=OUT", "appender.out.layout.type=PatternLayout",
+                "appender.out.layout.pattern=[%d] %p %m (%c)%n",
+                "logger.server.name=kafka.server.KafkaRaftServer", "logger.server.level=INFO",
+                "logger.kafka.name=kafka.server.BrokerServer", "logger.kafka.level=INFO", ""));
+        String classpath = libs + "/*";
+        List<String> java = List.of(javaCommand(), "-Xmx512m", "-Dlog4j2.configurationFile=" + log4j, "-cp", classpath);
+        ChildProcess format = ChildProcess.start("kafka-format", concat(java, List.of("kafka.tools.StorageTool", "format",
+                "-t", clusterId(), "-c", config.toString())), Map.of(), work);
+        if (format.waitFor(o.timeout()) != 0) {
+            throw new IOException("formatting the broker's storage failed; see " + format.log);
+        }
+        ChildProcess broker = ChildProcess.start("kafka", concat(java, List.of("kafka.Kafka", config.toString())),
+                Map.of(), work);
+        children.add(broker);
+        broker.awaitLogLine("Kafka Server started", o.timeout());
+        return "127.0.0.1:" + port;
+    }
+
+    private void startService(Options o, String service, String bootstrap) throws IOException, InterruptedException {
+        Path jar = o.home().resolve(service).resolve("target/quarkus-app/quarkus-run.jar");
+        if (!Files.isRegularFile(jar)) {
+            throw new IOException(jar + " is missing: build first (mvn -DskipTests package)");
+        }
+        int port = service.equals("gateway") ? o.port() : freePort();
+        Map<String, String> env = new java.util.HashMap<>(o.extraEnv());
+        env.put("PORT", Integer.toString(port));
+        env.put("KAFKA_BOOTSTRAP_SERVERS", bootstrap);
+        env.put("TRIFORCE_MODEL", o.model().toAbsolutePath().toString());
+        env.put("TRIFORCE_DRAFT_MODEL", o.draftModel().toAbsolutePath().toString());
+        if (service.equals("gateway")) {
+            env.put("HOST", "127.0.0.1");
+            env.put("TRIFORCE_API_KEY", o.apiKey() == null ? "" : o.apiKey());
+        }
+        ChildProcess child = ChildProcess.start(service, concat(concat(List.of(javaCommand()), ENGINE_JVM_FLAGS),
+                List.of("-jar", jar.toString())), env, work);
+        children.add(child);
+        child.awaitHttpOk("http://127.0.0.1:" + port + "/q/health/ready", o.timeout());
+    }
+
+    @Override
+    public void close() {
+        for (int i = children.size() - 1; i >= 0; i--) {
+            children.get(i).close();
+        }
+        children.clear();
+        try (Stream<Path> files = Files.walk(work)) {
+            files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (IOException | UncheckedIOException e) {
+            System.err.println("could not delete " + work + ": " + e.getMessage());
+        }
+    }
+
+    private static String javaCommand() {
+        return ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    }
+
+    private static int freePort() throws IOException {
+        try (ServerSocket socket = new ServerSocket(0)) {
+            return socket.getLocalPort();
+        }
+    }
+
+    private static String clusterId() {
+        byte[] bytes = new byte[16];
+        new SecureRandom().nextBytes(bytes);
+        bytes[0] &= 0x7f; // keep it clear of Kafka's reserved ids
+        return Base64.getUrlEncoder().withoutPadding().encodeToString(bytes);
+    }
+
+    private static List<String> concat(List<String> a, List<String> b) {
+        List<String> all = new ArrayList<>(a);
+        all.addAll(b);
+        return all;
+    }
+}

@@ -1,0 +1,46 @@
+package io.triforce.protocol.level;
+
+/**
+ * Knobs of the distributed hierarchy (the in-process {@code TriForceConfig} plus how far the
+ * draft may run ahead of the committed log).
+ *
+ * @param gamma1    tokens per level-1 proposal (one level-2 verification each)
+ * @param gamma2    tokens level 2 collects before proposing them to the target
+ * @param budget    retrieval cache budget in tokens
+ * @param chunk     retrieval chunk size in tokens
+ * @param sinks     StreamingLLM sink tokens of the draft's cache
+ * @param window    StreamingLLM recent window of the draft's cache
+ * @param lookahead how many tokens past the committed log the draft may speculate
+ */
+public record LevelSettings(int gamma1, int gamma2, int budget, int chunk, int sinks, int window, int lookahead) {
+
+    public static final LevelSettings DEFAULTS = new LevelSettings(4, 12, 512, 8, 16, 256, 32);
+
+    public LevelSettings {
+        if (gamma1 < 1 || gamma2 < 1 || chunk < 1 || budget < chunk || sinks < 0 || window < 1) {
+            throw new IllegalArgumentException("bad TriForce settings: " + gamma1 + "/" + gamma2 + " budget " + budget
+                    + " chunk " + chunk + " sinks " + sinks + " window " + window);
+        }
+        if (lookahead < gamma1 + gamma2) {
+            throw new IllegalArgumentException("lookahead (" + lookahead + ") must be >= gamma1 + gamma2 ("
+                    + (gamma1 + gamma2) + "), or level 2 could wait forever for a full proposal");
+        }
+    }
+
+    /**
+     * Reads {@code triforce.gamma1}, {@code gamma2}, {@code budget}, {@code chunk}, {@code sinks},
+     * {@code window} and {@code lookahead}; absent keys take {@link #DEFAULTS}.
+     */
+    public static LevelSettings from(java.util.function.Function<String, java.util.Optional<Integer>> config) {
+        java.util.function.BiFunction<String, Integer, Integer> get = (k, d) -> config.apply("triforce." + k).orElse(d);
+        LevelSettings d = DEFAULTS;
+        return new LevelSettings(get.apply("gamma1", d.gamma1), get.apply("gamma2", d.gamma2),
+                get.apply("budget", d.budget), get.apply("chunk", d.chunk), get.apply("sinks", d.sinks),
+                get.apply("window", d.window), get.apply("lookahead", d.lookahead));
+    }
+
+    /** How far back a level's cache may have to roll: everything speculated past the committed log. */
+    int rollbackSlack() {
+        return lookahead + 2 * (gamma1 + gamma2) + 4;
+    }
+}

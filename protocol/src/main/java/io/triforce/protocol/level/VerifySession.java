@@ -1,0 +1,82 @@
+package io.triforce.protocol.level;
+
+import io.triforce.engine.backend.Transformer;
+import io.triforce.engine.generate.Emitter;
+import io.triforce.engine.generate.IntSequence;
+import io.triforce.engine.kv.KvCacheSpec;
+import io.triforce.engine.spec.CacheScorer;
+import io.triforce.engine.spec.Proposal;
+import io.triforce.engine.spec.RejectionSampler;
+import io.triforce.engine.spec.TokenPicker;
+import io.triforce.engine.spec.Verdict;
+import io.triforce.engine.kv.KvCache;
+import io.triforce.protocol.Clock;
+import io.triforce.protocol.Commit;
+import io.triforce.protocol.Level2Proposal;
+import io.triforce.protocol.LevelCounters;
+import io.triforce.protocol.SessionEvent;
+import java.util.Arrays;
+import java.util.Optional;
+
+/**
+ * Level 3 of one session: the target over its full cache verifies level-2 proposals with the
+ * rejection sampler and commits the result — the only place tokens become final, which keeps
+ * the hierarchy lossless. A fully accepted proposal commits its tokens (no bonus token: level 2
+ * already streams the continuation); a rejection commits the recovered token and starts a new
+ * epoch, which makes every proposal still in flight stale.
+ */
+public final class VerifySession {
+
+    private final String id;
+    private final CacheScorer scorer;
+    private final RejectionSampler rejection = new RejectionSampler();
+    private final TokenPicker picker;
+    private final IntSequence committed;
+    private final Emitter emitter;
+    private int epoch;
+    private LevelCounters level2 = LevelCounters.ZERO;
+    private final int promptLength;
+
+    public VerifySession(Transformer target, SessionEvent start) {
+        this.id = start.sessionId();
+        int[] prompt = start.prompt();
+        this.emitter = new Emitter(target.config(), prompt.length, start.maxTokens(), token -> true);
+        KvCache cache = target.newCache(new KvCacheSpec.Full(target.config().maxPositions()));
+        target.forward(Arrays.copyOf(prompt, prompt.length - 1), cache, 0);
+        this.scorer = new CacheScorer(target, cache);
+        this.picker = new TokenPicker(start.sampling().params());
+        this.committed = new IntSequence(prompt);
+        this.promptLength = prompt.length;
+    }
+
+    /** Verifies a proposal; empty when it is stale (older epoch, or not at the log's end). */
+    public Optional<Commit> onProposal(Level2Proposal p) {
+        if (emitter.finishReason() != null || p.epoch() != epoch || p.base() != committed.length()) {
+            return Optional.empty();
+        }
+        int k = Math.min(p.tokens().length, emitter.remaining());
+        Proposal proposal = Sequences.proposal(Arrays.copyOf(p.tokens(), k),
+                p.q() == null ? null : p.q().subList(0, k));
+        Verdict verdict = rejection.verify(proposal, scorer.score(committed, proposal.tokens()), picker);
+        level2 = level2.plus(k, verdict);
+        int start = committed.length();
+        boolean more = true;
+        for (int i = 0; i < verdict.accepted() && more; i++) {
+            more = commit(proposal.tokens()[i]);
+        }
+        if (more && verdict.recovered()) {
+            commit(verdict.nextToken());
+            epoch++;
+        }
+        scorer.rollback(committed.length() - 1);
+        int[] generated = emitter.tokens(); // no end-of-sequence token: it ends the log unseen
+        int[] tokens = Arrays.copyOfRange(generated, Math.min(start - promptLength, generated.length), generated.length);
+        String finish = emitter.finishReason() == null ? null : emitter.finishReason().openAiName();
+        return Optional.of(new Commit(id, epoch, start, tokens, finish, null, p.level1(), level2, Clock.micros()));
+    }
+
+    private boolean commit(int token) {
+        committed.add(token);
+        return emitter.emit(token);
+    }
+}

@@ -1,0 +1,149 @@
+package io.triforce.protocol.level;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.triforce.engine.backend.Transformer;
+import io.triforce.engine.cpu.CpuBackend;
+import io.triforce.engine.generate.AutoregressiveDecoder;
+import io.triforce.engine.generate.Generation;
+import io.triforce.engine.model.CheckpointLoader;
+import io.triforce.engine.model.LlamaCheckpoint;
+import io.triforce.engine.sampling.SamplingParams;
+import io.triforce.engine.generate.TokenSink;
+import io.triforce.engine.tokenizer.Tokenizer;
+import io.triforce.protocol.Commit;
+import io.triforce.protocol.Correction;
+import io.triforce.protocol.Level1Proposal;
+import io.triforce.protocol.Level2Proposal;
+import io.triforce.protocol.Sampling;
+import io.triforce.protocol.SessionEvent;
+import io.triforce.protocol.testing.SharedModels;
+import java.util.ArrayDeque;
+import java.util.Arrays;
+import java.util.Deque;
+import java.util.Random;
+import java.util.stream.IntStream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The three levels wired by in-memory queues (no Kafka): messages are delivered in a random
+ * but per-topic ordered interleaving, as Kafka delivers them per partition; the committed log
+ * must equal the target's own greedy output, token for token.
+ */
+class LevelsLoopbackTest {
+
+    private static LlamaCheckpoint targetCheckpoint;
+    private static LlamaCheckpoint draftCheckpoint;
+    private static Transformer target;
+    private static Transformer draft;
+    private static int[] prompt;
+
+    @BeforeAll
+    static void load() throws Exception {
+        targetCheckpoint = CheckpointLoader.load(SharedModels.target());
+        draftCheckpoint = CheckpointLoader.load(SharedModels.draft());
+        target = new CpuBackend().load(targetCheckpoint.weights());
+        draft = new CpuBackend().load(draftCheckpoint.weights());
+        try (Tokenizer tokenizer = Tokenizer.load(targetCheckpoint.tokenizerJson())) {
+            prompt = Arrays.copyOf(tokenizer.encode(SharedModels.devDocument(0)), 1024);
+        }
+    }
+
+    @AfterAll
+    static void close() throws Exception {
+        targetCheckpoint.close();
+        draftCheckpoint.close();
+    }
+
+    @Test
+    void greedyCommittedLogEqualsAutoregressive() {
+        int maxTokens = 48;
+        Generation expected = new AutoregressiveDecoder(target).generate(prompt, maxTokens, SamplingParams.GREEDY,
+                TokenSink.IGNORE);
+        for (long seed : new long[] {1, 2, 3}) {
+            int[] got = runLoopback(maxTokens, new Random(seed));
+            assertArrayEquals(expected.tokens(), got, "interleaving seed " + seed);
+        }
+    }
+
+    @Test
+    void sampledRunsCommitExactlyMaxTokens() {
+        SessionEvent start = SessionEvent.start("s", prompt, 20, new Sampling(0.8, 0, 0.95, 7));
+        int[] got = run(start, new Random(5));
+        assertEquals(20, got.length);
+        assertTrue(IntStream.of(got).allMatch(t -> t >= 0 && t < target.config().vocabSize()));
+    }
+
+    private int[] runLoopback(int maxTokens, Random interleaving) {
+        return run(SessionEvent.start("s", prompt, maxTokens, Sampling.of(SamplingParams.GREEDY)), interleaving);
+    }
+
+    private int[] run(SessionEvent start, Random interleaving) {
+        LevelSettings settings = new LevelSettings(4, 12, 256, 8, 16, 256, 32);
+        DraftSession level1 = new DraftSession(draft, start, settings);
+        RetrievalSession level2 = new RetrievalSession(target, start, settings);
+        VerifySession level3 = new VerifySession(target, start);
+        Deque<Level1Proposal> toLevel2 = new ArrayDeque<>();
+        Deque<Level2Proposal> toLevel3 = new ArrayDeque<>();
+        Deque<Correction> toLevel1 = new ArrayDeque<>();
+        Deque<Commit> commitsToLevel1 = new ArrayDeque<>();
+        Deque<Commit> commitsToLevel2 = new ArrayDeque<>();
+        RetrievalSession.Outbox outbox = new RetrievalSession.Outbox() {
+            @Override
+            public void propose(Level2Proposal proposal) {
+                toLevel3.add(proposal);
+            }
+
+            @Override
+            public void correct(Correction correction) {
+                toLevel1.add(correction);
+            }
+        };
+        int[] log = new int[0];
+        for (int step = 0; step < 100_000; step++) {
+            switch (interleaving.nextInt(6)) {
+                case 0 -> level1.next().ifPresent(toLevel2::add);
+                case 1 -> {
+                    if (!toLevel2.isEmpty()) {
+                        level2.onProposal(toLevel2.poll(), outbox);
+                    }
+                }
+                case 2 -> {
+                    if (!toLevel3.isEmpty()) {
+                        var commit = level3.onProposal(toLevel3.poll());
+                        if (commit.isPresent()) {
+                            Commit c = commit.get();
+                            assertEquals(prompt.length + log.length, c.start(), "commits are contiguous");
+                            log = IntStream.concat(IntStream.of(log), IntStream.of(c.tokens())).toArray();
+                            if (c.last()) {
+                                return log;
+                            }
+                            commitsToLevel1.add(c);
+                            commitsToLevel2.add(c);
+                        }
+                    }
+                }
+                case 3 -> {
+                    if (!toLevel1.isEmpty()) {
+                        level1.onCorrection(toLevel1.poll());
+                    }
+                }
+                case 4 -> {
+                    if (!commitsToLevel1.isEmpty()) {
+                        level1.onCommit(commitsToLevel1.poll());
+                    }
+                }
+                default -> {
+                    if (!commitsToLevel2.isEmpty()) {
+                        level2.onCommit(commitsToLevel2.poll(), toLevel1::add);
+                    }
+                }
+            }
+        }
+        throw new AssertionError("no final commit after 100000 steps; log so far " + Arrays.toString(log));
+    }
+}

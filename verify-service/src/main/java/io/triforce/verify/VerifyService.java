@@ -1,0 +1,104 @@
+package io.triforce.verify;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.quarkus.runtime.ShutdownEvent;
+import io.quarkus.runtime.StartupEvent;
+import io.smallrye.reactive.messaging.kafka.KafkaRecord;
+import io.triforce.engine.backend.Transformer;
+import io.triforce.engine.cpu.CpuBackend;
+import io.triforce.engine.model.CheckpointLoader;
+import io.triforce.engine.model.LlamaCheckpoint;
+import io.triforce.protocol.Commit;
+import io.triforce.protocol.Level2Proposal;
+import io.triforce.protocol.SessionEvent;
+import io.triforce.protocol.Topics;
+import io.triforce.protocol.level.VerifySession;
+import io.triforce.protocol.runtime.SessionWorker;
+import io.triforce.protocol.runtime.Transit;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
+import jakarta.inject.Inject;
+import java.nio.file.Path;
+import java.time.Duration;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
+import org.eclipse.microprofile.reactive.messaging.Channel;
+import org.eclipse.microprofile.reactive.messaging.Emitter;
+import org.eclipse.microprofile.reactive.messaging.Incoming;
+import org.jboss.logging.Logger;
+
+/**
+ * Level 3: the target over its full cache verifies level-2 proposals and writes the committed
+ * token log — the only service that commits tokens.
+ */
+@ApplicationScoped
+public class VerifyService {
+
+    private static final Logger LOG = Logger.getLogger(VerifyService.class);
+
+    @ConfigProperty(name = "triforce.model")
+    Path modelDir;
+    @ConfigProperty(name = "triforce.session-timeout")
+    Duration sessionTimeout;
+    @Inject
+    @Channel("committed")
+    Emitter<Commit> committed;
+    @Inject
+    MeterRegistry registry;
+
+    private LlamaCheckpoint checkpoint;
+    private Transformer target;
+    private SessionWorker<VerifySession> worker;
+    private Transit transit;
+    private Counter committedTokens;
+
+    void start(@Observes StartupEvent event) {
+        checkpoint = CheckpointLoader.load(modelDir);
+        target = new CpuBackend().load(checkpoint.weights());
+        worker = new SessionWorker<>("verify", sessionTimeout, (id, e) -> {
+            LOG.errorf(e, "session %s failed", id);
+            send(Commit.failed(id, "verify-service: " + e.getMessage()));
+        });
+        transit = new Transit(registry);
+        committedTokens = Counter.builder("triforce.tokens.committed").register(registry);
+        Gauge.builder("triforce.sessions.active", worker, SessionWorker::activeSessions).tag("level", "3").register(registry);
+        Gauge.builder("triforce.queue.depth", worker, SessionWorker::queueDepth).tag("level", "3").register(registry);
+        LOG.infof("target model %s loaded for level 3", modelDir);
+    }
+
+    void stop(@Observes ShutdownEvent event) throws Exception {
+        worker.close();
+        checkpoint.close();
+    }
+
+    public boolean ready() {
+        return target != null;
+    }
+
+    @Incoming("sessions")
+    public void onSession(SessionEvent event) {
+        transit.received(Topics.SESSIONS, event.sentAtMicros());
+        if (event.kind() == SessionEvent.Kind.START) {
+            worker.start(event.sessionId(), () -> new VerifySession(target, event));
+        } else {
+            worker.end(event.sessionId());
+        }
+    }
+
+    @Incoming("level2-proposals")
+    public void onProposal(Level2Proposal proposal) {
+        transit.received(Topics.LEVEL2_PROPOSALS, proposal.sentAtMicros());
+        worker.with(proposal.sessionId(), s -> s.onProposal(proposal).ifPresent(commit -> {
+            committedTokens.increment(commit.tokens().length);
+            send(commit);
+            if (commit.last()) {
+                worker.end(commit.sessionId());
+            }
+        }));
+    }
+
+    private void send(Commit commit) {
+        committed.send(KafkaRecord.of(commit.sessionId(), commit));
+    }
+}
