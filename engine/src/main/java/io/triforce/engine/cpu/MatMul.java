@@ -13,7 +13,7 @@ import jdk.incubator.vector.VectorSpecies;
  * out[t][r] = W[r] . x[t] for a {@link PackedMatrix} W [rows][cols] and a block of n inputs
  * x [n][cols]. A vector holds {@code TILE} consecutive rows, so the sum over columns needs no
  * horizontal reduction: acc += W[rows][j] * x[t][j], column by column. Threads split groups of
- * four row tiles; a group runs four tokens at a time (sixteen FMA chains) and single tokens
+ * four row tiles; a group runs two tiles by four tokens at a time (eight FMA chains) and single tokens
  * with four chains.
  *
  * <p>Every output is the same sequence of FMAs over j = 0..cols-1 whatever n is, so block and
@@ -91,10 +91,13 @@ final class MatMul {
     }
 
     private static void fourTilesFourTokens(PackedMatrix w, int tile, float[] x, int t, float[] out) {
+        twoTilesFourTokens(w, tile, x, t, out);
+        twoTilesFourTokens(w, tile + 2, x, t, out);
+    }
+
+    private static void twoTilesFourTokens(PackedMatrix w, int tile, float[] x, int t, float[] out) {
         FloatVector a00 = FloatVector.zero(F), a01 = FloatVector.zero(F), a02 = FloatVector.zero(F), a03 = FloatVector.zero(F);
         FloatVector a10 = FloatVector.zero(F), a11 = FloatVector.zero(F), a12 = FloatVector.zero(F), a13 = FloatVector.zero(F);
-        FloatVector a20 = FloatVector.zero(F), a21 = FloatVector.zero(F), a22 = FloatVector.zero(F), a23 = FloatVector.zero(F);
-        FloatVector a30 = FloatVector.zero(F), a31 = FloatVector.zero(F), a32 = FloatVector.zero(F), a33 = FloatVector.zero(F);
         int cols = w.cols;
         int x0 = t * cols, x1 = x0 + cols, x2 = x1 + cols, x3 = x2 + cols;
         for (int j = 0; j < cols; j++) {
@@ -106,14 +109,8 @@ final class MatMul {
             a00 = w0.fma(v0, a00); a01 = w0.fma(v1, a01); a02 = w0.fma(v2, a02); a03 = w0.fma(v3, a03);
             FloatVector w1 = column(w, tile + 1, j);
             a10 = w1.fma(v0, a10); a11 = w1.fma(v1, a11); a12 = w1.fma(v2, a12); a13 = w1.fma(v3, a13);
-            FloatVector w2 = column(w, tile + 2, j);
-            a20 = w2.fma(v0, a20); a21 = w2.fma(v1, a21); a22 = w2.fma(v2, a22); a23 = w2.fma(v3, a23);
-            FloatVector w3 = column(w, tile + 3, j);
-            a30 = w3.fma(v0, a30); a31 = w3.fma(v1, a31); a32 = w3.fma(v2, a32); a33 = w3.fma(v3, a33);
         }
         store(w, tile, a00, out, t); store(w, tile, a01, out, t + 1); store(w, tile, a02, out, t + 2); store(w, tile, a03, out, t + 3);
         store(w, tile + 1, a10, out, t); store(w, tile + 1, a11, out, t + 1); store(w, tile + 1, a12, out, t + 2); store(w, tile + 1, a13, out, t + 3);
-        store(w, tile + 2, a20, out, t); store(w, tile + 2, a21, out, t + 1); store(w, tile + 2, a22, out, t + 2); store(w, tile + 2, a23, out, t + 3);
-        store(w, tile + 3, a30, out, t); store(w, tile + 3, a31, out, t + 1); store(w, tile + 3, a32, out, t + 2); store(w, tile + 3, a33, out, t + 3);
     }
 }

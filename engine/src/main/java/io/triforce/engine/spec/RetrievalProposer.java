@@ -56,7 +56,10 @@ public final class RetrievalProposer {
             Verdict verdict = rejection.verify(drafted, logits, picker);
             level1.record(drafted.size(), verdict, scored - draftedAt);
             draftNanos += draftedAt - start;
-            for (int i = 0; i <= verdict.accepted(); i++) {
+            // a fully accepted last round adds a bonus token past n: leave it out, so the target
+            // never verifies more than it asked for (it may have room for no more). Any prefix of
+            // the stream is still a sample of level 2's distribution.
+            for (int i = 0; i <= verdict.accepted() && tokens.size() < n; i++) {
                 int token = i < verdict.accepted() ? drafted.tokens()[i] : verdict.nextToken();
                 sequence.add(token);
                 tokens.add(token);

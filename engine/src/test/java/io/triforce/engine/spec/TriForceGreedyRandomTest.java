@@ -8,7 +8,12 @@ import io.triforce.engine.backend.Transformer;
 import io.triforce.engine.generate.AutoregressiveDecoder;
 import io.triforce.engine.generate.FinishReason;
 import io.triforce.engine.generate.Generation;
+import io.triforce.engine.generate.IntSequence;
 import io.triforce.engine.generate.TokenSink;
+import io.triforce.engine.kv.FullKvCache;
+import io.triforce.engine.kv.KvCacheSpec;
+import io.triforce.engine.kv.RetrievalKvCache;
+import io.triforce.engine.kv.StreamingKvCache;
 import io.triforce.engine.sampling.SamplingParams;
 import io.triforce.engine.testing.RandomCheckpoint;
 import io.triforce.engine.testing.RandomModel;
@@ -104,6 +109,22 @@ class TriForceGreedyRandomTest {
     }
 
     @Test
+    void shortPromptsWork() {
+        // shorter than a chunk, than the sinks, a single token: nothing to select, nothing to skip
+        TriForceConfig config = new TriForceConfig(3, 6, 16, 8, 4, 8, new RebuildPolicy.EveryTokens(5));
+        for (int promptLength : new int[] {1, 2, 9}) {
+            int[] prompt = target.randomTokens(promptLength, 40 + promptLength);
+            Generation ar = new AutoregressiveDecoder(target.model())
+                    .generate(prompt, 30, SamplingParams.GREEDY, TokenSink.IGNORE);
+            for (boolean selfDraft : new boolean[] {true, false}) {
+                Generation tf = new TriForceDecoder(target.model(), draft(selfDraft), config)
+                        .generate(prompt, 30, SamplingParams.GREEDY, TokenSink.IGNORE);
+                assertArrayEquals(ar.tokens(), tf.tokens(), "prompt of " + promptLength);
+            }
+        }
+    }
+
+    @Test
     void stopsAtEosInsideAnAcceptedSpeculation() throws Exception {
         int[] prompt = target.randomTokens(64, 3);
         int[] free = new AutoregressiveDecoder(target.model())
@@ -156,6 +177,28 @@ class TriForceGreedyRandomTest {
             assertArrayEquals(java.util.Arrays.copyOf(free, stopAfter), tf.tokens());
             assertEquals(stopAfter, sunk.size(), "not one token after the sink declined");
             assertEquals(FinishReason.STOP, tf.finishReason());
+        }
+    }
+
+    @Test
+    void level2ProposesExactlyTheTokensAskedFor() {
+        // a fully accepted last round ends in a bonus token; it must not push the proposal past n
+        int[] prompt = target.randomTokens(60, 6);
+        Transformer model = target.model();
+        FullKvCache full = (FullKvCache) model.newCache(new KvCacheSpec.Full(512));
+        model.forward(java.util.Arrays.copyOf(prompt, prompt.length - 1), full, 0);
+        for (int gamma1 : new int[] {1, 3}) {
+            for (int n = 1; n <= 5; n++) {
+                RetrievalKvCache retrieval = (RetrievalKvCache) model.newCache(new KvCacheSpec.Retrieval(1024, 8, 16));
+                retrieval.rebuild(full); // a budget over the whole context: level 2 agrees with the target
+                StreamingKvCache draftCache = (StreamingKvCache) model.newCache(new KvCacheSpec.Streaming(4, 1024, 16));
+                RetrievalProposer level2 = new RetrievalProposer(new DraftModelProposer(model, draftCache),
+                        new CacheScorer(model, retrieval), new RejectionSampler(), gamma1);
+                level2.prefillDraft(prompt);
+                Proposal p = level2.propose(new IntSequence(prompt), n, new TokenPicker(SamplingParams.GREEDY));
+                assertEquals(n, p.size(), "gamma1 " + gamma1 + ", n " + n);
+                assertTrue(level2.level1Stats().bonus() > 0, "the draft (the target itself) was fully accepted");
+            }
         }
     }
 
