@@ -21,6 +21,8 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * Issue 3's exactness test: with sampling, TriForce's output is distributed as the target's.
@@ -49,7 +51,7 @@ class SamplingExactnessTest {
     private static RandomModel target;
     private static RandomModel draft;
     private static int[] prompt;
-    private static double[] exact; // [t1 * VOCAB + t2]
+    private static double[] exact; // [t1 * VOCAB + t2] at temperature 1
 
     @BeforeAll
     static void setUp() {
@@ -58,7 +60,7 @@ class SamplingExactnessTest {
         draft = RandomModel.load(RandomCheckpoint.builder().dim(64).layers(1).heads(1).headDim(64).hiddenDim(64)
                 .vocab(VOCAB).weightScale(1.5).maxPositions(64).omitConfigField("eos_token_id").seed(8), dir.resolve("draft"));
         prompt = target.randomTokens(PROMPT_LENGTH, 3);
-        exact = exactJoint(target.model(), prompt);
+        exact = exactJoint(target.model(), prompt, SamplingParams.ofTemperature(1, 0));
     }
 
     @AfterAll
@@ -67,9 +69,8 @@ class SamplingExactnessTest {
         draft.close();
     }
 
-    /** P(t1, t2 | prompt) of the target at temperature 1, by enumerating t1. */
-    private static double[] exactJoint(Transformer model, int[] prompt) {
-        SamplingParams params = SamplingParams.ofTemperature(1, 0);
+    /** P(t1, t2 | prompt) of the target under {@code params}, by enumerating t1. */
+    private static double[] exactJoint(Transformer model, int[] prompt, SamplingParams params) {
         KvCache cache = model.newCache(new KvCacheSpec.Full(model.config().maxPositions()));
         float[] first = Sampler.distribution(model.forward(prompt, cache, 1)[0], params);
         double[] joint = new double[VOCAB * VOCAB];
@@ -88,13 +89,19 @@ class SamplingExactnessTest {
     }
 
     private static Draws draw(Decoder decoder, int n) {
+        return draw(decoder, n, SamplingParams.ofTemperature(1, 0));
+    }
+
+    /** {@code n} generations of two tokens, seeds 0..n-1, with {@code params}' filters. */
+    private static Draws draw(Decoder decoder, int n, SamplingParams params) {
         long[] counts = new long[VOCAB * VOCAB];
         long r1 = 0;
         long r2 = 0;
         long p1 = 0;
         long p2 = 0;
         for (int seed = 0; seed < n; seed++) {
-            Generation g = decoder.generate(prompt, 2, SamplingParams.ofTemperature(1, seed), TokenSink.IGNORE);
+            SamplingParams seeded = new SamplingParams(params.temperature(), params.topK(), params.topP(), seed);
+            Generation g = decoder.generate(prompt, 2, seeded, TokenSink.IGNORE);
             counts[g.tokens()[0] * VOCAB + g.tokens()[1]]++;
             r1 += g.stats().level1().recovered();
             r2 += g.stats().level2().recovered();
@@ -131,6 +138,19 @@ class SamplingExactnessTest {
         // both levels rejected and recovered often: the residual rule ran at each level
         assertTrue(d.level1Recovered() > DRAWS / 4, "level 1 recoveries " + d.level1Recovered());
         assertTrue(d.level2Recovered() > DRAWS / 20, "level 2 recoveries " + d.level2Recovered());
+    }
+
+    @ParameterizedTest(name = "temperature {0}, top-k {1}, top-p {2}")
+    @CsvSource({"0.7, 0, 0.9", "1.3, 5, 1"})
+    void filtersApplyToEveryLevelAlike(double temperature, int topK, double topP) {
+        // truncated supports: draft tokens the target's filter excludes (p = 0) must always be
+        // rejected, and nothing outside the target's support may ever be committed
+        SamplingParams params = new SamplingParams(temperature, topK, topP, 0);
+        double[] filtered = exactJoint(target.model(), prompt, params);
+        assertTrue(Arrays.stream(filtered).filter(p -> p == 0).count() > VOCAB, "the filter truncates");
+        Draws d = draw(new TriForceDecoder(target.model(), draft.model(), CONFIG), DRAWS / 2, params);
+        ChiSquare.Result fit = ChiSquare.test(d.counts(), filtered, ALPHA);
+        assertTrue(fit.fits(), "TriForce with " + params + ": " + fit);
     }
 
     @Test

@@ -131,7 +131,7 @@ class TriForceGreedyRandomTest {
                 .generate(prompt, 80, SamplingParams.GREEDY, TokenSink.IGNORE).tokens();
         // an id the greedy stream first produces well after the start
         int stopAt = -1;
-        for (int i = 6; i < free.length && stopAt < 0; i++) {
+        for (int i = 10; i < free.length && stopAt < 0; i++) {
             boolean seenBefore = false;
             for (int j = 0; j < i; j++) {
                 seenBefore |= free[j] == free[i];
@@ -140,14 +140,18 @@ class TriForceGreedyRandomTest {
                 stopAt = i;
             }
         }
-        assertTrue(stopAt > 0, "the greedy stream should produce a new id after position 6");
+        assertTrue(stopAt > 0, "the greedy stream should produce a new id after position 10");
         int eos = free[stopAt];
         try (RandomModel withEos = RandomModel.load(targetCheckpoint(eos), dir.resolve("eos-" + eos))) {
             Generation ar = new AutoregressiveDecoder(withEos.model())
                     .generate(prompt, 80, SamplingParams.GREEDY, TokenSink.IGNORE);
             assertArrayEquals(java.util.Arrays.copyOf(free, stopAt), ar.tokens());
+            boolean midSpeculation = false;
             for (TriForceConfig config : new TriForceConfig[] {
-                    new TriForceConfig(4, 12, 32, 8, 4, 32, new RebuildPolicy.AtPrefill()),
+                    // budget and window over the whole context: every level agrees with the target
+                    new TriForceConfig(4, 12, 1024, 8, 4, 1024, new RebuildPolicy.AtPrefill()),
+                    new TriForceConfig(2, 5, 1024, 4, 2, 1024, new RebuildPolicy.EveryTokens(8)),
+                    // small budget and window: frequent rejections
                     new TriForceConfig(2, 3, 16, 4, 2, 8, new RebuildPolicy.EveryTokens(8))}) {
                 List<Integer> sunk = new ArrayList<>();
                 Generation tf = new TriForceDecoder(withEos.model(), withEos.model(), config)
@@ -156,7 +160,13 @@ class TriForceGreedyRandomTest {
                 assertEquals(FinishReason.STOP, tf.finishReason());
                 assertArrayEquals(ar.tokens(), sunk.stream().mapToInt(Integer::intValue).toArray(),
                         "nothing after EOS reaches the sink, nor EOS itself");
+                // when the target's verifications vouched for more tokens than were committed (EOS
+                // included), the last one had accepted tokens after EOS, which were dropped
+                SpeculationStats s = tf.stats();
+                midSpeculation |= s.level2().accepted() + s.level2().forwardPasses() > tf.tokens().length + 1;
             }
+            assertTrue(midSpeculation, "with a budget over the whole context, EOS should arrive inside an accepted"
+                    + " speculation at least once (EOS at " + stopAt + ")");
         }
     }
 

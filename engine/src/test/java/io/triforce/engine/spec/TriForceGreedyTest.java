@@ -56,9 +56,16 @@ class TriForceGreedyTest {
 
     @AfterAll
     static void close() throws Exception {
-        tokenizer.close();
-        targetCheckpoint.close();
-        draftCheckpoint.close();
+        // without ../shared, load() was skipped and nothing was opened
+        if (tokenizer != null) {
+            tokenizer.close();
+        }
+        if (targetCheckpoint != null) {
+            targetCheckpoint.close();
+        }
+        if (draftCheckpoint != null) {
+            draftCheckpoint.close();
+        }
     }
 
     @ParameterizedTest(name = "doc {0}, context {1}, budget {2}")
