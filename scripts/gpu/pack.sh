@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 jdk=${JDK:-/usr/lib/jvm/temurin-25-jdk-amd64}
-mkdir -p .device/lib
+mkdir -p .device
 if [ ! -f .device/jre.tar.xz ]; then
   tmp=$(mktemp -d)
   "$jdk/bin/jlink" --add-modules java.base,jdk.incubator.vector,java.logging,jdk.unsupported,java.management \
@@ -14,8 +14,10 @@ if [ ! -f .device/jre.tar.xz ]; then
   tar -C "$tmp" -cJf .device/jre.tar.xz jre
   rm -rf "$tmp"
 fi
-JAVA_HOME=$jdk mvn -q -B -pl engine test-compile dependency:copy-dependencies \
-  -DincludeScope=runtime -DexcludeArtifactIds=tokenizers,api,picocli -DoutputDirectory="$PWD/.device/lib"
+rm -rf .device/lib
+JAVA_HOME=$jdk mvn -q -B -pl engine test-compile dependency:copy-dependencies -DincludeScope=runtime \
+  -DincludeArtifactIds=jcuda,jcuda-natives,jackson-databind,jackson-core,jackson-annotations \
+  -DoutputDirectory="$PWD/.device/lib"
 JAVA_HOME=$jdk mvn -q -B -pl engine dependency:copy \
   -Dartifact=org.junit.platform:junit-platform-console-standalone:6.0.3 -DoutputDirectory="$PWD/.device/lib"
 # JCuda's natives jar also holds NVRTC and PTX-compiler bindings (12.x, unusable on CUDA 13): drop them.

@@ -1,4 +1,4 @@
-// TriForce CUDA kernels: decode / verify blocks of up to 16 tokens over bf16 weights and a
+// TriForce CUDA kernels: decode / verify / prefill blocks of up to 64 tokens over bf16 weights and a
 // bf16 KV cache. Built by build.sh into a fatbin (sm_90 SASS + compute_90 PTX) that the Java
 // backend loads as a resource.
 //
@@ -8,8 +8,8 @@
 //    half h holds row 16*tile + 8h + g, k = 32*chunk + 8t .. 8t+7: one warp load is 512 contiguous
 //    bytes. Inside an mma.m16n8k16 the physical k order is permuted identically in A and B.
 //  * Activations feeding a GEMV are bf16 "hi" and "lo" parts (x ~ hi + lo, about 16 mantissa
-//    bits) in [K/32][16 tokens][32]: lane (g, t) of a warp reads token g's 8 values at 8t.
-//  * GEMV partial sums are fp32 [slices][16][rows]; each GEMV's last block per row group adds
+//    bits) in [K/32][64 tokens][32]: lane (g, t) of a warp reads token g's 8 values at 8t.
+//  * GEMV partial sums are fp32 [slices][64][rows]; each GEMV's last block per row group adds
 //    the slices in a fixed order and runs a fused epilogue (RoPE + cache append, SwiGLU,
 //    residual + sums of squares for the next RMSNorm, logits), so no result depends on timing or
 //    on the number of tokens in the block.
@@ -17,7 +17,7 @@
 #include <cuda_bf16.h>
 #include <stdint.h>
 
-#define MAX_TOKENS 16
+#define MAX_TOKENS 64
 
 struct StepParams {
     int pos;    // RoPE position of token 0
@@ -52,7 +52,7 @@ __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
     return (uint32_t) f2bf(lo) | ((uint32_t) f2bf(hi) << 16);
 }
 
-// Index of activation element (token t, k) in the [K/32][16][32] layout.
+// Index of activation element (token t, k) in the [K/32][64][32] layout.
 __device__ __forceinline__ size_t act_index(int t, int k) {
     return ((size_t) (k >> 5) * MAX_TOKENS + t) * 32 + (k & 31);
 }
@@ -132,22 +132,22 @@ __device__ __forceinline__ void pdl_launch_next() { asm volatile("griddepcontrol
 __device__ __forceinline__ void pdl_wait() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
 
 // ---------------------------------------------------------------------------------------------
-// Tensor-core GEMV for up to 16 tokens, split over k: grid (slices, ceil(rowTiles / 8)), 256
-// threads; warp w of block (s, y) computes row tile 8y + w over slice s's chunks, with the
-// activations of the slice staged in shared memory (cps chunks x NT*32 x 16 bytes, hi and lo).
-// Each block writes fp32 partial sums [slice][16][rows]; the last block of a row group to finish
+// Tensor-core GEMV for up to 64 tokens (NT n-tiles of 8), split over k: grid (slices,
+// ceil(rowTiles / 8)), 256 threads; warp w of block (s, y) computes row tile 8y + w over slice
+// s's chunks, the activations staged in shared memory 64 / NT chunks at a time (hi and lo).
+// Each block writes fp32 partial sums [slice][64][rows]; the last block of a row group to finish
 // (counted with an atomic) adds the slices in slice order and runs the fused epilogue on the
 // group's 128 rows, so results do not depend on timing or on the number of tokens.
 //
 // Inputs: IN_ACT reads staged-ready bf16 hi/lo activations; IN_NORM computes RMSNorm(x) on the
-// fly from the residual stream x [16][K] and the sum-of-squares partials [16][ssGroups] that
+// fly from the residual stream x [64][K] and the sum-of-squares partials [64][ssGroups] that
 // the previous epilogue (or embed) left. Epilogues:
 //   OUT_ROPE   fused q/k/v rows; tiles pair RoPE partners (rows d and d + hd/2 of a head sit at
 //              g and g + 8 of one tile) -> q (bf16) and this step's K/V cache slots
 //   OUT_SWIGLU fused gate/up rows; a tile holds gate rows (g) and up rows (g + 8) of the same
 //              8 hidden units -> silu(gate) * up as hi/lo activations for down_proj
 //   OUT_RESID  x += result; per-token sum of squares of the group's rows -> ssOut
-//   OUT_LOGITS logits [16][rows]
+//   OUT_LOGITS logits [64][rows]
 
 enum { IN_ACT = 0, IN_NORM = 1 };
 enum { OUT_ROPE = 0, OUT_SWIGLU = 1, OUT_RESID = 2, OUT_LOGITS = 3 };
@@ -195,26 +195,20 @@ __device__ __forceinline__ void gemv_chunk(float (&acc)[NT][4], uint4 w0, uint4 
     }
 }
 
-// Stages the slice's activations: IN_ACT copies hi/lo; IN_NORM normalises x on the fly.
+// Stages chunks c0 .. c0+nc of the activations: IN_ACT copies hi/lo; IN_NORM normalises x on
+// the fly with the per-token inverse RMS inv[].
 template <int NT, int IN>
-__device__ __forceinline__ void gemv_stage(const GemvArgs& a, uint4* xs_hi, uint4* xs_lo, int c0, int nc) {
+__device__ __forceinline__ void gemv_stage(const GemvArgs& a, uint4* xs_hi, uint4* xs_lo, int c0, int nc,
+                                           const float* inv) {
     if (IN == IN_ACT) {
 #pragma unroll 8
         for (int i = threadIdx.x; i < nc * NT * 32; i += blockDim.x) {
             int c = i / (NT * 32), r = i % (NT * 32);
-            xs_hi[i] = a.xhi[(size_t) (c0 + c) * 64 + r];
-            xs_lo[i] = a.xlo[(size_t) (c0 + c) * 64 + r];
+            xs_hi[i] = a.xhi[(size_t) (c0 + c) * MAX_TOKENS * 4 + r];
+            xs_lo[i] = a.xlo[(size_t) (c0 + c) * MAX_TOKENS * 4 + r];
         }
     } else {
-        __shared__ float inv[MAX_TOKENS];
         const int K = a.kChunks * 32;
-        if (threadIdx.x < NT * 8) {
-            float ss = 0.f;
-#pragma unroll 8
-            for (int g = 0; g < a.ssGroups; g++) ss += a.ssIn[threadIdx.x * a.ssGroups + g];
-            inv[threadIdx.x] = (float) (1.0 / sqrt((double) (ss / K) + (double) a.eps));
-        }
-        __syncthreads();
 #pragma unroll 4
         for (int i = threadIdx.x; i < nc * NT * 32; i += blockDim.x) {
             int c = i / (NT * 32), r = i % (NT * 32);
@@ -237,126 +231,134 @@ __device__ __forceinline__ void gemv_stage(const GemvArgs& a, uint4* xs_hi, uint
 }
 
 // The fused epilogue of row group y (tiles 8y .. 8y+7), run by the group's last block (256
-// threads). Each thread owns a fixed set of (token, row) items and first adds their slices, all
-// loads in flight together, slice by slice in order.
+// threads), 16 tokens at a time. Each thread owns a fixed set of (token, row) items and first
+// adds their slices, all loads in flight together, slice by slice in order.
 template <int OUT>
 __device__ void gemv_epilogue(const GemvArgs& a, int slices, int y, const float2* rope) {
     const int n = a.n;
     const int rowTiles = (a.rows + 15) >> 4;
     const float* part = a.partial;
-    if (OUT == OUT_ROPE || OUT == OUT_SWIGLU) {
-        // item i = (token i / 64, tile y*8 + (i % 64) / 8, pair g = i % 8): rows g and g + 8 of the tile
-        float u[4], v[4];
-        int row[4], tok[4];
-#pragma unroll
-        for (int k = 0; k < 4; k++) {
-            int i = threadIdx.x + 256 * k;
-            tok[k] = i / 64;
-            int tile = y * 8 + (i % 64) / 8;
-            row[k] = tok[k] < n && tile < rowTiles ? tile * 16 + i % 8 : -1;
-            u[k] = v[k] = 0.f;
-        }
-        for (int sl = 0; sl < slices; sl++) {
+    __shared__ float sq[OUT == OUT_RESID ? 16 : 1][GROUP_ROWS];
+    for (int tb = 0; tb < n; tb += 16) {
+        if (OUT == OUT_ROPE || OUT == OUT_SWIGLU) {
+            // item i = (token tb + i / 64, tile y*8 + (i % 64) / 8, pair g = i % 8): rows g, g + 8 of the tile
+            float u[4], v[4];
+            int row[4], tok[4];
 #pragma unroll
             for (int k = 0; k < 4; k++) {
-                if (row[k] >= 0) {
-                    const float* pr = part + ((size_t) sl * MAX_TOKENS + tok[k]) * a.rows + row[k];
-                    u[k] += __ldcg(pr);
-                    v[k] += __ldcg(pr + 8);
+                int i = threadIdx.x + 256 * k;
+                tok[k] = tb + i / 64;
+                int tile = y * 8 + (i % 64) / 8;
+                row[k] = tok[k] < n && tile < rowTiles ? tile * 16 + i % 8 : -1;
+                u[k] = v[k] = 0.f;
+            }
+            for (int sl = 0; sl < slices; sl++) {
+#pragma unroll
+                for (int k = 0; k < 4; k++) {
+                    if (row[k] >= 0) {
+                        const float* pr = part + ((size_t) sl * MAX_TOKENS + tok[k]) * a.rows + row[k];
+                        u[k] += __ldcg(pr);
+                        v[k] += __ldcg(pr + 8);
+                    }
                 }
             }
-        }
 #pragma unroll
-        for (int k = 0; k < 4; k++) {
-            if (row[k] < 0) continue;
-            int t = tok[k], tile = row[k] >> 4, g = row[k] & 7;
-            if (OUT == OUT_SWIGLU) {
-                write_act(a.actHi, a.actLo, t, tile * 8 + g, u[k] / (1.f + expf(-u[k])) * v[k]);
-                continue;
-            }
-            int tilesPerHead = a.hd / 16, half = a.hd / 2;
-            int head = tile / tilesPerHead;
-            int d = (tile % tilesPerHead) * 8 + g;
-            float x1 = u[k], x2 = v[k];
-            if (head < a.nHeads + a.nKv) {
-                float2 cs = rope[t * half + d];
-                x1 = u[k] * cs.x - v[k] * cs.y;
-                x2 = v[k] * cs.x + u[k] * cs.y;
-            }
-            uint16_t* dst;
-            if (head < a.nHeads) {
-                dst = a.q + ((size_t) t * a.nHeads + head) * a.hd;
-                if (t == n - 1) {
-                    a.lastQuery[head * a.hd + d] = x1;
-                    a.lastQuery[head * a.hd + d + half] = x2;
+            for (int k = 0; k < 4; k++) {
+                if (row[k] < 0) continue;
+                int t = tok[k], tile = row[k] >> 4, g = row[k] & 7;
+                if (OUT == OUT_SWIGLU) {
+                    write_act(a.actHi, a.actLo, t, tile * 8 + g, u[k] / (1.f + expf(-u[k])) * v[k]);
+                    continue;
                 }
-            } else {
-                int kvh = head < a.nHeads + a.nKv ? head - a.nHeads : head - a.nHeads - a.nKv;
-                dst = (head < a.nHeads + a.nKv ? a.kc : a.vc) + ((size_t) kvh * a.capacity + a.p->slot + t) * a.hd;
+                int tilesPerHead = a.hd / 16, half = a.hd / 2;
+                int head = tile / tilesPerHead;
+                int d = (tile % tilesPerHead) * 8 + g;
+                float x1 = u[k], x2 = v[k];
+                if (head < a.nHeads + a.nKv) {
+                    float2 cs = rope[t * half + d];
+                    x1 = u[k] * cs.x - v[k] * cs.y;
+                    x2 = v[k] * cs.x + u[k] * cs.y;
+                }
+                uint16_t* dst;
+                if (head < a.nHeads) {
+                    dst = a.q + ((size_t) t * a.nHeads + head) * a.hd;
+                    if (t == n - 1) {
+                        a.lastQuery[head * a.hd + d] = x1;
+                        a.lastQuery[head * a.hd + d + half] = x2;
+                    }
+                } else {
+                    int kvh = head < a.nHeads + a.nKv ? head - a.nHeads : head - a.nHeads - a.nKv;
+                    dst = (head < a.nHeads + a.nKv ? a.kc : a.vc) +
+                          ((size_t) kvh * a.capacity + a.p->slot + t) * a.hd;
+                }
+                dst[d] = f2bf(x1);
+                dst[d + half] = f2bf(x2);
             }
-            dst[d] = f2bf(x1);
-            dst[d + half] = f2bf(x2);
-        }
-        return;
-    }
-    // OUT_RESID and OUT_LOGITS: item k = (token tid / 128 + 2k, row y*128 + tid % 128)
-    __shared__ float sq[MAX_TOKENS][GROUP_ROWS];
-    const int r = y * GROUP_ROWS + (threadIdx.x & (GROUP_ROWS - 1));
-    const int t0 = threadIdx.x >> 7;
-    float sum[8];
-#pragma unroll
-    for (int k = 0; k < 8; k++) sum[k] = 0.f;
-    if (r < a.rows) {
-        for (int sl = 0; sl < slices; sl++) {
-#pragma unroll
-            for (int k = 0; k < 8; k++) {
-                if (t0 + 2 * k < n) sum[k] += __ldcg(part + ((size_t) sl * MAX_TOKENS + t0 + 2 * k) * a.rows + r);
-            }
-        }
-    }
-#pragma unroll
-    for (int k = 0; k < 8; k++) {
-        int t = t0 + 2 * k;
-        if (t >= n || r >= a.rows) {
-            if (OUT == OUT_RESID) sq[t][threadIdx.x & (GROUP_ROWS - 1)] = 0.f;
             continue;
         }
-        if (OUT == OUT_LOGITS) {
-            a.logits[(size_t) t * a.rows + r] = sum[k];
-        } else {
-            float v = a.x[(size_t) t * a.rows + r] + sum[k];
-            a.x[(size_t) t * a.rows + r] = v;
-            sq[t][threadIdx.x & (GROUP_ROWS - 1)] = v * v;
-        }
-    }
-    if (OUT == OUT_RESID) {  // per-token sum of squares over the group's rows: warp w takes tokens w, w + 8
-        __syncthreads();
-        const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+        // OUT_RESID and OUT_LOGITS: item k = (token tb + tid / 128 + 2k, row y*128 + tid % 128)
+        const int rl = threadIdx.x & (GROUP_ROWS - 1);
+        const int r = y * GROUP_ROWS + rl;
+        const int t0 = threadIdx.x >> 7;
+        float sum[8];
 #pragma unroll
-        for (int h = 0; h < 2; h++) {
-            int t = warp + 8 * h;
-            float v = ((sq[t][lane] + sq[t][lane + 32]) + sq[t][lane + 64]) + sq[t][lane + 96];
-            for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-            if (lane == 0 && t < n) a.ssOut[t * gridDim.y + y] = v;
+        for (int k = 0; k < 8; k++) sum[k] = 0.f;
+        if (r < a.rows) {
+            for (int sl = 0; sl < slices; sl++) {
+#pragma unroll
+                for (int k = 0; k < 8; k++) {
+                    int t = tb + t0 + 2 * k;
+                    if (t < n) sum[k] += __ldcg(part + ((size_t) sl * MAX_TOKENS + t) * a.rows + r);
+                }
+            }
+        }
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            int t = tb + t0 + 2 * k;
+            if (t >= n || r >= a.rows) {
+                if (OUT == OUT_RESID) sq[t0 + 2 * k][rl] = 0.f;
+                continue;
+            }
+            if (OUT == OUT_LOGITS) {
+                a.logits[(size_t) t * a.rows + r] = sum[k];
+            } else {
+                float v = a.x[(size_t) t * a.rows + r] + sum[k];
+                a.x[(size_t) t * a.rows + r] = v;
+                sq[t0 + 2 * k][rl] = v * v;
+            }
+        }
+        if (OUT == OUT_RESID) {  // per-token sum of squares over the group's rows: warp w takes tokens w, w + 8
+            __syncthreads();
+            const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                int tl = warp + 8 * h;
+                float v = ((sq[tl][lane] + sq[tl][lane + 32]) + sq[tl][lane + 64]) + sq[tl][lane + 96];
+                for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+                if (lane == 0 && tb + tl < n) a.ssOut[(tb + tl) * gridDim.y + y] = v;
+            }
+            __syncthreads();
         }
     }
 }
 
 template <int NT, int IN, int OUT>
 __device__ __forceinline__ void gemv_body(const GemvArgs& a) {
-    extern __shared__ uint4 smem[];
+    extern __shared__ uint4 smem[];  // staged hi and lo activations, then (OUT_ROPE) cos/sin per (token, pair)
     __shared__ int isLast;
-    __shared__ float2 rope[OUT == OUT_ROPE ? MAX_TOKENS * 64 : 1];  // cos, sin per (token, pair)
+    __shared__ float inv[MAX_TOKENS];
     pdl_launch_next();
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int slice = blockIdx.x;
     const int c0 = slice * a.cps;
     const int nc = min(a.cps, a.kChunks - c0);
+    const int stage = min(a.cps, 64 / NT);  // chunks staged at a time: 64 KiB of shared memory at most
     const int rowTiles = (a.rows + 15) >> 4;
     const int tile = blockIdx.y * 8 + warp;
     const bool active = tile < rowTiles;
     uint4* xs_hi = smem;
-    uint4* xs_lo = smem + a.cps * NT * 32;
+    uint4* xs_lo = smem + stage * NT * 32;
+    float2* rope = (float2*) (smem + 2 * stage * NT * 32);
 
     // Stream this warp's first 4 chunks of W while the previous kernel finishes.
     const uint4* wp = a.W + ((size_t) min(tile, rowTiles - 1) * a.kChunks + c0) * 64 + lane;
@@ -376,15 +378,25 @@ __device__ __forceinline__ void gemv_body(const GemvArgs& a) {
         }
     }
     pdl_wait();
-    gemv_stage<NT, IN>(a, xs_hi, xs_lo, c0, nc);
-    __syncthreads();
+    if (IN == IN_NORM && threadIdx.x < NT * 8) {
+        float ss = 0.f;
+#pragma unroll 8
+        for (int g = 0; g < a.ssGroups; g++) ss += a.ssIn[threadIdx.x * a.ssGroups + g];
+        inv[threadIdx.x] = (float) (1.0 / sqrt((double) (ss / (a.kChunks * 32)) + (double) a.eps));
+    }
+    if (IN == IN_NORM) __syncthreads();
 
-    if (active) {
-        float acc[NT][4];
+    float acc[NT][4];
 #pragma unroll
-        for (int nt = 0; nt < NT; nt++) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
-        int c = 0;
-        for (; c + 4 <= nc; c += 4) {
+    for (int nt = 0; nt < NT; nt++) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
+    for (int cs = 0; cs < nc; cs += stage) {
+        const int count = min(stage, nc - cs);
+        if (cs > 0) __syncthreads();  // every warp is done with the previous stage
+        gemv_stage<NT, IN>(a, xs_hi, xs_lo, c0 + cs, count, inv);
+        __syncthreads();
+        if (!active) continue;
+        int c = cs;
+        for (; c + 4 <= cs + count; c += 4) {
             if (c > 0) {
 #pragma unroll
                 for (int j = 0; j < 4; j++) {
@@ -393,11 +405,13 @@ __device__ __forceinline__ void gemv_body(const GemvArgs& a) {
                 }
             }
 #pragma unroll
-            for (int j = 0; j < 4; j++) gemv_chunk<NT>(acc, w[2 * j], w[2 * j + 1], xs_hi, xs_lo, c + j, lane);
+            for (int j = 0; j < 4; j++) gemv_chunk<NT>(acc, w[2 * j], w[2 * j + 1], xs_hi, xs_lo, c - cs + j, lane);
         }
-        for (; c < nc; c++) {
-            gemv_chunk<NT>(acc, load_stream(wp + c * 64), load_stream(wp + c * 64 + 32), xs_hi, xs_lo, c, lane);
+        for (; c < cs + count; c++) {
+            gemv_chunk<NT>(acc, load_stream(wp + c * 64), load_stream(wp + c * 64 + 32), xs_hi, xs_lo, c - cs, lane);
         }
+    }
+    if (active) {
         const int g = lane >> 2, tq = lane & 3;
         const int r0 = tile * 16 + g;
         float* out = a.partial + (size_t) slice * MAX_TOKENS * a.rows;
@@ -431,6 +445,14 @@ GEMV_KERNEL(gemv_resid8, 1, IN_ACT, OUT_RESID)
 GEMV_KERNEL(gemv_resid16, 2, IN_ACT, OUT_RESID)
 GEMV_KERNEL(gemv_logits8, 1, IN_NORM, OUT_LOGITS)
 GEMV_KERNEL(gemv_logits16, 2, IN_NORM, OUT_LOGITS)
+GEMV_KERNEL(gemv_qkv32, 4, IN_NORM, OUT_ROPE)
+GEMV_KERNEL(gemv_qkv64, 8, IN_NORM, OUT_ROPE)
+GEMV_KERNEL(gemv_gateup32, 4, IN_NORM, OUT_SWIGLU)
+GEMV_KERNEL(gemv_gateup64, 8, IN_NORM, OUT_SWIGLU)
+GEMV_KERNEL(gemv_resid32, 4, IN_ACT, OUT_RESID)
+GEMV_KERNEL(gemv_resid64, 8, IN_ACT, OUT_RESID)
+GEMV_KERNEL(gemv_logits32, 4, IN_NORM, OUT_LOGITS)
+GEMV_KERNEL(gemv_logits64, 8, IN_NORM, OUT_LOGITS)
 
 // x[t] = embedding row of token t, and its sums of squares per 128-row group.
 // grid (ceil(dim / 128), n), 128 threads.
@@ -460,7 +482,8 @@ extern "C" __global__ void embed(const StepParams* p, const uint16_t* __restrict
 // accumulation), online softmax in base 2. Query t sees slots <= slot + t. Outputs per split:
 // unnormalised O [split][t*nHeads + head][hd], running max m (log2 units) and sum l.
 
-#define ATT_TILE 64
+#define ATT_TILE 64             // keys per shared-memory tile (a multiple of 16)
+#define ATT_NT (ATT_TILE / 8)   // 8-key n-tiles of the score mma per tile
 
 __device__ __forceinline__ void cp_async16(void* smem_ptr, const void* gptr) {
     uint32_t s = (uint32_t) __cvta_generic_to_shared(smem_ptr);
@@ -503,7 +526,6 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int g = lane >> 2, tq = lane & 3;
     const int qcount = n * G;
-    const bool active = warp * 16 < qcount;
 
     const uint16_t* kbase = kc + (size_t) kvh * capacity * HD;
     const uint16_t* vbase = vc + (size_t) kvh * capacity * HD;
@@ -517,134 +539,140 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
         }
         cp_async_commit();
     };
-    load_tile(0, 0);
+    // Rows 64 at a time (4 warps x 16); more rows than that (blocks of many tokens) stream the
+    // split's keys and values again.
+    for (int qBase = 0; qBase < qcount; qBase += 64) {
+        const bool active = qBase + warp * 16 < qcount;
+        load_tile(0, 0);
 
-    // Query fragments (A operand), rows qi = 16*warp + g and + 8.
-    uint32_t qa[HD / 16][4];
-    int limit[2];
+        // Query fragments (A operand), rows qi = qBase + 16*warp + g and + 8.
+        uint32_t qa[HD / 16][4];
+        int limit[2];
 #pragma unroll
-    for (int hrow = 0; hrow < 2; hrow++) {
-        int qi = warp * 16 + g + 8 * hrow;
-        bool ok = qi < qcount;
-        int t = ok ? qi / G : 0;
-        int head = kvh * G + (ok ? qi % G : 0);
-        limit[hrow] = ok ? slot0 + t : -1;
-        const uint32_t* qrow = (const uint32_t*) (q + ((size_t) t * nHeads + head) * HD);
+        for (int hrow = 0; hrow < 2; hrow++) {
+            int qi = qBase + warp * 16 + g + 8 * hrow;
+            bool ok = qi < qcount;
+            int t = ok ? qi / G : 0;
+            int head = kvh * G + (ok ? qi % G : 0);
+            limit[hrow] = ok ? slot0 + t : -1;
+            const uint32_t* qrow = (const uint32_t*) (q + ((size_t) t * nHeads + head) * HD);
 #pragma unroll
-        for (int ks16 = 0; ks16 < HD / 16; ks16++) {
-            qa[ks16][hrow] = ok ? qrow[ks16 * 8 + tq] : 0u;
-            qa[ks16][2 + hrow] = ok ? qrow[ks16 * 8 + 4 + tq] : 0u;
+            for (int ks16 = 0; ks16 < HD / 16; ks16++) {
+                qa[ks16][hrow] = ok ? qrow[ks16 * 8 + tq] : 0u;
+                qa[ks16][2 + hrow] = ok ? qrow[ks16 * 8 + 4 + tq] : 0u;
+            }
         }
-    }
 
-    float o[HD / 8][4];
+        float o[HD / 8][4];
 #pragma unroll
-    for (int i = 0; i < HD / 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
-    float m[2] = {-INFINITY, -INFINITY};
-    float l[2] = {0.f, 0.f};
+        for (int i = 0; i < HD / 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
+        float m[2] = {-INFINITY, -INFINITY};
+        float l[2] = {0.f, 0.f};
 
-    for (int tile = 0; tile < tiles; tile++) {
-        const int buf = tile & 1;
-        if (tile + 1 < tiles) {
-            load_tile(tile + 1, buf ^ 1);
-            cp_async_wait1();
-        } else {
-            cp_async_wait0();
+        for (int tile = 0; tile < tiles; tile++) {
+            const int buf = tile & 1;
+            if (tile + 1 < tiles) {
+                load_tile(tile + 1, buf ^ 1);
+                cp_async_wait1();
+            } else {
+                cp_async_wait0();
+            }
+            __syncthreads();
+            if (active) {
+                const uint16_t* kt = ks + buf * ATT_TILE * LD;
+                const uint16_t* vt = vs + buf * ATT_TILE * LD;
+                float s[ATT_NT][4];
+#pragma unroll
+                for (int nt = 0; nt < ATT_NT; nt++) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.f;
+#pragma unroll
+                for (int ks16 = 0; ks16 < HD / 16; ks16 += 2) {
+#pragma unroll
+                    for (int nt = 0; nt < ATT_NT; nt++) {
+                        uint32_t b[4];
+                        ldmatrix_x4(b, kt + (nt * 8 + (lane & 7)) * LD + ks16 * 16 + (lane >> 3) * 8);
+                        mma_bf16(s[nt], qa[ks16][0], qa[ks16][1], qa[ks16][2], qa[ks16][3], b[0], b[1]);
+                        mma_bf16(s[nt], qa[ks16 + 1][0], qa[ks16 + 1][1], qa[ks16 + 1][2], qa[ks16 + 1][3], b[2], b[3]);
+                    }
+                }
+                const int key0 = kStart + tile * ATT_TILE;
+                float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+                for (int nt = 0; nt < ATT_NT; nt++) {
+#pragma unroll
+                    for (int e = 0; e < 4; e++) {
+                        int key = key0 + nt * 8 + 2 * tq + (e & 1);
+                        int hrow = e >> 1;
+                        bool ok = key < kEnd && key <= limit[hrow];
+                        s[nt][e] = ok ? s[nt][e] * scaleLog2 : -INFINITY;
+                        mx[hrow] = fmaxf(mx[hrow], s[nt][e]);
+                    }
+                }
+                float alpha[2], base[2];
+#pragma unroll
+                for (int hrow = 0; hrow < 2; hrow++) {
+                    mx[hrow] = fmaxf(mx[hrow], __shfl_xor_sync(0xffffffffu, mx[hrow], 1));
+                    mx[hrow] = fmaxf(mx[hrow], __shfl_xor_sync(0xffffffffu, mx[hrow], 2));
+                    float mNew = fmaxf(m[hrow], mx[hrow]);
+                    base[hrow] = mNew == -INFINITY ? 0.f : mNew;
+                    alpha[hrow] = exp2f(m[hrow] - base[hrow]);
+                    m[hrow] = mNew;
+                    l[hrow] *= alpha[hrow];
+                }
+#pragma unroll
+                for (int i = 0; i < HD / 8; i++) {
+                    o[i][0] *= alpha[0];
+                    o[i][1] *= alpha[0];
+                    o[i][2] *= alpha[1];
+                    o[i][3] *= alpha[1];
+                }
+                // P (rounded to bf16, as the P.V product sees it) and its row sums.
+                uint32_t pa[ATT_NT / 2][4];
+#pragma unroll
+                for (int nt = 0; nt < ATT_NT; nt++) {
+                    float p0 = bf2f(f2bf(exp2f(s[nt][0] - base[0])));
+                    float p1 = bf2f(f2bf(exp2f(s[nt][1] - base[0])));
+                    float p2 = bf2f(f2bf(exp2f(s[nt][2] - base[1])));
+                    float p3 = bf2f(f2bf(exp2f(s[nt][3] - base[1])));
+                    l[0] += p0 + p1;
+                    l[1] += p2 + p3;
+                    int kk = nt >> 1, hi = nt & 1;
+                    pa[kk][2 * hi] = pack_bf16(p0, p1);
+                    pa[kk][2 * hi + 1] = pack_bf16(p2, p3);
+                }
+#pragma unroll
+                for (int kk = 0; kk < ATT_NT / 2; kk++) {
+#pragma unroll
+                    for (int dp = 0; dp < HD / 16; dp++) {
+                        uint32_t b[4];
+                        ldmatrix_x4_trans(b, vt + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + dp * 16 +
+                                                 (lane >> 4) * 8);
+                        mma_bf16(o[2 * dp], pa[kk][0], pa[kk][1], pa[kk][2], pa[kk][3], b[0], b[1]);
+                        mma_bf16(o[2 * dp + 1], pa[kk][0], pa[kk][1], pa[kk][2], pa[kk][3], b[2], b[3]);
+                    }
+                }
+            }
+            __syncthreads();
         }
-        __syncthreads();
         if (active) {
-            const uint16_t* kt = ks + buf * ATT_TILE * LD;
-            const uint16_t* vt = vs + buf * ATT_TILE * LD;
-            float s[8][4];
-#pragma unroll
-            for (int nt = 0; nt < 8; nt++) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.f;
-#pragma unroll
-            for (int ks16 = 0; ks16 < HD / 16; ks16 += 2) {
-#pragma unroll
-                for (int nt = 0; nt < 8; nt++) {
-                    uint32_t b[4];
-                    ldmatrix_x4(b, kt + (nt * 8 + (lane & 7)) * LD + ks16 * 16 + (lane >> 3) * 8);
-                    mma_bf16(s[nt], qa[ks16][0], qa[ks16][1], qa[ks16][2], qa[ks16][3], b[0], b[1]);
-                    mma_bf16(s[nt], qa[ks16 + 1][0], qa[ks16 + 1][1], qa[ks16 + 1][2], qa[ks16 + 1][3], b[2], b[3]);
-                }
-            }
-            const int key0 = kStart + tile * ATT_TILE;
-            float mx[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-            for (int nt = 0; nt < 8; nt++) {
-#pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    int key = key0 + nt * 8 + 2 * tq + (e & 1);
-                    int hrow = e >> 1;
-                    bool ok = key < kEnd && key <= limit[hrow];
-                    s[nt][e] = ok ? s[nt][e] * scaleLog2 : -INFINITY;
-                    mx[hrow] = fmaxf(mx[hrow], s[nt][e]);
-                }
-            }
-            float alpha[2], base[2];
 #pragma unroll
             for (int hrow = 0; hrow < 2; hrow++) {
-                mx[hrow] = fmaxf(mx[hrow], __shfl_xor_sync(0xffffffffu, mx[hrow], 1));
-                mx[hrow] = fmaxf(mx[hrow], __shfl_xor_sync(0xffffffffu, mx[hrow], 2));
-                float mNew = fmaxf(m[hrow], mx[hrow]);
-                base[hrow] = mNew == -INFINITY ? 0.f : mNew;
-                alpha[hrow] = exp2f(m[hrow] - base[hrow]);
-                m[hrow] = mNew;
-                l[hrow] *= alpha[hrow];
-            }
+                l[hrow] += __shfl_xor_sync(0xffffffffu, l[hrow], 1);
+                l[hrow] += __shfl_xor_sync(0xffffffffu, l[hrow], 2);
+                int qi = qBase + warp * 16 + g + 8 * hrow;
+                if (qi >= qcount) continue;
+                int t = qi / G, head = kvh * G + qi % G;
+                size_t row = (size_t) split * MAX_TOKENS * nHeads + (size_t) t * nHeads + head;
+                float* orow = po + row * HD;
 #pragma unroll
-            for (int i = 0; i < HD / 8; i++) {
-                o[i][0] *= alpha[0];
-                o[i][1] *= alpha[0];
-                o[i][2] *= alpha[1];
-                o[i][3] *= alpha[1];
-            }
-            // P (rounded to bf16, as the P.V product sees it) and its row sums.
-            uint32_t pa[4][4];
-#pragma unroll
-            for (int nt = 0; nt < 8; nt++) {
-                float p0 = bf2f(f2bf(exp2f(s[nt][0] - base[0])));
-                float p1 = bf2f(f2bf(exp2f(s[nt][1] - base[0])));
-                float p2 = bf2f(f2bf(exp2f(s[nt][2] - base[1])));
-                float p3 = bf2f(f2bf(exp2f(s[nt][3] - base[1])));
-                l[0] += p0 + p1;
-                l[1] += p2 + p3;
-                int kk = nt >> 1, hi = nt & 1;
-                pa[kk][2 * hi] = pack_bf16(p0, p1);
-                pa[kk][2 * hi + 1] = pack_bf16(p2, p3);
-            }
-#pragma unroll
-            for (int kk = 0; kk < 4; kk++) {
-#pragma unroll
-                for (int dp = 0; dp < HD / 16; dp++) {
-                    uint32_t b[4];
-                    ldmatrix_x4_trans(b, vt + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + dp * 16 +
-                                             (lane >> 4) * 8);
-                    mma_bf16(o[2 * dp], pa[kk][0], pa[kk][1], pa[kk][2], pa[kk][3], b[0], b[1]);
-                    mma_bf16(o[2 * dp + 1], pa[kk][0], pa[kk][1], pa[kk][2], pa[kk][3], b[2], b[3]);
+                for (int i = 0; i < HD / 8; i++) {
+                    orow[i * 8 + 2 * tq] = o[i][2 * hrow];
+                    orow[i * 8 + 2 * tq + 1] = o[i][2 * hrow + 1];
+                }
+                if (tq == 0) {
+                    pm[row] = m[hrow];
+                    pl[row] = l[hrow];
                 }
             }
-        }
-        __syncthreads();
-    }
-    if (!active) return;
-#pragma unroll
-    for (int hrow = 0; hrow < 2; hrow++) {
-        l[hrow] += __shfl_xor_sync(0xffffffffu, l[hrow], 1);
-        l[hrow] += __shfl_xor_sync(0xffffffffu, l[hrow], 2);
-        int qi = warp * 16 + g + 8 * hrow;
-        if (qi >= qcount) continue;
-        int t = qi / G, head = kvh * G + qi % G;
-        size_t row = (size_t) split * MAX_TOKENS * nHeads + (size_t) t * nHeads + head;
-        float* orow = po + row * HD;
-#pragma unroll
-        for (int i = 0; i < HD / 8; i++) {
-            orow[i * 8 + 2 * tq] = o[i][2 * hrow];
-            orow[i * 8 + 2 * tq + 1] = o[i][2 * hrow + 1];
-        }
-        if (tq == 0) {
-            pm[row] = m[hrow];
-            pl[row] = l[hrow];
         }
     }
 }

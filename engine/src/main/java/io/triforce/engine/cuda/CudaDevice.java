@@ -304,12 +304,4 @@ public final class CudaDevice {
     void launch(CUgraphExec graph) {
         cuGraphLaunch(graph, stream);
     }
-
-    /** Bytes of device memory free and in total. */
-    long[] memory() {
-        long[] free = new long[1];
-        long[] total = new long[1];
-        cuMemGetInfo(free, total);
-        return new long[] {free[0], total[0]};
-    }
 }

@@ -123,6 +123,7 @@ public final class CudaKvCache implements KvCache, AutoCloseable {
 
     @Override
     public void close() {
+        dev.use();
         graphs.values().forEach(g -> cuGraphExecDestroy(g));
         graphs.clear();
         for (int l = 0; l < keys.length; l++) {

@@ -1,6 +1,7 @@
 package io.triforce.engine.cuda;
 
 import io.triforce.engine.kv.KvCache;
+import io.triforce.engine.kv.RetrievalCache;
 import io.triforce.engine.model.ModelConfig;
 import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
@@ -14,14 +15,15 @@ import jcuda.driver.CUdeviceptr;
  * whole chunk form a tail that new tokens extend. Selected keys keep their positions. Scoring,
  * top-k (a bitonic sort per head) and the gather run on the device, one launch each for all layers.
  * Slots: [0, selected) the kept chunks, then the tail; position p of the tail sits in slot
- * selected + p - tailStart, at most {@code tailCapacity} of them.
+ * selected + p - tailStart. The slot store starts with room for {@code tailCapacity} tail
+ * tokens and doubles when the tail outgrows it.
  */
-public final class CudaRetrievalKvCache implements KvCache, AutoCloseable {
+public final class CudaRetrievalKvCache implements RetrievalCache, AutoCloseable {
 
     /** Most chunks a rebuild scores (the top-k sort runs in one block's shared memory). */
     private static final int MAX_CHUNKS = 16 * 1024;
 
-    final CudaKvCache storage;
+    private CudaKvCache storage;
     private final CudaDevice dev;
     private final ModelConfig config;
     private final int budget;
@@ -52,6 +54,7 @@ public final class CudaRetrievalKvCache implements KvCache, AutoCloseable {
     }
 
     /** First position of the tail: everything before it is represented by selected chunks. */
+    @Override
     public int tailStart() {
         return tailStart;
     }
@@ -66,8 +69,10 @@ public final class CudaRetrievalKvCache implements KvCache, AutoCloseable {
         syncedUpTo = Math.min(syncedUpTo, newLength);
     }
 
-    /** Re-selects chunks from {@code full} with the query of the newest token it processed. */
-    public void rebuild(CudaKvCache full) {
+    @Override
+    public void rebuild(KvCache fullCache) {
+        CudaKvCache full = RetrievalCache.requireFull(fullCache, CudaKvCache.class);
+        dev.use();
         int chunks = full.length() / chunk;
         int keep = Math.min(chunks, budget / chunk);
         if (chunks > MAX_CHUNKS) {
@@ -98,15 +103,15 @@ public final class CudaRetrievalKvCache implements KvCache, AutoCloseable {
      * Rolls back to {@code full}'s length if this cache ran ahead, and replaces the tail entries
      * this cache computed itself by the target's verified keys and values.
      */
-    public void syncTail(CudaKvCache full) {
+    @Override
+    public void syncTail(KvCache fullCache) {
+        CudaKvCache full = RetrievalCache.requireFull(fullCache, CudaKvCache.class);
+        dev.use();
         if (full.length() < tailStart) {
             throw new IllegalStateException("full cache (" + full.length() + ") is behind the retrieval tail ("
                     + tailStart + "): rebuild instead");
         }
-        if (selected + full.length() - tailStart > storage.capacity()) {
-            throw new IllegalStateException("retrieval tail of " + (full.length() - tailStart) + " tokens exceeds its"
-                    + " capacity " + (storage.capacity() - selected) + ": rebuild more often or raise tailCapacity");
-        }
+        storage(full.length() - length());
         syncedUpTo = Math.min(syncedUpTo, Math.min(length(), full.length()));
         int count = full.length() - syncedUpTo;
         if (count > 0) {
@@ -118,8 +123,31 @@ public final class CudaRetrievalKvCache implements KvCache, AutoCloseable {
         syncedUpTo = full.length();
     }
 
+    /**
+     * The slot store, grown first if {@code newTokens} more tokens would not fit (the used slots
+     * move to a store twice as large; its graphs are captured anew).
+     */
+    CudaKvCache storage(int newTokens) {
+        int used = storage.length() + storage.slotShift;
+        if (used + newTokens > storage.capacity()) {
+            CudaKvCache grown = new CudaKvCache(dev, config, Math.max(2 * storage.capacity(), used + newTokens));
+            if (used > 0) {
+                dev.launch("copy_slots", used, config.nKvHeads(), config.nLayers(), 32, 0, storage.keyTable,
+                        storage.valueTable, storage.capacity, 0, grown.keyTable, grown.valueTable, grown.capacity, 0,
+                        config.headDim());
+            }
+            grown.setLength(storage.length());
+            grown.slotShift = storage.slotShift;
+            dev.synchronize();
+            storage.close();
+            storage = grown;
+        }
+        return storage;
+    }
+
     /** The chunk indices kept for (layer, kvHead), ascending, as the last rebuild chose them. */
     public int[] selectedChunks(int layer, int kvHead) {
+        dev.use();
         int keep = selected / chunk;
         int[] out = new int[keep];
         if (keep > 0) {
@@ -131,6 +159,7 @@ public final class CudaRetrievalKvCache implements KvCache, AutoCloseable {
 
     @Override
     public void close() {
+        dev.use();
         storage.close();
         CudaDevice.free(scores);
         CudaDevice.free(selection);

@@ -25,10 +25,11 @@ import jcuda.driver.CUgraphExec;
  */
 public final class CudaTransformer implements Transformer {
 
-    static final int MAX_TOKENS = 16;
+    static final int MAX_TOKENS = 64;
     private static final int GROUP_ROWS = 128;
     private static final int PARAMS_BYTES = 16 + 4 * MAX_TOKENS;
-    private static final int ATTENTION_WARPS_ROWS = 64;
+    /** Most shared memory a GEMV block stages activations in (triforce.cu: 64 / NT chunks at a time). */
+    private static final int STAGED_BYTES = 64 * 1024;
 
     private final CudaDevice dev;
     private final DeviceModel model;
@@ -36,15 +37,15 @@ public final class CudaTransformer implements Transformer {
     private final CUdeviceptr params;
     private final Pointer hostParams;
     private final IntBuffer hostParamInts;
-    private final CUdeviceptr x;           // fp32 [16][dim] residual stream
-    private final CUdeviceptr sumSquares;  // fp32 [16][dim/128] per-group sums of squares of x
+    private final CUdeviceptr x;           // fp32 [64][dim] residual stream
+    private final CUdeviceptr sumSquares;  // fp32 [64][dim/128] per-group sums of squares of x
     private final CUdeviceptr actHi;       // bf16 activations for o_proj / down_proj (see triforce.cu)
     private final CUdeviceptr actLo;
-    private final CUdeviceptr partial;     // fp32 GEMV partial sums [slices][16][rows]
+    private final CUdeviceptr partial;     // fp32 GEMV partial sums [slices][64][rows]
     private final CUdeviceptr counters;    // int per row group: GEMV slices finished
-    private final CUdeviceptr query;       // bf16 [16][nHeads][headDim]
-    private final CUdeviceptr logits;      // fp32 [16][vocab]
-    private final CUdeviceptr argmax;      // int [16]
+    private final CUdeviceptr query;       // bf16 [64][nHeads][headDim]
+    private final CUdeviceptr logits;      // fp32 [64][vocab]
+    private final CUdeviceptr argmax;      // int [64]
     private final int normGroups;
     private final int attentionShared;
 
@@ -63,23 +64,23 @@ public final class CudaTransformer implements Transformer {
         sumSquares = dev.alloc(4L * MAX_TOKENS * normGroups);
         actHi = dev.alloc(2L * MAX_TOKENS * maxK);
         actLo = dev.alloc(2L * MAX_TOKENS * maxK);
-        long partialFloats = model.lmHead.slices() * (long) model.lmHead.rows();
-        for (int l = 0; l < c.nLayers(); l++) {
-            for (DeviceModel.Matrix m : new DeviceModel.Matrix[] {model.qkv[l], model.wo[l], model.gateUp[l],
-                    model.down[l]}) {
-                partialFloats = Math.max(partialFloats, (long) m.slices() * m.rows());
-            }
+        long partialFloats = 0;
+        int rowGroups = 0;
+        for (DeviceModel.Matrix m : model.matrices()) {
+            partialFloats = Math.max(partialFloats, (long) m.slices() * m.rows());
+            rowGroups = Math.max(rowGroups, (m.rowTiles() + 7) / 8);
         }
         partial = dev.alloc(4L * MAX_TOKENS * partialFloats);
-        counters = dev.alloc(4L * ((Math.max(c.vocabSize(), 2 * c.hiddenDim() + c.qDim()) + GROUP_ROWS - 1) / GROUP_ROWS));
+        counters = dev.alloc(4L * rowGroups);
         query = dev.alloc(2L * MAX_TOKENS * c.qDim());
         logits = dev.alloc(4L * MAX_TOKENS * c.vocabSize());
         argmax = dev.alloc(4L * MAX_TOKENS);
         for (String kernel : new String[] {"gemv_qkv", "gemv_gateup", "gemv_resid", "gemv_logits"}) {
-            dev.allowSharedMemory(kernel + "8", DeviceModel.MAX_CPS * 32 * 16 * 2);
-            dev.allowSharedMemory(kernel + "16", DeviceModel.MAX_CPS * 2 * 32 * 16 * 2);
+            for (int tiles = 1; tiles <= MAX_TOKENS / 8; tiles *= 2) {
+                dev.allowSharedMemory(kernel + 8 * tiles, STAGED_BYTES + MAX_TOKENS * c.headDim() / 2 * 8);
+            }
         }
-        attentionShared = 4 * 64 * (c.headDim() + 8) * 2;
+        attentionShared = 4 * 64 * (c.headDim() + 8) * 2;  // two stages of 64-key K and V tiles, rows padded by 8
         dev.allowSharedMemory(attentionKernel(), attentionShared);
     }
 
@@ -88,13 +89,14 @@ public final class CudaTransformer implements Transformer {
         return config;
     }
 
-    /** Most tokens one step takes: 16, fewer when 16 tokens' query heads per KV head exceed 64. */
+    /** Most tokens one step takes. */
     public int maxBlock() {
-        return Math.min(MAX_TOKENS, ATTENTION_WARPS_ROWS / config.groupSize());
+        return MAX_TOKENS;
     }
 
     @Override
     public KvCache newCache(KvCacheSpec spec) {
+        dev.use();
         return switch (spec) {
             case KvCacheSpec.Full f -> new CudaKvCache(dev, config, f.capacity());
             case KvCacheSpec.Retrieval r -> new CudaRetrievalKvCache(dev, config, r.budget(), r.chunk(),
@@ -106,7 +108,8 @@ public final class CudaTransformer implements Transformer {
 
     @Override
     public synchronized float[][] forward(int[] tokens, KvCache cache, int logitRows) {
-        CudaKvCache c = cudaCache(cache);
+        dev.use();
+        CudaKvCache c = cudaCache(cache, tokens.length);
         int n = tokens.length;
         if (logitRows < 0 || logitRows > n) {
             throw new IllegalArgumentException("logitRows " + logitRows + " outside [0, " + n + "]");
@@ -128,7 +131,8 @@ public final class CudaTransformer implements Transformer {
 
     /** Like {@link #forward} but returns only each token's greedy next token (argmax on the GPU). */
     public synchronized int[] forwardGreedy(int[] tokens, KvCache cache) {
-        CudaKvCache c = cudaCache(cache);
+        dev.use();
+        CudaKvCache c = cudaCache(cache, tokens.length);
         int n = tokens.length;
         int[] ids = new int[n];
         for (int start = 0; start < n; start += maxBlock()) {
@@ -141,10 +145,11 @@ public final class CudaTransformer implements Transformer {
         return ids;
     }
 
-    private CudaKvCache cudaCache(KvCache cache) {
+    /** The slot store of {@code cache}, with room for {@code newTokens} more tokens if it can grow. */
+    private CudaKvCache cudaCache(KvCache cache, int newTokens) {
         CudaKvCache c = switch (cache) {
             case CudaKvCache full -> full;
-            case CudaRetrievalKvCache retrieval -> retrieval.storage;
+            case CudaRetrievalKvCache retrieval -> retrieval.storage(newTokens);
             default -> null;
         };
         if (c == null || c.dev != dev) {
@@ -225,7 +230,7 @@ public final class CudaTransformer implements Transformer {
     /** One GEMV with its fused input (norm or activations) and epilogue; see GemvArgs in triforce.cu. */
     private void gemv(String kernel, DeviceModel.Matrix m, int n, CUdeviceptr norm, CUdeviceptr keys,
                       CUdeviceptr values, int capacity, CUdeviceptr lastQuery) {
-        int tiles = n <= 8 ? 1 : 2;
+        int tiles = Integer.highestOneBit((n + 7) / 8 * 2 - 1);  // 8-token n-tiles, a power of two
         ByteBuffer a = ByteBuffer.allocate(192).order(ByteOrder.LITTLE_ENDIAN);
         for (CUdeviceptr p : new CUdeviceptr[] {m.data(), actHi, actLo, x, sumSquares, norm, partial, counters, params,
                 model.inverseFrequencies, query, keys, values, actHi, actLo, sumSquares, logits, lastQuery}) {
@@ -235,8 +240,9 @@ public final class CudaTransformer implements Transformer {
         a.putInt(normGroups).putInt(config.nHeads()).putInt(config.nKvHeads()).putInt(config.headDim());
         a.putInt(capacity).putInt(0);
         a.putFloat(config.normEps()).putFloat(config.rope().attentionScaling());
-        dev.launch(kernel + (tiles == 1 ? "8" : "16"), m.slices(), (m.rowTiles() + 7) / 8, 1, 256,
-                m.cps() * tiles * 32 * 16 * 2, a.array());
+        int staged = Math.min(m.cps(), 64 / tiles) * tiles * 32 * 16 * 2;
+        int rope = keys != null ? n * config.headDim() / 2 * 8 : 0;
+        dev.launch(kernel + 8 * tiles, m.slices(), (m.rowTiles() + 7) / 8, 1, 256, staged + rope, a.array());
     }
 
     private String attentionKernel() {
@@ -249,6 +255,7 @@ public final class CudaTransformer implements Transformer {
 
     @Override
     public void close() {
+        dev.use();
         for (CUdeviceptr p : new CUdeviceptr[] {params, x, sumSquares, actHi, actLo, partial, counters, query, logits,
                 argmax}) {
             CudaDevice.free(p);

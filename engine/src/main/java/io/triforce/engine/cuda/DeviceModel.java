@@ -44,7 +44,7 @@ final class DeviceModel implements AutoCloseable {
     }
 
     private static final int STAGING_BYTES = 64 << 20;
-    /** Most 32-wide k chunks in a GEMV slice (64 KiB of staged activations for 16 tokens). */
+    /** Most 32-wide k chunks in a GEMV slice (its fp32 partial sums are what the epilogue adds). */
     static final int MAX_CPS = 32;
     /** Row placements of tile_weights: as is; RoPE partners d, d + hd/2 in one tile; gate/up pairs in one tile. */
     private static final int IN_ORDER = 0;
@@ -152,13 +152,19 @@ final class DeviceModel implements AutoCloseable {
         dev.launchFlat("fill_random_bf16", count, x.data(), count, seed, (float) Math.sqrt(3.0 / x.k()));
     }
 
+    /** Every matrix a forward pass streams. */
+    List<Matrix> matrices() {
+        List<Matrix> all = new ArrayList<>();
+        for (int l = 0; l < config.nLayers(); l++) {
+            all.addAll(List.of(qkv[l], wo[l], gateUp[l], down[l]));
+        }
+        all.add(lmHead);
+        return all;
+    }
+
     /** Bytes of every matrix a forward pass streams (the embedding lookup reads one row). */
     long matrixBytes() {
-        long b = lmHead.bytes();
-        for (int l = 0; l < config.nLayers(); l++) {
-            b += qkv[l].bytes() + wo[l].bytes() + gateUp[l].bytes() + down[l].bytes();
-        }
-        return b;
+        return matrices().stream().mapToLong(Matrix::bytes).sum();
     }
 
     private Matrix matrix(CudaDevice dev, int rows, int k) {

@@ -25,12 +25,13 @@ import jcuda.driver.CUgraphExec;
  * floor (bytes read / bandwidth; for the rebuild, the keys it scores).
  *
  * <pre>
- * GpuBench [--shapes llama2-7b,llama31-8b,pycode-target,pycode-draft] [--contexts 4096,65536]
+ * GpuBench [--shapes llama2-7b:4096:65536,llama31-8b:32768:131072] [--contexts 4096]
  *          [--blocks 1,4,8,16] [--budget 4096] [--prefill 0] [--seed 1] [--reps 20] [--trials 5]
  *          [--bandwidth 3.2e12] [--pdl on|off] [--breakdown]
  * </pre>
- * {@code --breakdown} also times every kernel of one uncaptured step.
- * Each --shapes entry may carry its own contexts: {@code llama2-7b:4096:65536}.
+ * Shapes: llama2-7b, llama31-8b, pycode-target, pycode-draft; each --shapes entry may carry its
+ * own contexts ({@code llama2-7b:4096:65536}), else --contexts applies. {@code --prefill N} also
+ * times a forward of N random tokens; {@code --breakdown} times every kernel of one uncaptured step.
  */
 public final class GpuBench {
 
@@ -147,8 +148,9 @@ public final class GpuBench {
             double rebuildMs = (System.nanoTime() - start) / 1e6;
             long keyBytes = kvBytes(c, context) / 2;
             report(shape, context, "retrieval rebuild", rebuildMs, keyBytes);
-            int slot = retrieval.length() + retrieval.storage.slotShift;
-            double ms = time(model.prepare(retrieval.storage, context, slot, 1, true, tokens(c, 1)));
+            CudaKvCache slots = retrieval.storage(1);
+            int slot = retrieval.length() + slots.slotShift;
+            double ms = time(model.prepare(slots, context, slot, 1, true, tokens(c, 1)));
             report(shape, context, "retrieval draft " + budget, ms, model.model().matrixBytes() + kvBytes(c, slot + 1));
         }
     }

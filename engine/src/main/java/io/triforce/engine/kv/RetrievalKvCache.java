@@ -21,7 +21,7 @@ import java.util.Arrays;
  *   [selected, selected + tail length) tail: slot selected + i holds position tailStart + i
  * </pre>
  */
-public final class RetrievalKvCache implements CpuKvCache {
+public final class RetrievalKvCache implements CpuKvCache, RetrievalCache {
 
     private final ModelConfig config;
     private final int budget;
@@ -58,7 +58,7 @@ public final class RetrievalKvCache implements CpuKvCache {
         return chunk;
     }
 
-    /** First position of the tail: everything before it is represented by selected chunks. */
+    @Override
     public int tailStart() {
         return tailStart;
     }
@@ -87,7 +87,9 @@ public final class RetrievalKvCache implements CpuKvCache {
      * Re-selects chunks from {@code full} using the query of the newest token the target
      * processed, and copies the remainder after the last whole chunk into the tail.
      */
-    public void rebuild(FullKvCache full) {
+    @Override
+    public void rebuild(KvCache fullCache) {
+        FullKvCache full = RetrievalCache.requireFull(fullCache, FullKvCache.class);
         int chunks = full.length() / chunk;
         int keep = Math.min(chunks, budget / chunk);
         for (int layer = 0; layer < config.nLayers(); layer++) {
@@ -116,7 +118,9 @@ public final class RetrievalKvCache implements CpuKvCache {
      * Rolls back to {@code full}'s length if this cache ran ahead, and replaces the tail
      * entries this cache computed itself by the target's verified keys/values.
      */
-    public void syncTail(FullKvCache full) {
+    @Override
+    public void syncTail(KvCache fullCache) {
+        FullKvCache full = RetrievalCache.requireFull(fullCache, FullKvCache.class);
         if (full.length() < tailStart) {
             throw new IllegalStateException("full cache (" + full.length() + ") is behind the retrieval tail ("
                     + tailStart + "): rebuild instead");

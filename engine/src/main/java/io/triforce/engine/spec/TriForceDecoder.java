@@ -6,9 +6,9 @@ import io.triforce.engine.generate.Emitter;
 import io.triforce.engine.generate.Generation;
 import io.triforce.engine.generate.IntSequence;
 import io.triforce.engine.generate.TokenSink;
-import io.triforce.engine.kv.FullKvCache;
+import io.triforce.engine.kv.KvCache;
 import io.triforce.engine.kv.KvCacheSpec;
-import io.triforce.engine.kv.RetrievalKvCache;
+import io.triforce.engine.kv.RetrievalCache;
 import io.triforce.engine.kv.StreamingKvCache;
 import io.triforce.engine.sampling.SamplingParams;
 import java.util.Arrays;
@@ -65,8 +65,8 @@ public final class TriForceDecoder implements Decoder {
         private final int[] prompt;
         private final Emitter out;
         private final IntSequence sequence;
-        private final FullKvCache fullCache;
-        private final RetrievalKvCache retrievalCache;
+        private final KvCache fullCache;
+        private final RetrievalCache retrievalCache;
         private final CacheScorer verifier;
         private final RetrievalProposer level2;
         private final LevelStats level2Stats = new LevelStats();
@@ -79,8 +79,8 @@ public final class TriForceDecoder implements Decoder {
             this.prompt = prompt;
             this.out = new Emitter(target.config(), prompt.length, maxNewTokens, sink);
             this.sequence = new IntSequence(prompt);
-            this.fullCache = (FullKvCache) target.newCache(new KvCacheSpec.Full(target.config().maxPositions()));
-            this.retrievalCache = (RetrievalKvCache) target.newCache(
+            this.fullCache = target.newCache(new KvCacheSpec.Full(target.config().maxPositions()));
+            this.retrievalCache = (RetrievalCache) target.newCache(
                     new KvCacheSpec.Retrieval(config.budget(), config.chunk(), 4 * config.gamma2()));
             StreamingKvCache draftCache = (StreamingKvCache) draft.newCache(new KvCacheSpec.Streaming(
                     config.sinks(), config.window(), config.gamma1() + config.gamma2() + 4));

@@ -20,7 +20,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * The CUDA backend against the CPU oracle on random bf16 weights: a prompt long enough to
- * cross attention splits and 64-key tiles (fed in blocks of 16), then greedy steps one token at
+ * cross attention splits and 64-key tiles (fed in blocks of up to 64), then greedy steps one token at
  * a time. Checks logit errors, greedy agreement, and that the GPU's block forward gives the
  * same bits as its token-by-token forward. Skipped where no CUDA GPU is present.
  */
