@@ -51,6 +51,15 @@ public final class GpuBench {
     }
 
     public static void main(String[] args) {
+        try {
+            run(args);
+        } catch (IllegalArgumentException e) {
+            System.err.println("error: " + e.getMessage());
+            System.exit(2);
+        }
+    }
+
+    private static void run(String[] args) {
         String shapes = "llama2-7b:4096:65536,llama31-8b:32768:131072";
         int[] contexts = {4096};
         int[] blocks = {1, 4, 8, 16};
@@ -84,6 +93,11 @@ public final class GpuBench {
                         + " --bandwidth --pdl --breakdown)");
             }
             i++;
+        }
+        String unavailable = CudaBackend.unavailableReason();
+        if (unavailable != null) {
+            System.err.println("error: bench-gpu needs a CUDA GPU: " + unavailable.lines().findFirst().orElse(unavailable));
+            System.exit(1);
         }
         GpuBench bench = new GpuBench(seed, reps, trials, bandwidth, breakdown);
         bench.dev.pdl = pdl;
