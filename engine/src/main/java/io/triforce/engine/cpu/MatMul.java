@@ -50,8 +50,7 @@ final class MatMul {
         });
     }
 
-    private static FloatVector column(PackedMatrix w, int tile, int j) {
-        long off = w.offset(tile, j);
+    private static FloatVector column(PackedMatrix w, long off) {
         if (!w.bf16) {
             return FloatVector.fromMemorySegment(F, w.data, off, ByteOrder.LITTLE_ENDIAN);
         }
@@ -77,12 +76,15 @@ final class MatMul {
         FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
         int cols = w.cols;
         int xOff = t * cols;
-        for (int j = 0; j < cols; j++) {
+        long step = w.offset(0, 1);
+        long tileBytes = w.offset(1, 0);
+        long o = w.offset(tile, 0);
+        for (int j = 0; j < cols; j++, o += step) {
             FloatVector xj = FloatVector.broadcast(F, x[xOff + j]);
-            a0 = column(w, tile, j).fma(xj, a0);
-            a1 = column(w, tile + 1, j).fma(xj, a1);
-            a2 = column(w, tile + 2, j).fma(xj, a2);
-            a3 = column(w, tile + 3, j).fma(xj, a3);
+            a0 = column(w, o).fma(xj, a0);
+            a1 = column(w, o + tileBytes).fma(xj, a1);
+            a2 = column(w, o + 2 * tileBytes).fma(xj, a2);
+            a3 = column(w, o + 3 * tileBytes).fma(xj, a3);
         }
         store(w, tile, a0, out, t);
         store(w, tile + 1, a1, out, t);
@@ -100,14 +102,17 @@ final class MatMul {
         FloatVector a10 = FloatVector.zero(F), a11 = FloatVector.zero(F), a12 = FloatVector.zero(F), a13 = FloatVector.zero(F);
         int cols = w.cols;
         int x0 = t * cols, x1 = x0 + cols, x2 = x1 + cols, x3 = x2 + cols;
-        for (int j = 0; j < cols; j++) {
+        long step = w.offset(0, 1);
+        long tileBytes = w.offset(1, 0);
+        long o = w.offset(tile, 0);
+        for (int j = 0; j < cols; j++, o += step) {
             FloatVector v0 = FloatVector.broadcast(F, x[x0 + j]);
             FloatVector v1 = FloatVector.broadcast(F, x[x1 + j]);
             FloatVector v2 = FloatVector.broadcast(F, x[x2 + j]);
             FloatVector v3 = FloatVector.broadcast(F, x[x3 + j]);
-            FloatVector w0 = column(w, tile, j);
+            FloatVector w0 = column(w, o);
             a00 = w0.fma(v0, a00); a01 = w0.fma(v1, a01); a02 = w0.fma(v2, a02); a03 = w0.fma(v3, a03);
-            FloatVector w1 = column(w, tile + 1, j);
+            FloatVector w1 = column(w, o + tileBytes);
             a10 = w1.fma(v0, a10); a11 = w1.fma(v1, a11); a12 = w1.fma(v2, a12); a13 = w1.fma(v3, a13);
         }
         store(w, tile, a00, out, t); store(w, tile, a01, out, t + 1); store(w, tile, a02, out, t + 2); store(w, tile, a03, out, t + 3);
