@@ -4,10 +4,12 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * A tiny fork-join for the forward pass: {@link #forRange} splits {@code [0, n)} into
- * contiguous parts, one per thread, and returns when all are done. Workers spin briefly
- * between calls (a decode step issues ~50 of them; a ForkJoinPool round trip costs more than
- * many of the kernels), then park.
+ * A tiny fork-join for the forward pass: {@link #forRange} splits {@code [0, n)} into chunks
+ * that the calling thread and the workers claim from a shared counter, and returns when every
+ * chunk is done. The caller never waits for a worker that has not started: when other
+ * processes hold the cores (several services on one machine), it simply runs the chunks
+ * itself. Workers spin briefly between calls (a decode step issues ~50 of them), then park.
+ * Which thread runs a chunk never changes its result: chunks only index scratch by worker.
  */
 public final class Parallel {
 
@@ -17,17 +19,34 @@ public final class Parallel {
         void run(int worker, int from, int to);
     }
 
-    private static final int SPIN_ITERATIONS = 20_000;
+    private static final int SPIN_ITERATIONS = 5_000;
+    private static final int CHUNKS_PER_THREAD = 4;
     private static final Parallel SHARED = new Parallel(Integer.getInteger("triforce.threads",
             Runtime.getRuntime().availableProcessors()));
 
+    /** One call of {@link #forRange}: immutable but for its two counters. */
+    private record Job(RangeBody body, int n, int chunks, AtomicInteger next, AtomicInteger done,
+                       Throwable[] failure) {
+
+        /** Claims and runs chunks until none is left. */
+        void work(int worker) {
+            for (int c = next.getAndIncrement(); c < chunks; c = next.getAndIncrement()) {
+                try {
+                    int from = (int) ((long) n * c / chunks);
+                    int to = (int) ((long) n * (c + 1) / chunks);
+                    body.run(worker, from, to);
+                } catch (Throwable t) {
+                    failure[0] = t;
+                } finally {
+                    done.incrementAndGet();
+                }
+            }
+        }
+    }
+
     private final int threads;
     private final Thread[] workers;
-    private final AtomicInteger pending = new AtomicInteger();
-    private volatile long generation;
-    private volatile RangeBody body;
-    private volatile int rangeEnd;
-    private volatile Throwable failure;
+    private volatile Job job;
 
     public Parallel(int threads) {
         this.threads = Math.max(1, threads);
@@ -50,10 +69,7 @@ public final class Parallel {
         return threads;
     }
 
-    /**
-     * Runs {@code body} over {@code [0, n)}. Calls are serialised: a model runs one forward
-     * pass at a time per pool.
-     */
+    /** Runs {@code body} over {@code [0, n)}. Calls are serialised per pool. */
     public synchronized void forRange(int n, RangeBody body) {
         if (n <= 0) {
             return;
@@ -62,57 +78,35 @@ public final class Parallel {
             body.run(0, 0, n);
             return;
         }
-        this.body = body;
-        this.rangeEnd = n;
-        pending.set(threads - 1);
-        generation++;
+        Job current = new Job(body, n, Math.min(n, threads * CHUNKS_PER_THREAD), new AtomicInteger(),
+                new AtomicInteger(), new Throwable[1]);
+        job = current;
         for (Thread w : workers) {
             LockSupport.unpark(w);
         }
-        runPart(0, body, n);
-        int spins = 0;
-        while (pending.get() != 0) {
-            if (++spins > SPIN_ITERATIONS) {
-                Thread.yield();
-            } else {
-                Thread.onSpinWait();
-            }
+        current.work(0);
+        while (current.done().get() < current.chunks()) {
+            Thread.onSpinWait();
         }
-        this.body = null;
-        Throwable f = failure;
-        if (f != null) {
-            failure = null;
-            throw new IllegalStateException("parallel kernel failed: " + f, f);
-        }
-    }
-
-    private void runPart(int worker, RangeBody b, int n) {
-        int from = (int) ((long) n * worker / threads);
-        int to = (int) ((long) n * (worker + 1) / threads);
-        if (from < to) {
-            b.run(worker, from, to);
+        if (current.failure()[0] != null) {
+            throw new IllegalStateException("parallel kernel failed: " + current.failure()[0], current.failure()[0]);
         }
     }
 
     private void workLoop(int worker) {
-        long seen = 0;
+        Job seen = null;
         while (true) {
             int spins = 0;
-            while (generation == seen) {
+            Job current;
+            while ((current = job) == seen) {
                 if (++spins > SPIN_ITERATIONS) {
                     LockSupport.park(this);
                 } else {
                     Thread.onSpinWait();
                 }
             }
-            seen = generation;
-            try {
-                runPart(worker, body, rangeEnd);
-            } catch (Throwable t) {
-                failure = t;
-            } finally {
-                pending.decrementAndGet();
-            }
+            seen = current;
+            current.work(worker);
         }
     }
 }
