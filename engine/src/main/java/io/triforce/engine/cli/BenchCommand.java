@@ -44,6 +44,8 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--docs-limit", paramLabel = "K", description = "Documents to use (default ${DEFAULT-VALUE}).")
     int docsLimit = 3;
 
+    private static final int WARM_UP_SECONDS = 8;
+
     @Option(names = "--json", description = "Print the summary as JSON (always the last line).")
     boolean json;
 
@@ -114,13 +116,17 @@ final class BenchCommand implements Callable<Integer> {
         return result;
     }
 
-    /** Runs every mode once on a short prompt so the JIT has compiled the kernels before timing. */
+    /**
+     * Runs every mode on a short prompt for at least {@link #WARM_UP_SECONDS} (and two rounds) so
+     * the JIT has compiled the kernels before anything is timed.
+     */
     private void warmUp(LoadedModels models, String text, SamplingParams params) {
         int[] all = models.tokenizer.encode(text);
-        int[] prompt = Arrays.copyOf(all, Math.min(all.length, 512));
-        for (int round = 0; round < 2; round++) {
+        int[] prompt = Arrays.copyOf(all, Math.min(all.length, 1024));
+        long end = System.nanoTime() + WARM_UP_SECONDS * 1_000_000_000L;
+        for (int round = 0; round < 2 || System.nanoTime() < end; round++) {
             for (String mode : modes) {
-                models.decoder(mode, triforce).generate(prompt, 32, params, TokenSink.IGNORE);
+                models.decoder(mode, triforce).generate(prompt, 64, params, TokenSink.IGNORE);
             }
         }
     }
