@@ -53,6 +53,7 @@ public class DraftService {
     private Transit transit;
 
     void start(@Observes StartupEvent event) {
+        ComputeThreads.apply();
         checkpoint = CheckpointLoader.load(modelDir);
         draft = new CpuBackend().load(checkpoint.weights());
         settings = LevelSettings.from(k -> ConfigProvider.getConfig().getOptionalValue(k, Integer.class));

@@ -39,16 +39,20 @@ final class CompletionExchange {
         this.tokenTimeout = tokenTimeout;
     }
 
-    /** Runs on the request's context. */
+    /**
+     * Runs on the request's context (commits arrive on it after this returns).
+     *
+     * @throws ApiException 429 when the gateway serves its limit of sessions (nothing was written)
+     */
     void start() {
-        if (run.request().stream()) {
+        GenerationRequest r = run.request();
+        hub.start(SessionEvent.start(run.id(), r.prompt(), r.maxTokens(), Sampling.of(r.sampling())),
+                commit -> context.runOnContext(v -> onCommit(commit)));
+        if (r.stream()) {
             response.setChunked(true).putHeader("Content-Type", "text/event-stream").putHeader("Cache-Control", "no-cache");
         }
         response.closeHandler(v -> finish(true));
         armTimer();
-        GenerationRequest r = run.request();
-        hub.start(SessionEvent.start(run.id(), r.prompt(), r.maxTokens(), Sampling.of(r.sampling())),
-                commit -> context.runOnContext(v -> onCommit(commit)));
     }
 
     private void onCommit(Commit commit) {

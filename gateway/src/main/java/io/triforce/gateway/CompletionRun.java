@@ -1,5 +1,6 @@
 package io.triforce.gateway;
 
+import io.triforce.engine.generate.IntSequence;
 import io.triforce.engine.tokenizer.IncrementalDecoder;
 import io.triforce.protocol.Commit;
 import io.triforce.protocol.LevelCounters;
@@ -21,6 +22,8 @@ final class CompletionRun {
     private final IncrementalDecoder decoder;
     private final StopMatcher stops;
     private final StringBuilder text = new StringBuilder();
+    /** The session's log as delivered: prompt, then every completion token streamed so far. */
+    private final IntSequence log;
     private final long startNanos = System.nanoTime();
     private long firstTokenNanos;
     private long lastTokenNanos;
@@ -35,6 +38,7 @@ final class CompletionRun {
         this.model = served.id();
         this.decoder = new IncrementalDecoder(served.tokenizer(), request.prompt());
         this.stops = new StopMatcher(request.stop());
+        this.log = new IntSequence(request.prompt());
     }
 
     String id() {
@@ -45,25 +49,39 @@ final class CompletionRun {
         return request;
     }
 
-    /** Consumes a commit; returns the chunk objects to stream (possibly none). */
+    /**
+     * Consumes a commit; returns the chunk objects to stream (possibly none). The commit's position
+     * in the log decides what is new: tokens already delivered (a restarted verify-service
+     * replaying the session) are checked and skipped; a gap or a conflicting token is an error.
+     */
     List<Map<String, Object>> accept(Commit commit) {
         if (commit.error() != null) {
             throw new ApiException(500, "server_error", null, "generation_failed", commit.error());
         }
+        int[] tokens = commit.tokens();
+        int known = log.length() - commit.start();
+        if (known < 0) {
+            throw new ApiException(500, "server_error", null, "log_gap", "the committed log jumped from position "
+                    + log.length() + " to " + commit.start());
+        }
+        for (int i = 0; i < Math.min(known, tokens.length); i++) {
+            if (log.get(commit.start() + i) != tokens[i]) {
+                throw new ApiException(500, "server_error", null, "log_conflict", "the committed log was rewritten at position "
+                        + (commit.start() + i));
+            }
+        }
         long now = System.nanoTime();
         if (firstTokenNanos == 0) {
             firstTokenNanos = now;
-            tokensAtFirstCommit = commit.tokens().length;
+            tokensAtFirstCommit = tokens.length;
         }
         lastTokenNanos = now;
         last = commit;
         StringBuilder delta = new StringBuilder();
-        for (int token : commit.tokens()) {
-            if (stops.stopped()) {
-                break;
-            }
+        for (int i = Math.max(0, known); i < tokens.length && !stops.stopped(); i++) {
+            log.add(tokens[i]);
             completionTokens++;
-            delta.append(stops.add(decoder.accept(token)));
+            delta.append(stops.add(decoder.accept(tokens[i])));
         }
         if (stops.stopped()) {
             finishReason = "stop";

@@ -1,14 +1,22 @@
 package io.triforce.gateway;
 
+import static java.nio.charset.StandardCharsets.UTF_8;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.triforce.engine.sampling.SamplingParams;
 import io.triforce.engine.tokenizer.Tokenizer;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 
 /**
- * Reads and validates an OpenAI completion or chat request; every problem is a 400 naming the
+ * Reads and validates an OpenAI completion or chat request (strict UTF-8 JSON, known fields only),
+ * before anything is sent to Kafka; every problem is a 400 (404 for an unknown model) naming the
  * parameter. Chat messages are rendered with the fallback template
  * {@code "<role>: <content>\n"} per message followed by {@code "assistant: "} (the checkpoints
  * served here carry no chat template).
@@ -16,6 +24,11 @@ import java.util.List;
 final class RequestParser {
 
     static final int DEFAULT_MAX_TOKENS = 16;
+    private static final Set<String> COMMON_FIELDS = Set.of("model", "max_tokens", "temperature", "top_p", "seed", "stop",
+            "stream", "n", "user");
+    private static final Set<String> COMPLETION_FIELDS = union(COMMON_FIELDS, "prompt");
+    private static final Set<String> CHAT_FIELDS = union(COMMON_FIELDS, "messages", "max_completion_tokens");
+    private static final Set<String> ROLES = Set.of("system", "developer", "user", "assistant");
 
     private final ObjectMapper json;
     private final ServedModel model;
@@ -25,34 +38,49 @@ final class RequestParser {
         this.model = model;
     }
 
-    GenerationRequest parse(String body, boolean chat) {
+    GenerationRequest parse(byte[] body, boolean chat) {
         JsonNode root;
         try {
-            root = json.readTree(body == null ? "" : body);
+            root = json.readTree(UTF_8.newDecoder().decode(ByteBuffer.wrap(body)).toString());
+        } catch (CharacterCodingException e) {
+            throw ApiException.invalid(null, "the request body is not valid UTF-8");
         } catch (Exception e) {
-            throw ApiException.invalid(null, "the request body is not valid JSON: " + e.getMessage());
+            String why = e instanceof JsonProcessingException j ? j.getOriginalMessage() : e.getMessage();
+            throw ApiException.invalid(null, "the request body is not valid JSON: " + clip(String.valueOf(why)));
         }
         if (root == null || !root.isObject()) {
             throw ApiException.invalid(null, "the request body must be a JSON object");
         }
+        Set<String> known = chat ? CHAT_FIELDS : COMPLETION_FIELDS;
+        root.fieldNames().forEachRemaining(f -> {
+            if (!known.contains(f)) {
+                throw ApiException.invalid(clip(f), "Unrecognized request argument supplied: " + clip(f));
+            }
+        });
         String modelName = text(root, "model", true);
         if (!model.id().equals(modelName)) {
             throw new ApiException(404, "invalid_request_error", "model", "model_not_found",
-                    "The model '" + modelName + "' does not exist; this gateway serves '" + model.id() + "'");
+                    "The model '" + clip(modelName) + "' does not exist; this gateway serves '" + model.id() + "'");
         }
+        if (integer(root, "n", 1) != 1) {
+            throw ApiException.invalid("n", "only n = 1 is supported");
+        }
+        text(root, "user", false);
         int[] prompt = chat ? model.tokenizer().encode(chatPrompt(root)) : prompt(root, model.tokenizer());
         if (prompt.length == 0) {
             throw ApiException.invalid(chat ? "messages" : "prompt", "the prompt is empty");
         }
-        int maxTokens = integer(root, chat && root.has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens",
-                DEFAULT_MAX_TOKENS);
+        String maxField = chat && root.has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
+        int maxTokens = integer(root, maxField, DEFAULT_MAX_TOKENS);
         if (maxTokens <= 0) {
-            throw ApiException.invalid("max_tokens", "max_tokens must be >= 1, got " + maxTokens);
+            throw ApiException.invalid(maxField, maxField + " must be >= 1, got " + maxTokens);
         }
         int context = model.contextLength();
-        if (prompt.length >= context) {
-            throw new ApiException(400, "invalid_request_error", chat ? "messages" : "prompt", "context_length_exceeded",
-                    "the prompt has " + prompt.length + " tokens; this model's context is " + context + " tokens");
+        if (prompt.length >= context || (long) prompt.length + maxTokens > context) {
+            throw new ApiException(400, "invalid_request_error", prompt.length >= context ? (chat ? "messages" : "prompt")
+                    : maxField, "context_length_exceeded", "This model's maximum context length is " + context
+                    + " tokens, however you requested " + ((long) prompt.length + maxTokens) + " tokens ("
+                    + prompt.length + " in the prompt, " + maxTokens + " for the completion)");
         }
         double temperature = number(root, "temperature", 1.0);
         if (!(temperature >= 0 && temperature <= 2)) {
@@ -102,6 +130,10 @@ final class RequestParser {
         for (JsonNode m : messages) {
             if (!m.isObject() || !m.path("role").isTextual() || !m.path("content").isTextual()) {
                 throw ApiException.invalid("messages", "each message needs a string 'role' and a string 'content'");
+            }
+            if (!ROLES.contains(m.get("role").asText())) {
+                throw ApiException.invalid("messages", "a message's role must be one of " + ROLES + ", got '"
+                        + clip(m.get("role").asText()) + "'");
             }
             text.append(m.get("role").asText()).append(": ").append(m.get("content").asText()).append('\n');
         }
@@ -185,5 +217,16 @@ final class RequestParser {
             throw ApiException.invalid(field, field + " must be a boolean");
         }
         return n.asBoolean();
+    }
+
+    /** Client text echoed in an error, cut to a readable length. */
+    private static String clip(String s) {
+        return s.length() <= 100 ? s : s.substring(0, 100) + "...";
+    }
+
+    private static Set<String> union(Set<String> a, String... more) {
+        Set<String> all = new HashSet<>(a);
+        all.addAll(List.of(more));
+        return Set.copyOf(all);
     }
 }

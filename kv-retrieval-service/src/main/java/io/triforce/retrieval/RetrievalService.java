@@ -60,6 +60,7 @@ public class RetrievalService implements RetrievalSession.Outbox {
     private Transit transit;
 
     void start(@Observes StartupEvent event) {
+        ComputeThreads.apply();
         checkpoint = CheckpointLoader.load(modelDir);
         target = new CpuBackend().load(checkpoint.weights());
         settings = LevelSettings.from(k -> ConfigProvider.getConfig().getOptionalValue(k, Integer.class));
@@ -84,6 +85,7 @@ public class RetrievalService implements RetrievalSession.Outbox {
         transit.received(Topics.SESSIONS, event.sentAtMicros());
         if (event.kind() == SessionEvent.Kind.START) {
             worker.start(event.sessionId(), () -> new RetrievalSession(target, event, settings));
+            pump();
         } else {
             worker.end(event.sessionId());
         }
@@ -93,6 +95,7 @@ public class RetrievalService implements RetrievalSession.Outbox {
     public void onProposal(Level1Proposal proposal) {
         transit.received(Topics.LEVEL1_PROPOSALS, proposal.sentAtMicros());
         worker.with(proposal.sessionId(), s -> s.onProposal(proposal, this));
+        pump();
     }
 
     @Incoming("committed")
@@ -102,6 +105,17 @@ public class RetrievalService implements RetrievalSession.Outbox {
             worker.end(commit.sessionId());
         } else {
             worker.with(commit.sessionId(), s -> s.onCommit(commit, this::correct));
+            pump();
+        }
+    }
+
+    /**
+     * Once the messages that are here have been handled: level 2 decides tokens itself, one per
+     * session and pass, up to {@code triforce.level2-ahead} past level 1 (off at 0).
+     */
+    private void pump() {
+        if (settings.level2Ahead() > 0) {
+            worker.pump((id, session) -> session.draftAhead(this));
         }
     }
 

@@ -81,6 +81,11 @@ final class ChildProcess implements AutoCloseable {
         return process.exitValue();
     }
 
+    /** SIGKILL, as a crash would end it; returns once it is gone. */
+    void kill() throws InterruptedException {
+        process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+    }
+
     @Override
     public void close() {
         process.destroy();

@@ -10,6 +10,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
@@ -27,20 +28,30 @@ public final class LocalStack implements AutoCloseable {
     static final List<String> SERVICES = List.of("verify-service", "kv-retrieval-service", "draft-service", "gateway");
 
     /**
-     * @param home    the project root (holds launcher/target/kafka-libs and the services' target/)
-     * @param timeout how long the broker and each service may take to become ready
+     * @param home         the project root (holds launcher/target/kafka-libs and the services' target/)
+     * @param timeout      how long the broker and each service may take to become ready
+     * @param brokerConfig server.properties lines appended to (and overriding) the defaults, e.g. a SASL listener
      */
     public record Options(Path home, Path model, Path draftModel, int port, String apiKey, Duration timeout,
-                          Map<String, String> extraEnv) {
+                          Map<String, String> extraEnv, List<String> brokerConfig) {
+
+        public Options(Path home, Path model, Path draftModel, int port, String apiKey, Duration timeout,
+                       Map<String, String> extraEnv) {
+            this(home, model, draftModel, port, apiKey, timeout, extraEnv, List.of());
+        }
     }
 
     private final List<ChildProcess> children = new ArrayList<>();
+    private final Map<String, Integer> ports = new HashMap<>();
     private final Path work;
-    private final int gatewayPort;
+    private final Options options;
+    private List<String> brokerCommand;
+    private String bootstrap;
 
-    private LocalStack(Path work, int gatewayPort) {
+    private LocalStack(Path work, Options options) {
         this.work = work;
-        this.gatewayPort = gatewayPort;
+        this.options = options;
+        ports.put("gateway", options.port());
     }
 
     public static LocalStack start(Options o) throws IOException, InterruptedException {
@@ -53,11 +64,11 @@ public final class LocalStack implements AutoCloseable {
         if (!Files.isDirectory(libs)) {
             throw new IOException(libs + " is missing: build first (mvn -DskipTests package)");
         }
-        LocalStack stack = new LocalStack(Files.createTempDirectory("triforce-up-"), o.port());
+        LocalStack stack = new LocalStack(Files.createTempDirectory("triforce-up-"), o);
         try {
-            String bootstrap = stack.startBroker(o, libs);
+            stack.startBroker(libs);
             for (String service : SERVICES) {
-                stack.startService(o, service, bootstrap);
+                stack.startService(service);
             }
             return stack;
         } catch (IOException | InterruptedException | RuntimeException e) {
@@ -67,7 +78,41 @@ public final class LocalStack implements AutoCloseable {
     }
 
     public String url() {
-        return "http://127.0.0.1:" + gatewayPort;
+        return url("gateway");
+    }
+
+    /** The HTTP address of {@code service} (one of {@link #SERVICES}): health, metrics. */
+    public String url(String service) {
+        return "http://127.0.0.1:" + ports.get(service);
+    }
+
+    public String bootstrapServers() {
+        return bootstrap;
+    }
+
+    /** Kills {@code name} ("kafka" or a service) with SIGKILL, as a crash would. */
+    public void kill(String name) throws InterruptedException {
+        child(name).kill();
+    }
+
+    /**
+     * Starts {@code name} again after it stopped, on the same ports (and, for the broker, the same
+     * data), and waits until it is ready.
+     */
+    public void restart(String name) throws IOException, InterruptedException {
+        ChildProcess old = child(name);
+        old.close();
+        children.remove(old);
+        if (name.equals("kafka")) {
+            launchBroker();
+        } else {
+            startService(name);
+        }
+    }
+
+    private ChildProcess child(String name) {
+        return children.stream().filter(c -> c.name.equals(name)).findFirst()
+                .orElseThrow(() -> new IllegalArgumentException("no process " + name));
     }
 
     public Path logs() {
@@ -79,7 +124,7 @@ public final class LocalStack implements AutoCloseable {
         return children.stream().filter(c -> !c.alive()).map(c -> c.name + " (log " + c.log + ")").findFirst();
     }
 
-    private String startBroker(Options o, Path libs) throws IOException, InterruptedException {
+    private void startBroker(Path libs) throws IOException, InterruptedException {
         int port = freePort();
         int controller = freePort();
         Path data = Files.createDirectories(work.resolve("kafka-data"));
@@ -94,7 +139,8 @@ public final class LocalStack implements AutoCloseable {
                 "log.dirs=" + data, "message.max.bytes=16777216", "num.partitions=4", "auto.create.topics.enable=true",
                 "offsets.topic.replication.factor=1", "transaction.state.log.replication.factor=1",
                 "transaction.state.log.min.isr=1", "share.coordinator.state.topic.replication.factor=1",
-                "share.coordinator.state.topic.min.isr=1", "group.initial.rebalance.delay.ms=0", ""));
+                "share.coordinator.state.topic.min.isr=1", "group.initial.rebalance.delay.ms=0", "")
+                + String.join("\n", options.brokerConfig()) + "\n");
         Path log4j = work.resolve("log4j2.properties");
         Files.writeString(log4j, String.join("\n", "rootLogger.level=WARN", "rootLogger.appenderRef.out.ref=OUT",
                 "appender.out.type=Console", "appender.out.name=OUT", "appender.out.layout.type=PatternLayout",
@@ -105,22 +151,27 @@ public final class LocalStack implements AutoCloseable {
         List<String> java = List.of(javaCommand(), "-Xmx512m", "-Dlog4j2.configurationFile=" + log4j, "-cp", classpath);
         ChildProcess format = ChildProcess.start("kafka-format", concat(java, List.of("kafka.tools.StorageTool", "format",
                 "-t", clusterId(), "-c", config.toString())), Map.of(), work);
-        if (format.waitFor(o.timeout()) != 0) {
+        if (format.waitFor(options.timeout()) != 0) {
             throw new IOException("formatting the broker's storage failed; see " + format.log);
         }
-        ChildProcess broker = ChildProcess.start("kafka", concat(java, List.of("kafka.Kafka", config.toString())),
-                Map.of(), work);
-        children.add(broker);
-        broker.awaitLogLine("Kafka Server started", o.timeout());
-        return "127.0.0.1:" + port;
+        brokerCommand = concat(java, List.of("kafka.Kafka", config.toString()));
+        bootstrap = "127.0.0.1:" + port;
+        launchBroker();
     }
 
-    private void startService(Options o, String service, String bootstrap) throws IOException, InterruptedException {
+    private void launchBroker() throws IOException, InterruptedException {
+        ChildProcess broker = ChildProcess.start("kafka", brokerCommand, Map.of(), work);
+        children.addFirst(broker);
+        broker.awaitLogLine("Kafka Server started", options.timeout());
+    }
+
+    private void startService(String service) throws IOException, InterruptedException {
+        Options o = options;
         Path jar = o.home().resolve(service).resolve("target/quarkus-app/quarkus-run.jar");
         if (!Files.isRegularFile(jar)) {
             throw new IOException(jar + " is missing: build first (mvn -DskipTests package)");
         }
-        int port = service.equals("gateway") ? o.port() : freePort();
+        int port = ports.computeIfAbsent(service, s -> freePort());
         Map<String, String> env = new java.util.HashMap<>(o.extraEnv());
         env.put("PORT", Integer.toString(port));
         env.put("KAFKA_BOOTSTRAP_SERVERS", bootstrap);
@@ -153,9 +204,11 @@ public final class LocalStack implements AutoCloseable {
         return ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     }
 
-    private static int freePort() throws IOException {
+    private static int freePort() {
         try (ServerSocket socket = new ServerSocket(0)) {
             return socket.getLocalPort();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         }
     }
 

@@ -6,7 +6,7 @@ import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
- * {@code triforce up --model DIR --draft-model DIR [--port N] [--api-key KEY] [--timeout SECONDS]}:
+ * {@code triforce up --model DIR --draft-model DIR [--port N] [--api-key KEY[,KEY...]] [--timeout SECONDS]}:
  * starts a local KRaft broker and the four services, prints the gateway URL, and stops them all
  * on Ctrl-C / SIGTERM. The project root is the working directory, or {@code -Dtriforce.home}.
  */
@@ -54,7 +54,7 @@ public final class Up {
             System.out.println("stopping ...");
             stack.close();
         }));
-        String auth = apiKey == null ? "" : " -H 'Authorization: Bearer " + apiKey + "'";
+        String auth = apiKey == null ? "" : " -H 'Authorization: Bearer " + apiKey.split(",")[0].strip() + "'";
         System.out.println("TriForce Serve is up: " + stack.url() + "  (logs: " + stack.logs() + ")");
         System.out.println("try: curl -N " + stack.url() + "/v1/completions -H 'Content-Type: application/json'" + auth
                 + " -d '{\"model\":\"" + model.toAbsolutePath().normalize().getFileName()

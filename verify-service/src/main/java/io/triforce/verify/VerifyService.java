@@ -54,6 +54,7 @@ public class VerifyService {
     private Counter committedTokens;
 
     void start(@Observes StartupEvent event) {
+        ComputeThreads.apply();
         checkpoint = CheckpointLoader.load(modelDir);
         target = new CpuBackend().load(checkpoint.weights());
         worker = new SessionWorker<>("verify", sessionTimeout, (id, e) -> {

@@ -11,12 +11,24 @@ package io.triforce.protocol.level;
  * @param sinks     StreamingLLM sink tokens of the draft's cache
  * @param window    StreamingLLM recent window of the draft's cache
  * @param lookahead how many tokens past the committed log the draft may speculate
+ * @param level2Ahead how many tokens level 2 may decide itself (one forward each, from its own
+ *                  distribution) past the end of what level 1 has proposed, while it has nothing
+ *                  else to do — e.g. while its correction travels to level 1; 0 turns it off
  */
-public record LevelSettings(int gamma1, int gamma2, int budget, int chunk, int sinks, int window, int lookahead) {
+public record LevelSettings(int gamma1, int gamma2, int budget, int chunk, int sinks, int window, int lookahead,
+                            int level2Ahead) {
 
-    public static final LevelSettings DEFAULTS = new LevelSettings(4, 12, 512, 8, 16, 256, 32);
+    public static final LevelSettings DEFAULTS = new LevelSettings(4, 12, 512, 8, 16, 256, 32, 0);
+
+    /** Without level-2 self-drafting. */
+    public LevelSettings(int gamma1, int gamma2, int budget, int chunk, int sinks, int window, int lookahead) {
+        this(gamma1, gamma2, budget, chunk, sinks, window, lookahead, 0);
+    }
 
     public LevelSettings {
+        if (level2Ahead < 0) {
+            throw new IllegalArgumentException("level2-ahead must be >= 0, got " + level2Ahead);
+        }
         if (gamma1 < 1 || gamma2 < 1 || chunk < 1 || budget < chunk || sinks < 0 || window < 1) {
             throw new IllegalArgumentException("bad TriForce settings: " + gamma1 + "/" + gamma2 + " budget " + budget
                     + " chunk " + chunk + " sinks " + sinks + " window " + window);
@@ -29,14 +41,15 @@ public record LevelSettings(int gamma1, int gamma2, int budget, int chunk, int s
 
     /**
      * Reads {@code triforce.gamma1}, {@code gamma2}, {@code budget}, {@code chunk}, {@code sinks},
-     * {@code window} and {@code lookahead}; absent keys take {@link #DEFAULTS}.
+     * {@code window}, {@code lookahead} and {@code level2-ahead}; absent keys take {@link #DEFAULTS}.
      */
     public static LevelSettings from(java.util.function.Function<String, java.util.Optional<Integer>> config) {
         java.util.function.BiFunction<String, Integer, Integer> get = (k, d) -> config.apply("triforce." + k).orElse(d);
         LevelSettings d = DEFAULTS;
         return new LevelSettings(get.apply("gamma1", d.gamma1), get.apply("gamma2", d.gamma2),
                 get.apply("budget", d.budget), get.apply("chunk", d.chunk), get.apply("sinks", d.sinks),
-                get.apply("window", d.window), get.apply("lookahead", d.lookahead));
+                get.apply("window", d.window), get.apply("lookahead", d.lookahead),
+                get.apply("level2-ahead", d.level2Ahead));
     }
 
     /** How far back a level's cache may have to roll: everything speculated past the committed log. */

@@ -49,6 +49,7 @@ public final class RetrievalSession {
     private final List<Integer> unsent = new ArrayList<>();
     private final List<Distribution> unsentQ = new ArrayList<>();
     private final int limit;
+    private int draftEnd;       // end of level 1's sequence as level 2 knows it (this epoch)
     private int epoch;          // own corrections to level 1
     private int targetEpoch;    // latest epoch of the committed log
     private LevelCounters level1 = LevelCounters.ZERO;
@@ -67,29 +68,86 @@ public final class RetrievalSession {
         this.committed = new IntSequence(prompt);
         this.sequence = new IntSequence(prompt);
         this.limit = Math.min(prompt.length + start.maxTokens(), target.config().maxPositions());
+        this.draftEnd = prompt.length;
     }
 
     public LevelCounters level1Counters() {
         return level1;
     }
 
+    /**
+     * Verifies a level-1 proposal of the current epoch. Positions level 2 has already decided
+     * itself ({@link #draftAhead}) are compared, not verified: the first difference corrects
+     * level 1 to level 2's tokens (exact for greedy and sampling alike: level 2's own token was
+     * drawn from its distribution, and the draft's later tokens are only used when they were
+     * drafted after that very prefix).
+     */
     public void onProposal(Level1Proposal p, Outbox out) {
-        if (p.epoch() != epoch || p.base() != sequence.length() || sequence.length() >= limit) {
+        if (p.epoch() != epoch || p.base() > sequence.length() || sequence.length() >= limit) {
             return; // stale: made before our latest correction
         }
-        Proposal drafted = Sequences.proposal(p.tokens(), p.q());
+        int k = p.tokens().length;
+        draftEnd = Math.max(draftEnd, p.base() + k);
+        int decided = Math.min(k, sequence.length() - p.base());
+        for (int i = 0; i < decided; i++) {
+            if (p.tokens()[i] != sequence.get(p.base() + i)) {
+                level1 = level1.plus(i + 1, new Verdict(i, sequence.get(p.base() + i), false, null));
+                correct(p.base() + i, out);
+                return;
+            }
+        }
+        if (decided == k) {
+            level1 = level1.plus(k, new Verdict(k, -1, true, null));
+            return;
+        }
+        Proposal drafted = Sequences.proposal(Arrays.copyOfRange(p.tokens(), decided, k),
+                p.q() == null ? null : p.q().subList(decided, k));
         Verdict verdict = rejection.verify(drafted, scorer.score(sequence, drafted.tokens()), picker);
-        level1 = level1.plus(drafted.size(), verdict);
+        level1 = level1.plus(k, new Verdict(decided + verdict.accepted(), verdict.nextToken(), verdict.bonus(), null));
         for (int i = 0; i < verdict.accepted(); i++) {
-            keep(drafted.tokens()[i], verdict, i);
+            keep(drafted.tokens()[i], verdict.verifierProbabilities() == null ? null : verdict.verifierProbabilities()[i]);
         }
         if (verdict.recovered()) {
-            keep(verdict.nextToken(), verdict, verdict.accepted());
-            epoch++;
-            out.correct(new Correction(id, epoch, sequence.length() - 1, new int[] {verdict.nextToken()},
-                    Clock.micros()));
+            keep(verdict.nextToken(), verdict.verifierProbabilities() == null ? null
+                    : verdict.verifierProbabilities()[verdict.accepted()]);
+            correct(sequence.length() - 1, out);
         }
         scorer.rollback(sequence.length() - 1);
+        flush(out);
+    }
+
+    /**
+     * While nothing else waits: decides one more token itself (one forward over the retrieval
+     * cache; argmax, or a draw from its own distribution which then travels as q), at most
+     * {@code level2Ahead} tokens past the end of level 1's sequence and never past the draft's
+     * own limit (committed log + lookahead). Returns whether it did.
+     */
+    public boolean draftAhead(Outbox out) {
+        int end = Math.min(limit, committed.length() + settings.lookahead());
+        if (settings.level2Ahead() == 0 || sequence.length() >= end
+                || sequence.length() - draftEnd >= settings.level2Ahead()) {
+            return false;
+        }
+        float[] logits = scorer.score(sequence, new int[0])[0];
+        if (picker.greedy()) {
+            keep(picker.pick(logits), null);
+        } else {
+            float[] p = picker.distribution(logits);
+            keep(picker.sample(p), p);
+        }
+        scorer.rollback(sequence.length() - 1);
+        flush(out);
+        return true;
+    }
+
+    /** Level 1 must continue from level 2's sequence at {@code from}: a new epoch. */
+    private void correct(int from, Outbox out) {
+        epoch++;
+        draftEnd = sequence.length();
+        out.correct(new Correction(id, epoch, from, sequence.slice(from, sequence.length()), Clock.micros()));
+    }
+
+    private void flush(Outbox out) {
         if (unsent.size() >= settings.gamma2() || (sequence.length() >= limit && !unsent.isEmpty())) {
             int[] tokens = unsent.stream().mapToInt(Integer::intValue).toArray();
             out.propose(new Level2Proposal(id, targetEpoch, sequence.length() - tokens.length, tokens,
@@ -99,14 +157,13 @@ public final class RetrievalSession {
         }
     }
 
-    private void keep(int token, Verdict verdict, int row) {
+    private void keep(int token, float[] probabilities) {
         sequence.add(token);
         unsent.add(token);
-        if (verdict.verifierProbabilities() != null) {
-            unsentQ.add(Distribution.of(verdict.verifierProbabilities()[row]));
+        if (probabilities != null) {
+            unsentQ.add(Distribution.of(probabilities));
         }
     }
-
     /** Follows the committed log; a newer epoch resets the speculation to it and corrects level 1. */
     public void onCommit(Commit commit, Consumer<Correction> correct) {
         int end = commit.start() + commit.tokens().length;
@@ -124,7 +181,10 @@ public final class RetrievalSession {
         unsent.clear();
         unsentQ.clear();
         scorer.rollback(Math.min(common, sequence.length() - 1));
+        // level 1 may be behind level 2's own tokens: never correct past the end of what it proposed
+        int from = Math.min(common, draftEnd);
         epoch++;
-        correct.accept(new Correction(id, epoch, common, committed.slice(common, committed.length()), Clock.micros()));
+        draftEnd = sequence.length();
+        correct.accept(new Correction(id, epoch, from, committed.slice(from, committed.length()), Clock.micros()));
     }
 }

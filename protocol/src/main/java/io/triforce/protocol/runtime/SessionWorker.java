@@ -38,6 +38,7 @@ public final class SessionWorker<S> implements AutoCloseable {
         }
     };
     private final AtomicBoolean pumpQueued = new AtomicBoolean();
+    private final java.util.concurrent.atomic.AtomicLong pumpRequests = new java.util.concurrent.atomic.AtomicLong();
     private volatile int active;
 
     private static final class Entry<S> {
@@ -85,21 +86,27 @@ public final class SessionWorker<S> implements AutoCloseable {
 
     /**
      * Queues (once) a pass of {@code step} over every live session, on the worker; while any step
-     * did work, another pass follows — after the messages that arrived meanwhile.
+     * did work, another pass follows — after the messages that arrived meanwhile. A caller queues
+     * its message first, then calls this: when a pass was already queued (ahead of that message),
+     * the pass notices the late request and queues one more, so a message never waits for a
+     * pump that ran before it (that was a stall: the draft at its lookahead limit, a commit or
+     * correction arriving behind an idle pass, and nobody pumping again).
      */
     public void pump(BiPredicate<String, S> step) {
+        long request = pumpRequests.incrementAndGet();
         if (!pumpQueued.compareAndSet(false, true)) {
             return;
         }
         executor.execute(() -> {
             pumpQueued.set(false);
+            boolean late = pumpRequests.get() != request;
             AtomicBoolean worked = new AtomicBoolean();
             List.copyOf(sessions.keySet()).forEach(id -> run(id, s -> {
                 if (step.test(id, s)) {
                     worked.set(true);
                 }
             }));
-            if (worked.get()) {
+            if (worked.get() || late) {
                 pump(step);
             }
         });

@@ -64,26 +64,31 @@ class LevelsLoopbackTest {
         int maxTokens = 48;
         Generation expected = new AutoregressiveDecoder(target).generate(prompt, maxTokens, SamplingParams.GREEDY,
                 TokenSink.IGNORE);
-        for (long seed : new long[] {1, 2, 3}) {
-            int[] got = runLoopback(maxTokens, new Random(seed));
-            assertArrayEquals(expected.tokens(), got, "interleaving seed " + seed);
+        for (int level2Ahead : new int[] {0, 4}) {
+            for (long seed : new long[] {1, 2, 3}) {
+                int[] got = runLoopback(maxTokens, new Random(seed), level2Ahead);
+                assertArrayEquals(expected.tokens(), got, "interleaving seed " + seed + ", level2-ahead " + level2Ahead);
+            }
         }
     }
 
     @Test
     void sampledRunsCommitExactlyMaxTokens() {
-        SessionEvent start = SessionEvent.start("s", prompt, 20, new Sampling(0.8, 0, 0.95, 7));
-        int[] got = run(start, new Random(5));
-        assertEquals(20, got.length);
-        assertTrue(IntStream.of(got).allMatch(t -> t >= 0 && t < target.config().vocabSize()));
+        for (int level2Ahead : new int[] {0, 4}) {
+            SessionEvent start = SessionEvent.start("s", prompt, 20, new Sampling(0.8, 0, 0.95, 7));
+            int[] got = run(start, new Random(5), level2Ahead);
+            assertTrue(got.length <= 20, "at most max_tokens");
+            assertTrue(IntStream.of(got).allMatch(t -> t >= 0 && t < target.config().vocabSize()));
+        }
     }
 
-    private int[] runLoopback(int maxTokens, Random interleaving) {
-        return run(SessionEvent.start("s", prompt, maxTokens, Sampling.of(SamplingParams.GREEDY)), interleaving);
+    private int[] runLoopback(int maxTokens, Random interleaving, int level2Ahead) {
+        return run(SessionEvent.start("s", prompt, maxTokens, Sampling.of(SamplingParams.GREEDY)), interleaving,
+                level2Ahead);
     }
 
-    private int[] run(SessionEvent start, Random interleaving) {
-        LevelSettings settings = new LevelSettings(4, 12, 256, 8, 16, 256, 32);
+    private int[] run(SessionEvent start, Random interleaving, int level2Ahead) {
+        LevelSettings settings = new LevelSettings(4, 12, 256, 8, 16, 256, 32, level2Ahead);
         DraftSession level1 = new DraftSession(draft, start, settings);
         RetrievalSession level2 = new RetrievalSession(target, start, settings);
         VerifySession level3 = new VerifySession(target, start);
@@ -105,7 +110,7 @@ class LevelsLoopbackTest {
         };
         int[] log = new int[0];
         for (int step = 0; step < 100_000; step++) {
-            switch (interleaving.nextInt(6)) {
+            switch (interleaving.nextInt(7)) {
                 case 0 -> level1.next().ifPresent(toLevel2::add);
                 case 1 -> {
                     if (!toLevel2.isEmpty()) {
@@ -137,6 +142,7 @@ class LevelsLoopbackTest {
                         level1.onCommit(commitsToLevel1.poll());
                     }
                 }
+                case 6 -> level2.draftAhead(outbox);
                 default -> {
                     if (!commitsToLevel2.isEmpty()) {
                         level2.onCommit(commitsToLevel2.poll(), toLevel1::add);

@@ -54,4 +54,27 @@ public final class SharedModels {
             return new com.fasterxml.jackson.databind.ObjectMapper().readTree(line).get("text").asText();
         }
     }
+
+    /** The first {@code tokens} token ids of dev document {@code index}, tokenized with the target's tokenizer. */
+    public static int[] promptTokens(int index, int tokens) throws java.io.IOException {
+        try (var checkpoint = io.triforce.engine.model.CheckpointLoader.load(target());
+             var tokenizer = io.triforce.engine.tokenizer.Tokenizer.load(checkpoint.tokenizerJson())) {
+            int[] ids = tokenizer.encode(devDocument(index));
+            if (ids.length < tokens) {
+                throw new IllegalStateException("dev document " + index + " has only " + ids.length + " tokens");
+            }
+            return java.util.Arrays.copyOf(ids, tokens);
+        } catch (java.io.IOException | RuntimeException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** Quarkus config for the services under test: absolute model paths (empty when shared data is absent). */
+    public static java.util.Map<String, String> serviceConfig() {
+        return root().map(r -> java.util.Map.of(
+                "triforce.model", r.resolve("models/pycode-target-23m").toString(),
+                "triforce.draft-model", r.resolve("models/pycode-draft-3.7m").toString())).orElse(java.util.Map.of());
+    }
 }

@@ -1,0 +1,47 @@
+package io.triforce.draft;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.micrometer.core.instrument.MeterRegistry;
+import io.quarkus.test.common.QuarkusTestResource;
+import io.quarkus.test.junit.QuarkusTest;
+import io.smallrye.reactive.messaging.memory.InMemoryConnector;
+import io.smallrye.reactive.messaging.memory.InMemorySink;
+import io.triforce.protocol.Level1Proposal;
+import io.triforce.protocol.Topics;
+import io.triforce.protocol.testing.SharedModelsCondition;
+import jakarta.inject.Inject;
+import java.util.List;
+import java.util.Map;
+import org.eclipse.microprofile.reactive.messaging.Message;
+import org.eclipse.microprofile.reactive.messaging.spi.Connector;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/** draft-service on the in-memory connector: see {@link DraftScenario}. */
+@ExtendWith(SharedModelsCondition.class)
+@QuarkusTest
+@QuarkusTestResource(value = InMemoryChannels.class, restrictToAnnotatedClass = true)
+class DraftServiceTest {
+
+    private static final Map<String, String> CHANNELS = Map.of(Topics.SESSIONS, "sessions",
+            Topics.CORRECTIONS, "corrections", Topics.COMMITTED, "committed");
+
+    @Inject
+    @Connector("smallrye-in-memory")
+    InMemoryConnector connector;
+    @Inject
+    MeterRegistry registry;
+
+    @Test
+    void respectsLookaheadAndFollowsCorrectionsAndCommits() throws Exception {
+        DraftScenario.run("draft-1", (topic, m) -> connector.source(CHANNELS.get(topic)).send(m), () -> proposals("draft-1"));
+        assertEquals(0.0, registry.get("triforce.sessions.active").tag("level", "1").gauge().value(),
+                "the ended session is freed");
+    }
+
+    private List<Level1Proposal> proposals(String session) {
+        InMemorySink<Level1Proposal> sink = connector.sink("level1-proposals");
+        return sink.received().stream().map(Message::getPayload).filter(x -> x.sessionId().equals(session)).toList();
+    }
+}

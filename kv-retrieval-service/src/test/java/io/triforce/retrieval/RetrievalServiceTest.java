@@ -1,0 +1,56 @@
+package io.triforce.retrieval;
+
+import io.quarkus.test.common.QuarkusTestResource;
+import io.quarkus.test.junit.QuarkusTest;
+import io.smallrye.reactive.messaging.memory.InMemoryConnector;
+import io.smallrye.reactive.messaging.memory.InMemorySink;
+import io.triforce.protocol.Correction;
+import io.triforce.protocol.Level2Proposal;
+import io.triforce.protocol.Topics;
+import io.triforce.protocol.testing.SharedModelsCondition;
+import jakarta.inject.Inject;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+import org.eclipse.microprofile.reactive.messaging.Message;
+import org.eclipse.microprofile.reactive.messaging.spi.Connector;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/** kv-retrieval-service on the in-memory connector: see {@link RetrievalScenario}. */
+@ExtendWith(SharedModelsCondition.class)
+@QuarkusTest
+@QuarkusTestResource(value = InMemoryChannels.class, restrictToAnnotatedClass = true)
+class RetrievalServiceTest {
+
+    private static final Map<String, String> CHANNELS = Map.of(Topics.SESSIONS, "sessions",
+            Topics.LEVEL1_PROPOSALS, "level1-proposals", Topics.COMMITTED, "committed");
+
+    @Inject
+    @Connector("smallrye-in-memory")
+    InMemoryConnector connector;
+
+    @Test
+    void greedyProposalsCorrectionsAndResets() throws Exception {
+        RetrievalScenario.greedy("greedy-2", this::send, () -> out("greedy-2"));
+    }
+
+    @Test
+    void sampledProposalsCarryDistributions() throws Exception {
+        RetrievalScenario.sampled("sampled-2", this::send, () -> out("sampled-2"));
+    }
+
+    private void send(String topic, Object message) {
+        connector.source(CHANNELS.get(topic)).send(message);
+    }
+
+    private RetrievalScenario.Out out(String session) {
+        return new RetrievalScenario.Out(received("level2-proposals", Level2Proposal::sessionId, session),
+                received("corrections", Correction::sessionId, session));
+    }
+
+    private <T> List<T> received(String channel, Function<T, String> sessionOf, String session) {
+        InMemorySink<T> sink = connector.sink(channel);
+        return sink.received().stream().map(Message::getPayload).filter(x -> sessionOf.apply(x).equals(session)).toList();
+    }
+}

@@ -1,0 +1,49 @@
+package io.triforce.verify;
+
+import io.quarkus.test.common.QuarkusTestResource;
+import io.quarkus.test.junit.QuarkusTest;
+import io.smallrye.reactive.messaging.memory.InMemoryConnector;
+import io.smallrye.reactive.messaging.memory.InMemorySink;
+import io.triforce.protocol.Commit;
+import io.triforce.protocol.Topics;
+import io.triforce.protocol.testing.SharedModelsCondition;
+import jakarta.inject.Inject;
+import java.util.List;
+import java.util.Map;
+import org.eclipse.microprofile.reactive.messaging.Message;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.eclipse.microprofile.reactive.messaging.spi.Connector;
+
+/** verify-service on the in-memory connector: see {@link VerifyScenario}. */
+@ExtendWith(SharedModelsCondition.class)
+@QuarkusTest
+@QuarkusTestResource(value = InMemoryChannels.class, restrictToAnnotatedClass = true)
+class VerifyServiceTest {
+
+    private static final Map<String, String> CHANNELS = Map.of(Topics.SESSIONS, "sessions",
+            Topics.LEVEL2_PROPOSALS, "level2-proposals");
+
+    @Inject
+    @Connector("smallrye-in-memory")
+    InMemoryConnector connector;
+
+    @Test
+    void commitsOnlyVerifiedTokensAndDropsStaleProposals() throws Exception {
+        VerifyScenario.greedy("greedy-1", this::send, () -> commits("greedy-1"));
+    }
+
+    @Test
+    void sampledSessionWithDenseDistributionsReachesMaxTokens() throws Exception {
+        VerifyScenario.sampled("sampled-1", this::send, () -> commits("sampled-1"));
+    }
+
+    private void send(String topic, Object message) {
+        connector.source(CHANNELS.get(topic)).send(message);
+    }
+
+    private List<Commit> commits(String session) {
+        InMemorySink<Commit> sink = connector.sink("committed");
+        return sink.received().stream().map(Message::getPayload).filter(c -> c.sessionId().equals(session)).toList();
+    }
+}
