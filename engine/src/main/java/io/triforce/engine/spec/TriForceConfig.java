@@ -15,7 +15,7 @@ public record TriForceConfig(int gamma1, int gamma2, int budget, int chunk, int 
                              RebuildPolicy rebuild) {
 
     public static final TriForceConfig DEFAULTS =
-            new TriForceConfig(2, 6, 512, 8, 16, 256, new RebuildPolicy.AtPrefill());
+            new TriForceConfig(1, 3, 512, 8, 16, 256, new RebuildPolicy.AtPrefill());
 
     public TriForceConfig {
         check(gamma1 >= 1, "gamma1 must be >= 1, got " + gamma1);
