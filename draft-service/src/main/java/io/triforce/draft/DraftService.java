@@ -1,14 +1,10 @@
 package io.triforce.draft;
 
-import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import io.smallrye.reactive.messaging.kafka.KafkaRecord;
 import io.triforce.engine.backend.Transformer;
-import io.triforce.engine.cpu.CpuBackend;
-import io.triforce.engine.model.CheckpointLoader;
-import io.triforce.engine.model.LlamaCheckpoint;
 import io.triforce.protocol.Commit;
 import io.triforce.protocol.Correction;
 import io.triforce.protocol.Level1Proposal;
@@ -16,6 +12,7 @@ import io.triforce.protocol.SessionEvent;
 import io.triforce.protocol.Topics;
 import io.triforce.protocol.level.DraftSession;
 import io.triforce.protocol.level.LevelSettings;
+import io.triforce.protocol.runtime.LevelHost;
 import io.triforce.protocol.runtime.SessionWorker;
 import io.triforce.protocol.runtime.Transit;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -46,27 +43,26 @@ public class DraftService {
     @Inject
     MeterRegistry registry;
 
-    private LlamaCheckpoint checkpoint;
+    @ConfigProperty(name = "triforce.threads", defaultValue = "0")
+    int threads;
+
+    private LevelHost<DraftSession> host;
     private Transformer draft;
     private LevelSettings settings;
     private SessionWorker<DraftSession> worker;
     private Transit transit;
 
     void start(@Observes StartupEvent event) {
-        ComputeThreads.apply();
-        checkpoint = CheckpointLoader.load(modelDir);
-        draft = new CpuBackend().load(checkpoint.weights());
         settings = LevelSettings.from(k -> ConfigProvider.getConfig().getOptionalValue(k, Integer.class));
-        worker = new SessionWorker<>("draft", sessionTimeout, (id, e) -> LOG.errorf(e, "session %s failed", id));
-        transit = new Transit(registry);
-        Gauge.builder("triforce.sessions.active", worker, SessionWorker::activeSessions).tag("level", "1").register(registry);
-        Gauge.builder("triforce.queue.depth", worker, SessionWorker::queueDepth).tag("level", "1").register(registry);
+        host = new LevelHost<>(1, "draft", modelDir, threads, sessionTimeout, registry, (id, e) -> LOG.errorf(e, "session %s failed", id));
+        draft = host.model();
+        worker = host.worker();
+        transit = host.transit();
         LOG.infof("draft model %s loaded; %s", modelDir, settings);
     }
 
     void stop(@Observes ShutdownEvent event) throws Exception {
-        worker.close();
-        checkpoint.close();
+        host.close();
     }
 
     public boolean ready() {

@@ -1,14 +1,10 @@
 package io.triforce.retrieval;
 
-import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import io.smallrye.reactive.messaging.kafka.KafkaRecord;
 import io.triforce.engine.backend.Transformer;
-import io.triforce.engine.cpu.CpuBackend;
-import io.triforce.engine.model.CheckpointLoader;
-import io.triforce.engine.model.LlamaCheckpoint;
 import io.triforce.protocol.Commit;
 import io.triforce.protocol.Correction;
 import io.triforce.protocol.Level1Proposal;
@@ -17,6 +13,7 @@ import io.triforce.protocol.SessionEvent;
 import io.triforce.protocol.Topics;
 import io.triforce.protocol.level.LevelSettings;
 import io.triforce.protocol.level.RetrievalSession;
+import io.triforce.protocol.runtime.LevelHost;
 import io.triforce.protocol.runtime.SessionWorker;
 import io.triforce.protocol.runtime.Transit;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -53,27 +50,26 @@ public class RetrievalService implements RetrievalSession.Outbox {
     @Inject
     MeterRegistry registry;
 
-    private LlamaCheckpoint checkpoint;
+    @ConfigProperty(name = "triforce.threads", defaultValue = "0")
+    int threads;
+
+    private LevelHost<RetrievalSession> host;
     private Transformer target;
     private LevelSettings settings;
     private SessionWorker<RetrievalSession> worker;
     private Transit transit;
 
     void start(@Observes StartupEvent event) {
-        ComputeThreads.apply();
-        checkpoint = CheckpointLoader.load(modelDir);
-        target = new CpuBackend().load(checkpoint.weights());
         settings = LevelSettings.from(k -> ConfigProvider.getConfig().getOptionalValue(k, Integer.class));
-        worker = new SessionWorker<>("retrieval", sessionTimeout, (id, e) -> LOG.errorf(e, "session %s failed", id));
-        transit = new Transit(registry);
-        Gauge.builder("triforce.sessions.active", worker, SessionWorker::activeSessions).tag("level", "2").register(registry);
-        Gauge.builder("triforce.queue.depth", worker, SessionWorker::queueDepth).tag("level", "2").register(registry);
+        host = new LevelHost<>(2, "retrieval", modelDir, threads, sessionTimeout, registry, (id, e) -> LOG.errorf(e, "session %s failed", id));
+        target = host.model();
+        worker = host.worker();
+        transit = host.transit();
         LOG.infof("target model %s loaded for level 2; %s", modelDir, settings);
     }
 
     void stop(@Observes ShutdownEvent event) throws Exception {
-        worker.close();
-        checkpoint.close();
+        host.close();
     }
 
     public boolean ready() {

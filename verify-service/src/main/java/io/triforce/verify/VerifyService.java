@@ -1,20 +1,17 @@
 package io.triforce.verify;
 
 import io.micrometer.core.instrument.Counter;
-import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import io.smallrye.reactive.messaging.kafka.KafkaRecord;
 import io.triforce.engine.backend.Transformer;
-import io.triforce.engine.cpu.CpuBackend;
-import io.triforce.engine.model.CheckpointLoader;
-import io.triforce.engine.model.LlamaCheckpoint;
 import io.triforce.protocol.Commit;
 import io.triforce.protocol.Level2Proposal;
 import io.triforce.protocol.SessionEvent;
 import io.triforce.protocol.Topics;
 import io.triforce.protocol.level.VerifySession;
+import io.triforce.protocol.runtime.LevelHost;
 import io.triforce.protocol.runtime.SessionWorker;
 import io.triforce.protocol.runtime.Transit;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -47,30 +44,29 @@ public class VerifyService {
     @Inject
     MeterRegistry registry;
 
-    private LlamaCheckpoint checkpoint;
+    @ConfigProperty(name = "triforce.threads", defaultValue = "0")
+    int threads;
+
+    private LevelHost<VerifySession> host;
     private Transformer target;
     private SessionWorker<VerifySession> worker;
     private Transit transit;
     private Counter committedTokens;
 
     void start(@Observes StartupEvent event) {
-        ComputeThreads.apply();
-        checkpoint = CheckpointLoader.load(modelDir);
-        target = new CpuBackend().load(checkpoint.weights());
-        worker = new SessionWorker<>("verify", sessionTimeout, (id, e) -> {
+        host = new LevelHost<>(3, "verify", modelDir, threads, sessionTimeout, registry, (id, e) -> {
             LOG.errorf(e, "session %s failed", id);
             send(Commit.failed(id, "verify-service: " + e.getMessage()));
         });
-        transit = new Transit(registry);
+        target = host.model();
+        worker = host.worker();
+        transit = host.transit();
         committedTokens = Counter.builder("triforce.tokens.committed").register(registry);
-        Gauge.builder("triforce.sessions.active", worker, SessionWorker::activeSessions).tag("level", "3").register(registry);
-        Gauge.builder("triforce.queue.depth", worker, SessionWorker::queueDepth).tag("level", "3").register(registry);
         LOG.infof("target model %s loaded for level 3", modelDir);
     }
 
     void stop(@Observes ShutdownEvent event) throws Exception {
-        worker.close();
-        checkpoint.close();
+        host.close();
     }
 
     public boolean ready() {

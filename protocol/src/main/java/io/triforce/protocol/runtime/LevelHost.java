@@ -1,0 +1,63 @@
+package io.triforce.protocol.runtime;
+
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.triforce.engine.backend.Transformer;
+import io.triforce.engine.cpu.CpuBackend;
+import io.triforce.engine.model.CheckpointLoader;
+import io.triforce.engine.model.LlamaCheckpoint;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.function.BiConsumer;
+
+/**
+ * What every level service holds: its model on the CPU backend, the worker that owns its
+ * sessions and the transit clock, with the gauges each level reports (active sessions and
+ * queue depth, tagged with the level).
+ *
+ * @param <S> the level's session type
+ */
+public final class LevelHost<S> implements AutoCloseable {
+
+    private final LlamaCheckpoint checkpoint;
+    private final Transformer model;
+    private final SessionWorker<S> worker;
+    private final Transit transit;
+
+    /**
+     * @param threads CPU backend threads of this process (0 = one per core). Three services
+     *                share the machine's cores, so fewer threads per level leave cores to the
+     *                others (and to Kafka); an explicit {@code -Dtriforce.threads} wins.
+     */
+    public LevelHost(int level, String name, Path modelDir, int threads, Duration sessionTimeout,
+                     MeterRegistry registry, BiConsumer<String, Exception> onError) {
+        if (threads > 0 && System.getProperty("triforce.threads") == null) {
+            System.setProperty("triforce.threads", Integer.toString(threads)); // read when the first model loads
+        }
+        this.checkpoint = CheckpointLoader.load(modelDir);
+        this.model = new CpuBackend().load(checkpoint.weights());
+        this.worker = new SessionWorker<>(name, sessionTimeout, onError);
+        this.transit = new Transit(registry);
+        String tag = Integer.toString(level);
+        Gauge.builder("triforce.sessions.active", worker, SessionWorker::activeSessions).tag("level", tag).register(registry);
+        Gauge.builder("triforce.queue.depth", worker, SessionWorker::queueDepth).tag("level", tag).register(registry);
+    }
+
+    public Transformer model() {
+        return model;
+    }
+
+    public SessionWorker<S> worker() {
+        return worker;
+    }
+
+    public Transit transit() {
+        return transit;
+    }
+
+    @Override
+    public void close() throws Exception {
+        worker.close();
+        checkpoint.close();
+    }
+}
