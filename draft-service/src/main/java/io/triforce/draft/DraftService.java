@@ -71,12 +71,8 @@ public class DraftService {
 
     @Incoming("sessions")
     public void onSession(SessionEvent event) {
-        transit.received(Topics.SESSIONS, event.sentAtMicros());
-        if (event.kind() == SessionEvent.Kind.START) {
-            worker.start(event.sessionId(), () -> new DraftSession(draft, event, settings));
+        if (host.onSession(event, () -> new DraftSession(draft, event, settings))) {
             pump();
-        } else {
-            worker.end(event.sessionId());
         }
     }
 

@@ -78,12 +78,8 @@ public class RetrievalService implements RetrievalSession.Outbox {
 
     @Incoming("sessions")
     public void onSession(SessionEvent event) {
-        transit.received(Topics.SESSIONS, event.sentAtMicros());
-        if (event.kind() == SessionEvent.Kind.START) {
-            worker.start(event.sessionId(), () -> new RetrievalSession(target, event, settings));
+        if (host.onSession(event, () -> new RetrievalSession(target, event, settings))) {
             pump();
-        } else {
-            worker.end(event.sessionId());
         }
     }
 

@@ -75,12 +75,7 @@ public class VerifyService {
 
     @Incoming("sessions")
     public void onSession(SessionEvent event) {
-        transit.received(Topics.SESSIONS, event.sentAtMicros());
-        if (event.kind() == SessionEvent.Kind.START) {
-            worker.start(event.sessionId(), () -> new VerifySession(target, event));
-        } else {
-            worker.end(event.sessionId());
-        }
+        host.onSession(event, () -> new VerifySession(target, event));
     }
 
     @Incoming("level2-proposals")

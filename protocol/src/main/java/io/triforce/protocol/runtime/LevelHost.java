@@ -6,9 +6,12 @@ import io.triforce.engine.backend.Transformer;
 import io.triforce.engine.cpu.CpuBackend;
 import io.triforce.engine.model.CheckpointLoader;
 import io.triforce.engine.model.LlamaCheckpoint;
+import io.triforce.protocol.SessionEvent;
+import io.triforce.protocol.Topics;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.function.BiConsumer;
+import java.util.function.Supplier;
 
 /**
  * What every level service holds: its model on the CPU backend, the worker that owns its
@@ -53,6 +56,21 @@ public final class LevelHost<S> implements AutoCloseable {
 
     public Transit transit() {
         return transit;
+    }
+
+    /**
+     * A session event: starts the session with {@code factory} on START, ends it otherwise.
+     *
+     * @return whether a session started
+     */
+    public boolean onSession(SessionEvent event, Supplier<S> factory) {
+        transit.received(Topics.SESSIONS, event.sentAtMicros());
+        if (event.kind() == SessionEvent.Kind.START) {
+            worker.start(event.sessionId(), factory);
+            return true;
+        }
+        worker.end(event.sessionId());
+        return false;
     }
 
     @Override
