@@ -4,7 +4,6 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import io.smallrye.reactive.messaging.kafka.KafkaRecord;
-import io.triforce.engine.backend.Transformer;
 import io.triforce.protocol.Commit;
 import io.triforce.protocol.Correction;
 import io.triforce.protocol.Level1Proposal;
@@ -13,8 +12,6 @@ import io.triforce.protocol.Topics;
 import io.triforce.protocol.level.DraftSession;
 import io.triforce.protocol.level.LevelSettings;
 import io.triforce.protocol.runtime.LevelHost;
-import io.triforce.protocol.runtime.SessionWorker;
-import io.triforce.protocol.runtime.Transit;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
@@ -47,17 +44,11 @@ public class DraftService {
     int threads;
 
     private LevelHost<DraftSession> host;
-    private Transformer draft;
     private LevelSettings settings;
-    private SessionWorker<DraftSession> worker;
-    private Transit transit;
 
     void start(@Observes StartupEvent event) {
         settings = LevelSettings.from(k -> ConfigProvider.getConfig().getOptionalValue(k, Integer.class));
         host = new LevelHost<>(1, "draft", modelDir, threads, sessionTimeout, registry, (id, e) -> LOG.errorf(e, "session %s failed", id));
-        draft = host.model();
-        worker = host.worker();
-        transit = host.transit();
         LOG.infof("draft model %s loaded; %s", modelDir, settings);
     }
 
@@ -66,37 +57,37 @@ public class DraftService {
     }
 
     public boolean ready() {
-        return draft != null;
+        return host != null;
     }
 
     @Incoming("sessions")
     public void onSession(SessionEvent event) {
-        if (host.onSession(event, () -> new DraftSession(draft, event, settings))) {
+        if (host.onSession(event, () -> new DraftSession(host.model(), event, settings))) {
             pump();
         }
     }
 
     @Incoming("corrections")
     public void onCorrection(Correction correction) {
-        transit.received(Topics.CORRECTIONS, correction.sentAtMicros());
-        worker.with(correction.sessionId(), s -> s.onCorrection(correction));
+        host.transit().received(Topics.CORRECTIONS, correction.sentAtMicros());
+        host.worker().with(correction.sessionId(), s -> s.onCorrection(correction));
         pump();
     }
 
     @Incoming("committed")
     public void onCommit(Commit commit) {
-        transit.received(Topics.COMMITTED, commit.sentAtMicros());
+        host.transit().received(Topics.COMMITTED, commit.sentAtMicros());
         if (commit.last()) {
-            worker.end(commit.sessionId());
+            host.worker().end(commit.sessionId());
         } else {
-            worker.with(commit.sessionId(), s -> s.onCommit(commit));
+            host.worker().with(commit.sessionId(), s -> s.onCommit(commit));
             pump();
         }
     }
 
     /** One proposal per session that may speculate further, again and again until none may. */
     private void pump() {
-        worker.pump((id, session) -> session.next().map(p -> {
+        host.worker().pump((id, session) -> session.next().map(p -> {
             proposals.send(KafkaRecord.of(id, p));
             return true;
         }).orElse(false));

@@ -4,7 +4,6 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import io.smallrye.reactive.messaging.kafka.KafkaRecord;
-import io.triforce.engine.backend.Transformer;
 import io.triforce.protocol.Commit;
 import io.triforce.protocol.Correction;
 import io.triforce.protocol.Level1Proposal;
@@ -14,8 +13,6 @@ import io.triforce.protocol.Topics;
 import io.triforce.protocol.level.LevelSettings;
 import io.triforce.protocol.level.RetrievalSession;
 import io.triforce.protocol.runtime.LevelHost;
-import io.triforce.protocol.runtime.SessionWorker;
-import io.triforce.protocol.runtime.Transit;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
@@ -54,17 +51,11 @@ public class RetrievalService implements RetrievalSession.Outbox {
     int threads;
 
     private LevelHost<RetrievalSession> host;
-    private Transformer target;
     private LevelSettings settings;
-    private SessionWorker<RetrievalSession> worker;
-    private Transit transit;
 
     void start(@Observes StartupEvent event) {
         settings = LevelSettings.from(k -> ConfigProvider.getConfig().getOptionalValue(k, Integer.class));
         host = new LevelHost<>(2, "retrieval", modelDir, threads, sessionTimeout, registry, (id, e) -> LOG.errorf(e, "session %s failed", id));
-        target = host.model();
-        worker = host.worker();
-        transit = host.transit();
         LOG.infof("target model %s loaded for level 2; %s", modelDir, settings);
     }
 
@@ -73,30 +64,30 @@ public class RetrievalService implements RetrievalSession.Outbox {
     }
 
     public boolean ready() {
-        return target != null;
+        return host != null;
     }
 
     @Incoming("sessions")
     public void onSession(SessionEvent event) {
-        if (host.onSession(event, () -> new RetrievalSession(target, event, settings))) {
+        if (host.onSession(event, () -> new RetrievalSession(host.model(), event, settings))) {
             pump();
         }
     }
 
     @Incoming("level1-proposals")
     public void onProposal(Level1Proposal proposal) {
-        transit.received(Topics.LEVEL1_PROPOSALS, proposal.sentAtMicros());
-        worker.with(proposal.sessionId(), s -> s.onProposal(proposal, this));
+        host.transit().received(Topics.LEVEL1_PROPOSALS, proposal.sentAtMicros());
+        host.worker().with(proposal.sessionId(), s -> s.onProposal(proposal, this));
         pump();
     }
 
     @Incoming("committed")
     public void onCommit(Commit commit) {
-        transit.received(Topics.COMMITTED, commit.sentAtMicros());
+        host.transit().received(Topics.COMMITTED, commit.sentAtMicros());
         if (commit.last()) {
-            worker.end(commit.sessionId());
+            host.worker().end(commit.sessionId());
         } else {
-            worker.with(commit.sessionId(), s -> s.onCommit(commit, this::correct));
+            host.worker().with(commit.sessionId(), s -> s.onCommit(commit, this::correct));
             pump();
         }
     }
@@ -107,7 +98,7 @@ public class RetrievalService implements RetrievalSession.Outbox {
      */
     private void pump() {
         if (settings.level2Ahead() > 0) {
-            worker.pump((id, session) -> session.draftAhead(this));
+            host.worker().pump((id, session) -> session.draftAhead(this));
         }
     }
 

@@ -5,15 +5,12 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import io.smallrye.reactive.messaging.kafka.KafkaRecord;
-import io.triforce.engine.backend.Transformer;
 import io.triforce.protocol.Commit;
 import io.triforce.protocol.Level2Proposal;
 import io.triforce.protocol.SessionEvent;
 import io.triforce.protocol.Topics;
 import io.triforce.protocol.level.VerifySession;
 import io.triforce.protocol.runtime.LevelHost;
-import io.triforce.protocol.runtime.SessionWorker;
-import io.triforce.protocol.runtime.Transit;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
@@ -48,9 +45,6 @@ public class VerifyService {
     int threads;
 
     private LevelHost<VerifySession> host;
-    private Transformer target;
-    private SessionWorker<VerifySession> worker;
-    private Transit transit;
     private Counter committedTokens;
 
     void start(@Observes StartupEvent event) {
@@ -58,9 +52,6 @@ public class VerifyService {
             LOG.errorf(e, "session %s failed", id);
             send(Commit.failed(id, "verify-service: " + e.getMessage()));
         });
-        target = host.model();
-        worker = host.worker();
-        transit = host.transit();
         committedTokens = Counter.builder("triforce.tokens.committed").register(registry);
         LOG.infof("target model %s loaded for level 3", modelDir);
     }
@@ -70,22 +61,22 @@ public class VerifyService {
     }
 
     public boolean ready() {
-        return target != null;
+        return host != null;
     }
 
     @Incoming("sessions")
     public void onSession(SessionEvent event) {
-        host.onSession(event, () -> new VerifySession(target, event));
+        host.onSession(event, () -> new VerifySession(host.model(), event));
     }
 
     @Incoming("level2-proposals")
     public void onProposal(Level2Proposal proposal) {
-        transit.received(Topics.LEVEL2_PROPOSALS, proposal.sentAtMicros());
-        worker.with(proposal.sessionId(), s -> s.onProposal(proposal).ifPresent(commit -> {
+        host.transit().received(Topics.LEVEL2_PROPOSALS, proposal.sentAtMicros());
+        host.worker().with(proposal.sessionId(), s -> s.onProposal(proposal).ifPresent(commit -> {
             committedTokens.increment(commit.tokens().length);
             send(commit);
             if (commit.last()) {
-                worker.end(commit.sessionId());
+                host.worker().end(commit.sessionId());
             }
         }));
     }

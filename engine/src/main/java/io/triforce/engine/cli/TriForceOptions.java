@@ -1,6 +1,5 @@
 package io.triforce.engine.cli;
 
-import io.triforce.engine.spec.RebuildPolicy;
 import io.triforce.engine.spec.TriForceConfig;
 import java.nio.file.Path;
 import picocli.CommandLine.Option;
@@ -41,10 +40,5 @@ final class TriForceOptions {
             throw new IllegalArgumentException("--mode " + mode + " needs --draft-model DIR");
         }
         return draftModel;
-    }
-
-    /** Exposed for the JSON echo of the settings. */
-    RebuildPolicy rebuildPolicy() {
-        return TriForceConfig.rebuildPolicy(rebuild);
     }
 }

@@ -24,11 +24,7 @@ public final class VectorMath {
 
     /** Sum of the lanes, left to right (the same in the interpreter and in compiled code). */
     public static float sumLanes(FloatVector v) {
-        return sumLanes(v, LANE_SCRATCH.get());
-    }
-
-    /** {@link #sumLanes(FloatVector)} with a caller-owned scratch of at least {@link #LANES} floats. */
-    public static float sumLanes(FloatVector v, float[] scratch) {
+        float[] scratch = LANE_SCRATCH.get();
         v.intoArray(scratch, 0);
         float s = 0f;
         for (int i = 0; i < LANES; i++) {

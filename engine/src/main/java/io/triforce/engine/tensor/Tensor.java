@@ -53,15 +53,6 @@ public record Tensor(String name, DType dtype, long[] shape, MemorySegment data)
         };
     }
 
-    /** Copies row {@code r} of a matrix (or the whole vector) into {@code out} as fp32. */
-    public void rowToFloat(int r, float[] out, int outOffset) {
-        int n = cols();
-        long base = (long) r * n;
-        for (int j = 0; j < n; j++) {
-            out[outOffset + j] = get(base + j);
-        }
-    }
-
     /** The whole tensor widened to fp32 (small tensors only: norms, test fixtures). */
     public float[] toFloatArray() {
         float[] out = new float[Math.toIntExact(size())];
