@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepares what a device call carries (see run-on-device.sh): a stripped jlink runtime packed
 # with xz, the runtime jars the GPU code needs (no tokenizer natives), compiled main and test
-# classes. Carry: .device engine/target/classes engine/target/test-classes (about 25 MiB).
+# classes of the engine and the protocol's level sessions. Carry: .device engine/target/classes
+# engine/target/test-classes protocol/target/classes protocol/target/test-classes (about 25 MiB).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 jdk=${JDK:-/usr/lib/jvm/temurin-25-jdk-amd64}
@@ -15,11 +16,13 @@ if [ ! -f .device/jre.tar.xz ]; then
   rm -rf "$tmp"
 fi
 rm -rf .device/lib
-JAVA_HOME=$jdk mvn -q -B -pl engine test-compile dependency:copy-dependencies -DincludeScope=runtime \
+JAVA_HOME=$jdk mvn -q -B -pl engine install -DskipTests
+JAVA_HOME=$jdk mvn -q -B -pl protocol test-compile
+JAVA_HOME=$jdk mvn -q -B -pl engine dependency:copy-dependencies -DincludeScope=runtime \
   -DincludeArtifactIds=jcuda,jcuda-natives,jackson-databind,jackson-core,jackson-annotations \
   -DoutputDirectory="$PWD/.device/lib"
 JAVA_HOME=$jdk mvn -q -B -pl engine dependency:copy \
   -Dartifact=org.junit.platform:junit-platform-console-standalone:6.0.3 -DoutputDirectory="$PWD/.device/lib"
 # JCuda's natives jar also holds NVRTC and PTX-compiler bindings (12.x, unusable on CUDA 13): drop them.
 zip -q -d .device/lib/jcuda-natives-*-linux-x86_64.jar 'lib/libJNvPTXCompiler*' 'lib/libJNvrtc*' 2>/dev/null || true
-du -sh .device engine/target/classes engine/target/test-classes
+du -sh .device engine/target/classes engine/target/test-classes protocol/target/classes protocol/target/test-classes

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the GPU tests or the GPU benchmark on the device machine, which has CUDA but no Java.
 # Needs the paths that scripts/gpu/pack.sh prepares, carried with the call:
-#   .device  engine/target/classes  engine/target/test-classes
+#   .device  engine/target/classes  engine/target/test-classes  protocol/target/classes  protocol/target/test-classes
 # Usage: scripts/gpu/run-on-device.sh test [junit console options...]
 #        scripts/gpu/run-on-device.sh bench [GpuBench options...]
 set -euo pipefail
@@ -10,14 +10,15 @@ jre=${TRIFORCE_JRE:-/tmp/triforce-jre}
 if [ ! -x "$jre/bin/java" ]; then
   mkdir -p "$jre" && tar -C "$jre" --strip-components=1 -xJf .device/jre.tar.xz
 fi
-cp="engine/target/classes:engine/target/test-classes:$(ls .device/lib/*.jar | grep -v console-standalone | tr '\n' ':')"
+cp="engine/target/classes:engine/target/test-classes:protocol/target/classes:protocol/target/test-classes:$(ls .device/lib/*.jar | grep -v console-standalone | tr '\n' ':')"
 java=("$jre/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss8m -Xmx48g)
 mode=${1:-}
 shift || true
 case "$mode" in
   test)
     "${java[@]}" -jar .device/lib/junit-platform-console-standalone-*.jar execute --class-path "$cp" \
-      --select-package io.triforce.engine.cuda --details=tree --disable-banner "$@" ;;
+      --select-package io.triforce.engine.cuda --select-class io.triforce.protocol.level.LevelsOnGpuTest \
+      --select-class io.triforce.engine.backend.BackendsTest --details=tree --disable-banner "$@" ;;
   bench)
     "${java[@]}" -cp "$cp" io.triforce.engine.cuda.GpuBench "$@" ;;
   *)

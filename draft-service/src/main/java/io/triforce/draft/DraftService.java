@@ -48,7 +48,7 @@ public class DraftService {
 
     void start(@Observes StartupEvent event) {
         settings = LevelSettings.from(k -> ConfigProvider.getConfig().getOptionalValue(k, Integer.class));
-        host = new LevelHost<>(1, "draft", modelDir, threads, sessionTimeout, registry, (id, e) -> LOG.errorf(e, "session %s failed", id));
+        host = new LevelHost<>(1, "draft", modelDir, "cpu", threads, sessionTimeout, registry, (id, e) -> LOG.errorf(e, "session %s failed", id));
         LOG.infof("draft model %s loaded; %s", modelDir, settings);
     }
 

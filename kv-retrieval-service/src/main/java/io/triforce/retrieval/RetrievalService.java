@@ -49,14 +49,16 @@ public class RetrievalService implements RetrievalSession.Outbox {
 
     @ConfigProperty(name = "triforce.threads", defaultValue = "0")
     int threads;
+    @ConfigProperty(name = "triforce.backend", defaultValue = "auto")
+    String backend;
 
     private LevelHost<RetrievalSession> host;
     private LevelSettings settings;
 
     void start(@Observes StartupEvent event) {
         settings = LevelSettings.from(k -> ConfigProvider.getConfig().getOptionalValue(k, Integer.class));
-        host = new LevelHost<>(2, "retrieval", modelDir, threads, sessionTimeout, registry, (id, e) -> LOG.errorf(e, "session %s failed", id));
-        LOG.infof("target model %s loaded for level 2; %s", modelDir, settings);
+        host = new LevelHost<>(2, "retrieval", modelDir, backend, threads, sessionTimeout, registry, (id, e) -> LOG.errorf(e, "session %s failed", id));
+        LOG.infof("target model %s loaded for level 2 on the %s backend; %s", modelDir, host.backendName(), settings);
     }
 
     void stop(@Observes ShutdownEvent event) throws Exception {

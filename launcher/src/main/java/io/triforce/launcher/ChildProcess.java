@@ -65,12 +65,18 @@ final class ChildProcess implements AutoCloseable {
         }
     }
 
+    /** The last {@code lines} lines of the process's output. */
+    String tail(int lines) throws IOException {
+        List<String> all = new String(Files.readAllBytes(log), java.nio.charset.StandardCharsets.UTF_8).lines().toList();
+        return String.join("\n", all.subList(Math.max(0, all.size() - lines), all.size()));
+    }
+
     private void check(long deadline, String what) throws IOException {
         if (!process.isAlive()) {
-            throw new IOException(name + " exited (" + process.exitValue() + ") before " + what + "; see " + log);
+            throw new IOException(name + " exited (" + process.exitValue() + ") before " + what + "; its last lines:\n" + tail(30));
         }
         if (System.nanoTime() > deadline) {
-            throw new IOException("timed out waiting for " + what + " of " + name + "; see " + log);
+            throw new IOException("timed out waiting for " + what + " of " + name + "; its last lines:\n" + tail(30));
         }
     }
 

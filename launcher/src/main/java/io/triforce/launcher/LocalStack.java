@@ -149,14 +149,32 @@ public final class LocalStack implements AutoCloseable {
                 "logger.kafka.name=kafka.server.BrokerServer", "logger.kafka.level=INFO", ""));
         String classpath = libs + "/*";
         List<String> java = List.of(javaCommand(), "-Xmx512m", "-Dlog4j2.configurationFile=" + log4j, "-cp", classpath);
-        ChildProcess format = ChildProcess.start("kafka-format", concat(java, List.of("kafka.tools.StorageTool", "format",
-                "-t", clusterId(), "-c", config.toString())), Map.of(), work);
-        if (format.waitFor(options.timeout()) != 0) {
-            throw new IOException("formatting the broker's storage failed; see " + format.log);
-        }
+        formatStorage(java, config);
         brokerCommand = concat(java, List.of("kafka.Kafka", config.toString()));
         bootstrap = "127.0.0.1:" + port;
         launchBroker();
+    }
+
+    /**
+     * Formats the broker's storage. A failed format is tried once more (its output goes to
+     * stderr, since the work directory is deleted on failure) before giving up with the tool's
+     * last lines in the exception.
+     */
+    private void formatStorage(List<String> java, Path config) throws IOException, InterruptedException {
+        for (int attempt = 1; ; attempt++) {
+            ChildProcess format = ChildProcess.start("kafka-format-" + attempt, concat(java, List.of(
+                    "kafka.tools.StorageTool", "format", "--ignore-formatted", "-t", clusterId(), "-c", config.toString())),
+                    Map.of(), work);
+            int exit = format.waitFor(options.timeout());
+            if (exit == 0) {
+                return;
+            }
+            String failure = "formatting the broker's storage failed (exit " + exit + "):\n" + format.tail(20);
+            if (attempt == 2) {
+                throw new IOException(failure);
+            }
+            System.err.println(failure + "\ntrying once more");
+        }
     }
 
     private void launchBroker() throws IOException, InterruptedException {

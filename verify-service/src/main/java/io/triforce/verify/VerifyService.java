@@ -43,17 +43,19 @@ public class VerifyService {
 
     @ConfigProperty(name = "triforce.threads", defaultValue = "0")
     int threads;
+    @ConfigProperty(name = "triforce.backend", defaultValue = "auto")
+    String backend;
 
     private LevelHost<VerifySession> host;
     private Counter committedTokens;
 
     void start(@Observes StartupEvent event) {
-        host = new LevelHost<>(3, "verify", modelDir, threads, sessionTimeout, registry, (id, e) -> {
+        host = new LevelHost<>(3, "verify", modelDir, backend, threads, sessionTimeout, registry, (id, e) -> {
             LOG.errorf(e, "session %s failed", id);
             send(Commit.failed(id, "verify-service: " + e.getMessage()));
         });
         committedTokens = Counter.builder("triforce.tokens.committed").register(registry);
-        LOG.infof("target model %s loaded for level 3", modelDir);
+        LOG.infof("target model %s loaded for level 3 on the %s backend", modelDir, host.backendName());
     }
 
     void stop(@Observes ShutdownEvent event) throws Exception {

@@ -29,6 +29,9 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "Target checkpoint directory.")
     Path model;
 
+    @Mixin
+    BackendOption backend;
+
     @Option(names = "--docs", required = true, paramLabel = "FILE", description = "JSON lines, one {\"text\": ...} per document.")
     Path docs;
 
@@ -62,7 +65,7 @@ final class BenchCommand implements Callable<Integer> {
         }
         List<String> texts = readDocuments();
         SamplingParams params = sampling.params();
-        try (LoadedModels models = new LoadedModels(model)) {
+        try (LoadedModels models = new LoadedModels(model, backend.backend)) {
             warmUp(models, texts.getFirst(), params);
             Map<String, Totals> totals = new LinkedHashMap<>();
             modes.forEach(m -> totals.put(m, new Totals()));

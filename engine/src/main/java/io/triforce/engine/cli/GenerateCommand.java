@@ -19,6 +19,9 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "Target checkpoint directory (Hugging Face layout).")
     Path model;
 
+    @Mixin
+    BackendOption backend;
+
     @ArgGroup(multiplicity = "1")
     PromptSource prompt;
 
@@ -50,7 +53,7 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        try (LoadedModels models = new LoadedModels(model)) {
+        try (LoadedModels models = new LoadedModels(model, backend.backend)) {
             int[] ids = prompt.idsFile != null ? Json.readTokenIds(prompt.idsFile) : models.tokenizer.encode(prompt.text);
             PrintStream out = System.out;
             StopStrings text = new StopStrings(new IncrementalDecoder(models.tokenizer, ids), stop,

@@ -1,5 +1,6 @@
 package io.triforce.engine.cli;
 
+import io.triforce.engine.backend.Backends;
 import io.triforce.engine.backend.Transformer;
 import io.triforce.engine.cpu.CpuBackend;
 import io.triforce.engine.generate.AutoregressiveDecoder;
@@ -20,9 +21,11 @@ final class LoadedModels implements AutoCloseable {
     private LlamaCheckpoint draftCheckpoint;
     private Transformer draft;
 
-    LoadedModels(Path targetDir) {
+    /** @param backend where the target runs: cpu, cuda or auto */
+    LoadedModels(Path targetDir, String backend) {
+        var chosen = Backends.named(backend);
         this.targetCheckpoint = CheckpointLoader.load(targetDir);
-        this.target = new CpuBackend().load(targetCheckpoint.weights());
+        this.target = chosen.load(targetCheckpoint.weights());
         this.tokenizer = Tokenizer.load(targetCheckpoint.tokenizerJson());
     }
 

@@ -2,11 +2,13 @@ package io.triforce.engine.cli;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.triforce.engine.kv.KvCache;
 import io.triforce.engine.kv.KvCacheSpec;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import java.util.stream.IntStream;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code triforce logits}: the K largest logits after the last prompt token. */
@@ -15,6 +17,9 @@ final class LogitsCommand implements Callable<Integer> {
 
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "Checkpoint directory.")
     Path model;
+
+    @Mixin
+    BackendOption backend;
 
     @Option(names = "--prompt-ids", required = true, paramLabel = "FILE", description = "JSON array of prompt token ids.")
     Path idsFile;
@@ -31,12 +36,15 @@ final class LogitsCommand implements Callable<Integer> {
         if (top < 1) {
             throw new IllegalArgumentException("--top must be >= 1, got " + top);
         }
-        try (LoadedModels models = new LoadedModels(model)) {
+        try (LoadedModels models = new LoadedModels(model, backend.backend)) {
             if (ids.length > models.target.config().maxPositions()) {
                 throw new IllegalArgumentException("the prompt has " + ids.length + " tokens; the model's context is "
                         + models.target.config().maxPositions());
             }
-            float[] logits = models.target.forward(ids, models.target.newCache(new KvCacheSpec.Full(ids.length)), 1)[0];
+            float[] logits;
+            try (KvCache cache = models.target.newCache(new KvCacheSpec.Full(ids.length))) {
+                logits = models.target.forward(ids, cache, 1)[0];
+            }
             ArrayNode best = Json.MAPPER.createArrayNode();
             IntStream.range(0, logits.length).boxed()
                     .sorted((a, b) -> a.equals(b) ? 0 : Float.compare(logits[b], logits[a]) != 0

@@ -18,7 +18,7 @@ import jcuda.driver.CUgraphExec;
  * forward steps, whose kernels point at its buffers. Rollback is a length move; {@link #close}
  * frees the GPU memory.
  */
-public final class CudaKvCache implements KvCache, AutoCloseable {
+public final class CudaKvCache implements KvCache {
 
     final CudaDevice dev;
     final int capacity;

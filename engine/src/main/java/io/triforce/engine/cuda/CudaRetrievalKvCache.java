@@ -18,7 +18,7 @@ import jcuda.driver.CUdeviceptr;
  * selected + p - tailStart. The slot store starts with room for {@code tailCapacity} tail
  * tokens and doubles when the tail outgrows it.
  */
-public final class CudaRetrievalKvCache implements RetrievalCache, AutoCloseable {
+public final class CudaRetrievalKvCache implements RetrievalCache {
 
     /** Most chunks a rebuild scores (the top-k sort runs in one block's shared memory). */
     private static final int MAX_CHUNKS = 16 * 1024;

@@ -22,20 +22,22 @@ public final class AutoregressiveDecoder implements Decoder {
         Emitter out = new Emitter(target.config(), prompt.length, maxNewTokens, sink);
         TokenPicker picker = new TokenPicker(sampling);
         long start = System.nanoTime();
-        KvCache cache = prefill(prompt);
-        long decodeStart = System.nanoTime();
-        int last = prompt[prompt.length - 1];
-        do {
-            last = decodeOne(last, cache, picker);
-        } while (out.emit(last));
-        long end = System.nanoTime();
-        return new Generation(out.tokens(), out.finishReason(), decodeStart - start, end - decodeStart,
-                SpeculationStats.none());
+        try (KvCache cache = prefill(prompt, maxNewTokens)) {
+            long decodeStart = System.nanoTime();
+            int last = prompt[prompt.length - 1];
+            do {
+                last = decodeOne(last, cache, picker);
+            } while (out.emit(last));
+            long end = System.nanoTime();
+            return new Generation(out.tokens(), out.finishReason(), decodeStart - start, end - decodeStart,
+                    SpeculationStats.none());
+        }
     }
 
     /** Absorbs every prompt token but the last, which the first decode step feeds. */
-    private KvCache prefill(int[] prompt) {
-        KvCache cache = target.newCache(new KvCacheSpec.Full(target.config().maxPositions()));
+    private KvCache prefill(int[] prompt, int maxNewTokens) {
+        KvCache cache = target.newCache(new KvCacheSpec.Full(
+                KvCacheSpec.Full.capacityFor(target.config(), prompt.length, maxNewTokens, 1)));
         target.forward(Arrays.copyOf(prompt, prompt.length - 1), cache, 0);
         return cache;
     }

@@ -5,6 +5,15 @@ public sealed interface KvCacheSpec {
 
     /** Every token's keys and values, up to {@code capacity} tokens. */
     record Full(int capacity) implements KvCacheSpec {
+
+        /**
+         * Room for a generation: the prompt, {@code maxNewTokens} and {@code speculation} more
+         * positions a verify block may hold past them, never more than the model's positions.
+         */
+        public static int capacityFor(io.triforce.engine.model.ModelConfig config, int promptLength, int maxNewTokens,
+                                      int speculation) {
+            return (int) Math.min(config.maxPositions(), (long) promptLength + maxNewTokens + speculation);
+        }
     }
 
     /**

@@ -48,25 +48,27 @@ public final class TriForceDecoder implements Decoder {
 
     @Override
     public Generation generate(int[] prompt, int maxNewTokens, SamplingParams sampling, TokenSink sink) {
-        Session session = new Session(prompt, maxNewTokens, sink);
-        TokenPicker picker = new TokenPicker(sampling);
-        long start = System.nanoTime();
-        session.prefill();
-        long decodeStart = System.nanoTime();
-        while (session.step(picker)) {
-            // each step commits at least one token
+        try (Session session = new Session(prompt, maxNewTokens, sink)) {
+            TokenPicker picker = new TokenPicker(sampling);
+            long start = System.nanoTime();
+            session.prefill();
+            long decodeStart = System.nanoTime();
+            while (session.step(picker)) {
+                // each step commits at least one token
+            }
+            long end = System.nanoTime();
+            return session.finish(decodeStart - start, end - decodeStart);
         }
-        long end = System.nanoTime();
-        return session.finish(decodeStart - start, end - decodeStart);
     }
 
     /** The state of one generation across the three levels. */
-    private final class Session {
+    private final class Session implements AutoCloseable {
         private final int[] prompt;
         private final Emitter out;
         private final IntSequence sequence;
         private final KvCache fullCache;
         private final RetrievalCache retrievalCache;
+        private final StreamingKvCache draftCache;
         private final CacheScorer verifier;
         private final RetrievalProposer level2;
         private final LevelStats level2Stats = new LevelStats();
@@ -79,10 +81,11 @@ public final class TriForceDecoder implements Decoder {
             this.prompt = prompt;
             this.out = new Emitter(target.config(), prompt.length, maxNewTokens, sink);
             this.sequence = new IntSequence(prompt);
-            this.fullCache = target.newCache(new KvCacheSpec.Full(target.config().maxPositions()));
+            this.fullCache = target.newCache(new KvCacheSpec.Full(KvCacheSpec.Full.capacityFor(target.config(),
+                    prompt.length, maxNewTokens, config.gamma2() + 1)));
             this.retrievalCache = (RetrievalCache) target.newCache(
                     new KvCacheSpec.Retrieval(config.budget(), config.chunk(), 4 * config.gamma2()));
-            StreamingKvCache draftCache = (StreamingKvCache) draft.newCache(new KvCacheSpec.Streaming(
+            this.draftCache = (StreamingKvCache) draft.newCache(new KvCacheSpec.Streaming(
                     config.sinks(), config.window(), config.gamma1() + config.gamma2() + 4));
             this.verifier = new CacheScorer(target, fullCache);
             this.level2 = new RetrievalProposer(new DraftModelProposer(draft, draftCache),
@@ -131,6 +134,13 @@ public final class TriForceDecoder implements Decoder {
         Generation finish(long prefillNanos, long decodeNanos) {
             return new Generation(out.tokens(), out.finishReason(), prefillNanos, decodeNanos,
                     new SpeculationStats(level2.level1Stats(), level2Stats, rebuilds, level2.draftNanos()));
+        }
+
+        @Override
+        public void close() {
+            draftCache.close();
+            retrievalCache.close();
+            fullCache.close();
         }
     }
 }

@@ -16,14 +16,14 @@ import java.util.stream.IntStream;
  * seconds, where a checkpoint on disk would take minutes): matrices uniform with variance
  * 1/cols, norms 1 +- 0.1. Tied embeddings when the config says so.
  */
-final class RandomWeights {
+public final class RandomWeights {
 
     private static final ValueLayout.OfShort BF16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     private RandomWeights() {
     }
 
-    static LlamaWeights create(ModelConfig c, long seed, Arena arena) {
+    public static LlamaWeights create(ModelConfig c, long seed, Arena arena) {
         long[] s = {seed * 1_000_003L};
         LayerWeights[] layers = new LayerWeights[c.nLayers()];
         for (int l = 0; l < layers.length; l++) {

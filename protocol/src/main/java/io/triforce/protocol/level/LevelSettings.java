@@ -10,7 +10,10 @@ package io.triforce.protocol.level;
  * @param chunk     retrieval chunk size in tokens
  * @param sinks     StreamingLLM sink tokens of the draft's cache
  * @param window    StreamingLLM recent window of the draft's cache
- * @param lookahead how many tokens past the committed log the draft may speculate
+ * @param lookahead how many tokens past the committed log the draft may speculate: every
+ *                  correction throws away what the draft made past its point, on cores the
+ *                  other levels need, so just past one level-2 proposal is best (6 at gamma
+ *                  1/3: 1.8x the tokens/s of 32 through the services at 8K)
  * @param level2Ahead how many tokens level 2 may decide itself (one forward each, from its own
  *                  distribution) past the end of what level 1 has proposed, while it has nothing
  *                  else to do — e.g. while its correction travels to level 1; 0 turns it off
@@ -18,7 +21,15 @@ package io.triforce.protocol.level;
 public record LevelSettings(int gamma1, int gamma2, int budget, int chunk, int sinks, int window, int lookahead,
                             int level2Ahead) {
 
-    public static final LevelSettings DEFAULTS = new LevelSettings(4, 12, 512, 8, 16, 256, 32, 0);
+    /** Most tokens in one proposal (a verify block must fit one forward pass of every backend). */
+    public static final int MAX_GAMMA = 32;
+
+    /**
+     * The in-process defaults (gamma1 1, gamma2 3), a lookahead just past one level-2 proposal,
+     * and no level-2 self-drafting: the best of the settings measured at 8K through the services
+     * (README, "Through the services").
+     */
+    public static final LevelSettings DEFAULTS = new LevelSettings(1, 3, 512, 8, 16, 256, 6, 0);
 
     /** Without level-2 self-drafting. */
     public LevelSettings(int gamma1, int gamma2, int budget, int chunk, int sinks, int window, int lookahead) {
@@ -29,9 +40,10 @@ public record LevelSettings(int gamma1, int gamma2, int budget, int chunk, int s
         if (level2Ahead < 0) {
             throw new IllegalArgumentException("level2-ahead must be >= 0, got " + level2Ahead);
         }
-        if (gamma1 < 1 || gamma2 < 1 || chunk < 1 || budget < chunk || sinks < 0 || window < 1) {
-            throw new IllegalArgumentException("bad TriForce settings: " + gamma1 + "/" + gamma2 + " budget " + budget
-                    + " chunk " + chunk + " sinks " + sinks + " window " + window);
+        if (gamma1 < 1 || gamma2 < 1 || gamma1 > MAX_GAMMA || gamma2 > MAX_GAMMA || chunk < 1 || budget < chunk || sinks < 0 || window < 1) {
+            throw new IllegalArgumentException("bad TriForce settings: gamma1/gamma2 " + gamma1 + "/" + gamma2
+                    + " (each 1.." + MAX_GAMMA + ") budget " + budget + " chunk " + chunk + " sinks " + sinks
+                    + " window " + window);
         }
         if (lookahead < gamma1 + gamma2) {
             throw new IllegalArgumentException("lookahead (" + lookahead + ") must be >= gamma1 + gamma2 ("

@@ -2,9 +2,9 @@ package io.triforce.protocol.level;
 
 import io.triforce.engine.backend.Transformer;
 import io.triforce.engine.generate.IntSequence;
-import io.triforce.engine.kv.FullKvCache;
+import io.triforce.engine.kv.KvCache;
 import io.triforce.engine.kv.KvCacheSpec;
-import io.triforce.engine.kv.RetrievalKvCache;
+import io.triforce.engine.kv.RetrievalCache;
 import io.triforce.engine.spec.CacheScorer;
 import io.triforce.engine.spec.Proposal;
 import io.triforce.engine.spec.RejectionSampler;
@@ -30,7 +30,7 @@ import java.util.function.Consumer;
  * it) extend level 2's speculative sequence and go to the target in proposals of
  * {@code gamma2} tokens. A rejection, here or by the target, sends level 1 a correction.
  */
-public final class RetrievalSession {
+public final class RetrievalSession implements AutoCloseable {
 
     /** Where a session's messages go. */
     public interface Outbox {
@@ -58,11 +58,15 @@ public final class RetrievalSession {
         this.id = start.sessionId();
         this.settings = settings;
         int[] prompt = start.prompt();
-        FullKvCache full = (FullKvCache) target.newCache(new KvCacheSpec.Full(prompt.length));
-        target.forward(Arrays.copyOf(prompt, prompt.length - 1), full, 0);
-        RetrievalKvCache retrieval = (RetrievalKvCache) target.newCache(new KvCacheSpec.Retrieval(
+        RetrievalCache retrieval = (RetrievalCache) target.newCache(new KvCacheSpec.Retrieval(
                 settings.budget(), settings.chunk(), start.maxTokens() + settings.rollbackSlack() + settings.chunk()));
-        retrieval.rebuild(full);
+        try (KvCache full = target.newCache(new KvCacheSpec.Full(prompt.length))) { // only to select from
+            target.forward(Arrays.copyOf(prompt, prompt.length - 1), full, 0);
+            retrieval.rebuild(full);
+        } catch (RuntimeException e) {
+            retrieval.close();
+            throw e;
+        }
         this.scorer = new CacheScorer(target, retrieval);
         this.picker = new TokenPicker(start.sampling().params());
         this.committed = new IntSequence(prompt);
@@ -164,6 +168,11 @@ public final class RetrievalSession {
             unsentQ.add(Distribution.of(probabilities));
         }
     }
+    @Override
+    public void close() {
+        scorer.cache().close();
+    }
+
     /** Follows the committed log; a newer epoch resets the speculation to it and corrects level 1. */
     public void onCommit(Commit commit, Consumer<Correction> correct) {
         int end = commit.start() + commit.tokens().length;

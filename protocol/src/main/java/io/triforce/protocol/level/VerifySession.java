@@ -25,7 +25,7 @@ import java.util.Optional;
  * already streams the continuation); a rejection commits the recovered token and starts a new
  * epoch, which makes every proposal still in flight stale.
  */
-public final class VerifySession {
+public final class VerifySession implements AutoCloseable {
 
     private final String id;
     private final CacheScorer scorer;
@@ -41,7 +41,9 @@ public final class VerifySession {
         this.id = start.sessionId();
         int[] prompt = start.prompt();
         this.emitter = new Emitter(target.config(), prompt.length, start.maxTokens(), token -> true);
-        KvCache cache = target.newCache(new KvCacheSpec.Full(target.config().maxPositions()));
+        // proposals are cut to the tokens still allowed, so the log never needs more than this
+        KvCache cache = target.newCache(new KvCacheSpec.Full(KvCacheSpec.Full.capacityFor(target.config(),
+                prompt.length, start.maxTokens(), 1)));
         target.forward(Arrays.copyOf(prompt, prompt.length - 1), cache, 0);
         this.scorer = new CacheScorer(target, cache);
         this.picker = new TokenPicker(start.sampling().params());
@@ -73,6 +75,11 @@ public final class VerifySession {
         int[] tokens = Arrays.copyOfRange(generated, Math.min(start - promptLength, generated.length), generated.length);
         String finish = emitter.finishReason() == null ? null : emitter.finishReason().openAiName();
         return Optional.of(new Commit(id, epoch, start, tokens, finish, null, p.level1(), level2, Clock.micros()));
+    }
+
+    @Override
+    public void close() {
+        scorer.cache().close();
     }
 
     private boolean commit(int token) {

@@ -3,7 +3,8 @@ package io.triforce.protocol.runtime;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.triforce.engine.backend.Transformer;
-import io.triforce.engine.cpu.CpuBackend;
+import io.triforce.engine.backend.Backend;
+import io.triforce.engine.backend.Backends;
 import io.triforce.engine.model.CheckpointLoader;
 import io.triforce.engine.model.LlamaCheckpoint;
 import io.triforce.protocol.SessionEvent;
@@ -14,7 +15,7 @@ import java.util.function.BiConsumer;
 import java.util.function.Supplier;
 
 /**
- * What every level service holds: its model on the CPU backend, the worker that owns its
+ * What every level service holds: its model on its backend, the worker that owns its
  * sessions and the transit clock, with the gauges each level reports (active sessions and
  * queue depth, tagged with the level).
  *
@@ -26,19 +27,23 @@ public final class LevelHost<S> implements AutoCloseable {
     private final Transformer model;
     private final SessionWorker<S> worker;
     private final Transit transit;
+    private final String backendName;
 
     /**
      * @param threads CPU backend threads of this process (0 = one per core). Three services
      *                share the machine's cores, so fewer threads per level leave cores to the
      *                others (and to Kafka); an explicit {@code -Dtriforce.threads} wins.
+     * @param backend {@code cpu}, {@code cuda} or {@code auto} (see {@link Backends#named})
      */
-    public LevelHost(int level, String name, Path modelDir, int threads, Duration sessionTimeout,
+    public LevelHost(int level, String name, Path modelDir, String backend, int threads, Duration sessionTimeout,
                      MeterRegistry registry, BiConsumer<String, Exception> onError) {
         if (threads > 0 && System.getProperty("triforce.threads") == null) {
             System.setProperty("triforce.threads", Integer.toString(threads)); // read when the first model loads
         }
+        Backend chosen = Backends.named(backend);
         this.checkpoint = CheckpointLoader.load(modelDir);
-        this.model = new CpuBackend().load(checkpoint.weights());
+        this.model = chosen.load(checkpoint.weights());
+        this.backendName = chosen.name();
         this.worker = new SessionWorker<>(name, sessionTimeout, onError);
         this.transit = new Transit(registry);
         String tag = Integer.toString(level);
@@ -48,6 +53,11 @@ public final class LevelHost<S> implements AutoCloseable {
 
     public Transformer model() {
         return model;
+    }
+
+    /** The backend the model runs on ({@code cpu} or {@code cuda}). */
+    public String backendName() {
+        return backendName;
     }
 
     public SessionWorker<S> worker() {

@@ -20,7 +20,8 @@ import java.util.function.Supplier;
  * One service's sessions, owned by a single worker thread (inference never runs on Kafka's or
  * the HTTP event loop's threads). Messages for a session whose start has not arrived yet wait
  * for it; messages for an ended session are dropped; a session idle for longer than the
- * timeout is freed.
+ * timeout is freed. Sessions that are {@link AutoCloseable} (their caches hold GPU memory) are
+ * closed when they end, on the worker.
  */
 public final class SessionWorker<S> implements AutoCloseable {
 
@@ -146,7 +147,10 @@ public final class SessionWorker<S> implements AutoCloseable {
     }
 
     private void endNow(String id) {
-        sessions.remove(id);
+        Entry<S> entry = sessions.remove(id);
+        if (entry != null) {
+            release(id, entry.session);
+        }
         early.remove(id);
         ended.put(id, Boolean.TRUE);
         active = sessions.size();
@@ -158,6 +162,7 @@ public final class SessionWorker<S> implements AutoCloseable {
             boolean idle = now - e.getValue().lastUsedNanos > idleTimeout.toNanos();
             if (idle) {
                 ended.put(e.getKey(), Boolean.TRUE);
+                release(e.getKey(), e.getValue().session);
             }
             return idle;
         });
@@ -165,8 +170,26 @@ public final class SessionWorker<S> implements AutoCloseable {
         active = sessions.size();
     }
 
+    private void release(String id, S session) {
+        if (session instanceof AutoCloseable closeable) {
+            try {
+                closeable.close();
+            } catch (Exception e) {
+                onError.accept(id, new IllegalStateException("could not free the session's state: " + e.getMessage(), e));
+            }
+        }
+    }
+
+    /** Frees every live session (on the worker, after what is queued) and stops the worker. */
     @Override
-    public void close() {
-        executor.shutdownNow();
+    public void close() throws InterruptedException {
+        executor.execute(() -> {
+            sessions.forEach((id, e) -> release(id, e.session));
+            sessions.clear();
+        });
+        executor.shutdown();
+        if (!executor.awaitTermination(10, TimeUnit.SECONDS)) {
+            executor.shutdownNow();
+        }
     }
 }

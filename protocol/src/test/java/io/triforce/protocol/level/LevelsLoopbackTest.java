@@ -1,7 +1,6 @@
 package io.triforce.protocol.level;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.triforce.engine.backend.Transformer;
@@ -13,16 +12,10 @@ import io.triforce.engine.model.LlamaCheckpoint;
 import io.triforce.engine.sampling.SamplingParams;
 import io.triforce.engine.generate.TokenSink;
 import io.triforce.engine.tokenizer.Tokenizer;
-import io.triforce.protocol.Commit;
-import io.triforce.protocol.Correction;
-import io.triforce.protocol.Level1Proposal;
-import io.triforce.protocol.Level2Proposal;
 import io.triforce.protocol.Sampling;
 import io.triforce.protocol.SessionEvent;
 import io.triforce.protocol.testing.SharedModels;
-import java.util.ArrayDeque;
 import java.util.Arrays;
-import java.util.Deque;
 import java.util.Random;
 import java.util.stream.IntStream;
 import org.junit.jupiter.api.AfterAll;
@@ -70,6 +63,9 @@ class LevelsLoopbackTest {
                 assertArrayEquals(expected.tokens(), got, "interleaving seed " + seed + ", level2-ahead " + level2Ahead);
             }
         }
+        SessionEvent start = SessionEvent.start("s", prompt, maxTokens, Sampling.of(SamplingParams.GREEDY));
+        assertArrayEquals(expected.tokens(), Loopback.run(target, draft, start, LevelSettings.DEFAULTS, new Random(4)),
+                "the services' default settings");
     }
 
     @Test
@@ -88,68 +84,7 @@ class LevelsLoopbackTest {
     }
 
     private int[] run(SessionEvent start, Random interleaving, int level2Ahead) {
-        LevelSettings settings = new LevelSettings(4, 12, 256, 8, 16, 256, 32, level2Ahead);
-        DraftSession level1 = new DraftSession(draft, start, settings);
-        RetrievalSession level2 = new RetrievalSession(target, start, settings);
-        VerifySession level3 = new VerifySession(target, start);
-        Deque<Level1Proposal> toLevel2 = new ArrayDeque<>();
-        Deque<Level2Proposal> toLevel3 = new ArrayDeque<>();
-        Deque<Correction> toLevel1 = new ArrayDeque<>();
-        Deque<Commit> commitsToLevel1 = new ArrayDeque<>();
-        Deque<Commit> commitsToLevel2 = new ArrayDeque<>();
-        RetrievalSession.Outbox outbox = new RetrievalSession.Outbox() {
-            @Override
-            public void propose(Level2Proposal proposal) {
-                toLevel3.add(proposal);
-            }
-
-            @Override
-            public void correct(Correction correction) {
-                toLevel1.add(correction);
-            }
-        };
-        int[] log = new int[0];
-        for (int step = 0; step < 100_000; step++) {
-            switch (interleaving.nextInt(7)) {
-                case 0 -> level1.next().ifPresent(toLevel2::add);
-                case 1 -> {
-                    if (!toLevel2.isEmpty()) {
-                        level2.onProposal(toLevel2.poll(), outbox);
-                    }
-                }
-                case 2 -> {
-                    if (!toLevel3.isEmpty()) {
-                        var commit = level3.onProposal(toLevel3.poll());
-                        if (commit.isPresent()) {
-                            Commit c = commit.get();
-                            assertEquals(prompt.length + log.length, c.start(), "commits are contiguous");
-                            log = IntStream.concat(IntStream.of(log), IntStream.of(c.tokens())).toArray();
-                            if (c.last()) {
-                                return log;
-                            }
-                            commitsToLevel1.add(c);
-                            commitsToLevel2.add(c);
-                        }
-                    }
-                }
-                case 3 -> {
-                    if (!toLevel1.isEmpty()) {
-                        level1.onCorrection(toLevel1.poll());
-                    }
-                }
-                case 4 -> {
-                    if (!commitsToLevel1.isEmpty()) {
-                        level1.onCommit(commitsToLevel1.poll());
-                    }
-                }
-                case 6 -> level2.draftAhead(outbox);
-                default -> {
-                    if (!commitsToLevel2.isEmpty()) {
-                        level2.onCommit(commitsToLevel2.poll(), toLevel1::add);
-                    }
-                }
-            }
-        }
-        throw new AssertionError("no final commit after 100000 steps; log so far " + Arrays.toString(log));
+        return Loopback.run(target, draft, start, new LevelSettings(4, 12, 256, 8, 16, 256, 32, level2Ahead),
+                interleaving);
     }
 }

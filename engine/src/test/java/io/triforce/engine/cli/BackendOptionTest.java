@@ -1,0 +1,89 @@
+package io.triforce.engine.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.triforce.engine.cuda.CudaBackend;
+import io.triforce.engine.testing.RandomCheckpoint;
+import io.triforce.engine.testing.TestTokenizers;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code --backend} on the commands that load the target: a choice, a clear error, never a crash. */
+class BackendOptionTest {
+
+    private static final boolean GPU = CudaBackend.unavailableReason() == null;
+
+    @TempDir
+    Path tmp;
+
+    private record Run(int exit, String out, String err) {
+    }
+
+    private static synchronized Run cli(String... args) {
+        PrintStream oldOut = System.out;
+        PrintStream oldErr = System.err;
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        try {
+            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+            int exit = TriForceCli.run(args);
+            return new Run(exit, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+        } finally {
+            System.setOut(oldOut);
+            System.setErr(oldErr);
+        }
+    }
+
+    private Path model() {
+        Path dir = tmp.resolve("model");
+        RandomCheckpoint.builder().vocab(TestTokenizers.VOCAB_SIZE).tokenizerJson(TestTokenizers.writeByteLevelBpe(tmp))
+                .writeTo(dir);
+        return dir;
+    }
+
+    private Path promptIds() throws Exception {
+        return Files.writeString(tmp.resolve("ids.json"), "[5, 17, 33, 2, 90]");
+    }
+
+    @Test
+    void logitsOnTheCpuEqualAuto() throws Exception {
+        Path model = model();
+        Path ids = promptIds();
+        Run cpu = cli("logits", "--model", model.toString(), "--prompt-ids", ids.toString(), "--top", "3",
+                "--backend", "cpu");
+        assertEquals(0, cpu.exit(), cpu.err());
+        JsonNode top = Json.MAPPER.readTree(cpu.out());
+        assertEquals(3, top.at("/top").size(), cpu.out());
+        if (!GPU) {
+            Run auto = cli("logits", "--model", model.toString(), "--prompt-ids", ids.toString(), "--top", "3");
+            assertEquals(cpu.out(), auto.out(), "without a GPU, auto is the CPU backend");
+        }
+    }
+
+    @Test
+    void anUnknownBackendIsOneErrorLine() throws Exception {
+        Run run = cli("generate", "--model", model().toString(), "--prompt-ids", promptIds().toString(),
+                "--max-new-tokens", "2", "--backend", "tpu");
+        assertEquals(1, run.exit());
+        assertEquals("error: unknown backend 'tpu' (use cpu, cuda or auto)", run.err().strip());
+    }
+
+    @Test
+    void cudaWithoutAGpuSaysWhy() throws Exception {
+        if (GPU) {
+            return; // covered by the GPU tests
+        }
+        Run run = cli("generate", "--model", model().toString(), "--prompt-ids", promptIds().toString(),
+                "--max-new-tokens", "2", "--backend", "cuda");
+        assertEquals(1, run.exit());
+        assertTrue(run.err().startsWith("error: backend 'cuda' is not usable on this machine"), run.err());
+    }
+}
