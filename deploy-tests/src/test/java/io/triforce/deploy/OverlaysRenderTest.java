@@ -127,6 +127,9 @@ class OverlaysRenderTest {
       assertEquals(wantsGpu, pod.getTolerations().stream().anyMatch(t -> GPU.equals(t.getKey())),
           overlay + "/" + service + ": GPU toleration");
       assertEquals(wantsGpu, !pod.getNodeSelector().isEmpty(), overlay + "/" + service + ": node selector");
+      assertEquals(wantsGpu, m.container(service).getEnv().stream()
+              .anyMatch(e -> e.getName().equals("TRIFORCE_BACKEND") && "cuda".equals(e.getValue())),
+          overlay + "/" + service + ": the target runs on CUDA exactly on GPU nodes");
       if (overlay.equals("dev")) {
         assertEquals(1, m.one(Deployment.class, service).getSpec().getReplicas(), service + ": one replica in dev");
       }

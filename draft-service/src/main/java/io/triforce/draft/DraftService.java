@@ -39,6 +39,9 @@ public class DraftService {
     Emitter<Level1Proposal> proposals;
     @Inject
     MeterRegistry registry;
+    @Inject
+    @Channel("session-failures")
+    Emitter<SessionEvent> failures;
 
     @ConfigProperty(name = "triforce.threads", defaultValue = "0")
     int threads;
@@ -48,7 +51,10 @@ public class DraftService {
 
     void start(@Observes StartupEvent event) {
         settings = LevelSettings.from(k -> ConfigProvider.getConfig().getOptionalValue(k, Integer.class));
-        host = new LevelHost<>(1, "draft", modelDir, "cpu", threads, sessionTimeout, registry, (id, e) -> LOG.errorf(e, "session %s failed", id));
+        host = new LevelHost<>(1, "draft", modelDir, "cpu", threads, sessionTimeout, registry, (id, e) -> {
+            LOG.errorf(e, "session %s failed", id);
+            failures.send(KafkaRecord.of(id, SessionEvent.failed(id, "draft-service", e)));
+        });
         LOG.infof("draft model %s loaded; %s", modelDir, settings);
     }
 

@@ -1,14 +1,19 @@
 package io.triforce.draft;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.test.common.QuarkusTestResource;
 import io.quarkus.test.junit.QuarkusTest;
 import io.smallrye.reactive.messaging.memory.InMemoryConnector;
 import io.smallrye.reactive.messaging.memory.InMemorySink;
+import io.triforce.engine.sampling.SamplingParams;
 import io.triforce.protocol.Level1Proposal;
+import io.triforce.protocol.Sampling;
+import io.triforce.protocol.SessionEvent;
 import io.triforce.protocol.Topics;
+import io.triforce.protocol.testing.Await;
 import io.triforce.protocol.testing.SharedModelsCondition;
 import jakarta.inject.Inject;
 import java.util.List;
@@ -38,6 +43,19 @@ class DraftServiceTest {
         DraftScenario.run("draft-1", (topic, m) -> connector.source(CHANNELS.get(topic)).send(m), () -> proposals("draft-1"));
         assertEquals(0.0, registry.get("triforce.sessions.active").tag("level", "1").gauge().value(),
                 "the ended session is freed");
+    }
+
+    @Test
+    void aSessionItCannotRunIsAnnouncedAsFailed() throws Exception {
+        int[] prompt = {5, 6, 99_999}; // not in the draft's vocabulary (the gateway would have refused it)
+        connector.source("sessions").send(SessionEvent.start("draft-bad", prompt, 8, Sampling.of(SamplingParams.GREEDY)));
+        InMemorySink<SessionEvent> sink = connector.sink("session-failures");
+        Await.until(() -> !sink.received().isEmpty(), DraftScenario.WAIT, () -> "a failure event");
+        SessionEvent failed = sink.received().getFirst().getPayload();
+        assertEquals("draft-bad", failed.sessionId());
+        assertEquals(SessionEvent.Kind.FAILED, failed.kind());
+        assertTrue(failed.error().startsWith("draft-service: "), failed.error());
+        assertTrue(proposals("draft-bad").isEmpty(), "no proposal for a failed session");
     }
 
     private List<Level1Proposal> proposals(String session) {

@@ -8,10 +8,12 @@ import io.triforce.protocol.Commit;
 import io.triforce.protocol.Correction;
 import io.triforce.protocol.Level1Proposal;
 import io.triforce.protocol.Level2Proposal;
+import io.triforce.protocol.LevelCounters;
 import io.triforce.protocol.SessionEvent;
 import io.triforce.protocol.Topics;
 import io.triforce.protocol.level.LevelSettings;
 import io.triforce.protocol.level.RetrievalSession;
+import io.triforce.protocol.runtime.AcceptanceMeter;
 import io.triforce.protocol.runtime.LevelHost;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
@@ -46,6 +48,9 @@ public class RetrievalService implements RetrievalSession.Outbox {
     Emitter<Correction> corrections;
     @Inject
     MeterRegistry registry;
+    @Inject
+    @Channel("session-failures")
+    Emitter<SessionEvent> failures;
 
     @ConfigProperty(name = "triforce.threads", defaultValue = "0")
     int threads;
@@ -54,10 +59,15 @@ public class RetrievalService implements RetrievalSession.Outbox {
 
     private LevelHost<RetrievalSession> host;
     private LevelSettings settings;
+    private AcceptanceMeter level1Acceptance;
 
     void start(@Observes StartupEvent event) {
         settings = LevelSettings.from(k -> ConfigProvider.getConfig().getOptionalValue(k, Integer.class));
-        host = new LevelHost<>(2, "retrieval", modelDir, backend, threads, sessionTimeout, registry, (id, e) -> LOG.errorf(e, "session %s failed", id));
+        host = new LevelHost<>(2, "retrieval", modelDir, backend, threads, sessionTimeout, registry, (id, e) -> {
+            LOG.errorf(e, "session %s failed", id);
+            failures.send(KafkaRecord.of(id, SessionEvent.failed(id, "kv-retrieval-service", e)));
+        });
+        level1Acceptance = new AcceptanceMeter(registry, 1);
         LOG.infof("target model %s loaded for level 2 on the %s backend; %s", modelDir, host.backendName(), settings);
     }
 
@@ -79,7 +89,11 @@ public class RetrievalService implements RetrievalSession.Outbox {
     @Incoming("level1-proposals")
     public void onProposal(Level1Proposal proposal) {
         host.transit().received(Topics.LEVEL1_PROPOSALS, proposal.sentAtMicros());
-        host.worker().with(proposal.sessionId(), s -> s.onProposal(proposal, this));
+        host.worker().with(proposal.sessionId(), s -> {
+            LevelCounters before = s.level1Counters();
+            s.onProposal(proposal, this);
+            level1Acceptance.add(before, s.level1Counters());
+        });
         pump();
     }
 

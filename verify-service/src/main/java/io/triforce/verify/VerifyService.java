@@ -7,9 +7,11 @@ import io.quarkus.runtime.StartupEvent;
 import io.smallrye.reactive.messaging.kafka.KafkaRecord;
 import io.triforce.protocol.Commit;
 import io.triforce.protocol.Level2Proposal;
+import io.triforce.protocol.LevelCounters;
 import io.triforce.protocol.SessionEvent;
 import io.triforce.protocol.Topics;
 import io.triforce.protocol.level.VerifySession;
+import io.triforce.protocol.runtime.AcceptanceMeter;
 import io.triforce.protocol.runtime.LevelHost;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
@@ -48,6 +50,7 @@ public class VerifyService {
 
     private LevelHost<VerifySession> host;
     private Counter committedTokens;
+    private AcceptanceMeter level2Acceptance;
 
     void start(@Observes StartupEvent event) {
         host = new LevelHost<>(3, "verify", modelDir, backend, threads, sessionTimeout, registry, (id, e) -> {
@@ -55,6 +58,7 @@ public class VerifyService {
             send(Commit.failed(id, "verify-service: " + e.getMessage()));
         });
         committedTokens = Counter.builder("triforce.tokens.committed").register(registry);
+        level2Acceptance = new AcceptanceMeter(registry, 2);
         LOG.infof("target model %s loaded for level 3 on the %s backend", modelDir, host.backendName());
     }
 
@@ -69,18 +73,25 @@ public class VerifyService {
     @Incoming("sessions")
     public void onSession(SessionEvent event) {
         host.onSession(event, () -> new VerifySession(host.model(), event));
+        if (event.kind() == SessionEvent.Kind.FAILED) {
+            send(Commit.failed(event.sessionId(), event.error()));
+        }
     }
 
     @Incoming("level2-proposals")
     public void onProposal(Level2Proposal proposal) {
         host.transit().received(Topics.LEVEL2_PROPOSALS, proposal.sentAtMicros());
-        host.worker().with(proposal.sessionId(), s -> s.onProposal(proposal).ifPresent(commit -> {
-            committedTokens.increment(commit.tokens().length);
-            send(commit);
-            if (commit.last()) {
-                host.worker().end(commit.sessionId());
-            }
-        }));
+        host.worker().with(proposal.sessionId(), s -> {
+            LevelCounters before = s.level2Counters();
+            s.onProposal(proposal).ifPresent(commit -> {
+                committedTokens.increment(commit.tokens().length);
+                send(commit);
+                if (commit.last()) {
+                    host.worker().end(commit.sessionId());
+                }
+            });
+            level2Acceptance.add(before, s.level2Counters());
+        });
     }
 
     private void send(Commit commit) {

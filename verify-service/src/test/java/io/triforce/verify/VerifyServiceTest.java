@@ -1,13 +1,20 @@
 package io.triforce.verify;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.test.common.QuarkusTestResource;
 import io.quarkus.test.junit.QuarkusTest;
 import io.smallrye.reactive.messaging.memory.InMemoryConnector;
 import io.smallrye.reactive.messaging.memory.InMemorySink;
 import io.triforce.protocol.Commit;
+import io.triforce.protocol.SessionEvent;
 import io.triforce.protocol.Topics;
+import io.triforce.protocol.testing.Await;
 import io.triforce.protocol.testing.SharedModelsCondition;
 import jakarta.inject.Inject;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import org.eclipse.microprofile.reactive.messaging.Message;
@@ -28,14 +35,30 @@ class VerifyServiceTest {
     @Connector("smallrye-in-memory")
     InMemoryConnector connector;
 
+    @Inject
+    MeterRegistry registry;
+
     @Test
     void commitsOnlyVerifiedTokensAndDropsStaleProposals() throws Exception {
         VerifyScenario.greedy("greedy-1", this::send, () -> commits("greedy-1"));
+        double proposed = registry.get("triforce.tokens.proposed").tag("level", "2").counter().count();
+        double accepted = registry.get("triforce.tokens.accepted").tag("level", "2").counter().count();
+        assertTrue(proposed > 0 && accepted <= proposed, "level-2 acceptance counted: " + accepted + "/" + proposed);
     }
 
     @Test
     void sampledSessionWithDenseDistributionsReachesMaxTokens() throws Exception {
         VerifyScenario.sampled("sampled-1", this::send, () -> commits("sampled-1"));
+    }
+
+    @Test
+    void aLevelsFailureEndsTheLogWithItsError() throws Exception {
+        Exception cause = new IllegalStateException("streaming cache overflow");
+        send(Topics.SESSIONS, SessionEvent.failed("failed-1", "draft-service", cause));
+        Await.until(() -> !commits("failed-1").isEmpty(), Duration.ofSeconds(30), () -> "the failed commit");
+        Commit last = commits("failed-1").getFirst();
+        assertTrue(last.last(), "the log ends");
+        assertEquals("draft-service: streaming cache overflow", last.error());
     }
 
     private void send(String topic, Object message) {

@@ -44,9 +44,8 @@ class BackendOptionTest {
 
     private Path model() {
         Path dir = tmp.resolve("model");
-        RandomCheckpoint.builder().vocab(TestTokenizers.VOCAB_SIZE).tokenizerJson(TestTokenizers.writeByteLevelBpe(tmp))
-                .writeTo(dir);
-        return dir;
+        RandomCheckpoint.builder().dim(64).heads(2).kvHeads(1).headDim(64).vocab(TestTokenizers.VOCAB_SIZE).writeTo(dir);
+        return TestTokenizers.writeByteLevelBpe(dir);
     }
 
     private Path promptIds() throws Exception {

@@ -51,6 +51,11 @@ public final class VerifySession implements AutoCloseable {
         this.promptLength = prompt.length;
     }
 
+    /** Level 2's tokens as judged here so far. */
+    public LevelCounters level2Counters() {
+        return level2;
+    }
+
     /** Verifies a proposal; empty when it is stale (older epoch, or not at the log's end). */
     public Optional<Commit> onProposal(Level2Proposal p) {
         if (emitter.finishReason() != null || p.epoch() != epoch || p.base() != committed.length()) {

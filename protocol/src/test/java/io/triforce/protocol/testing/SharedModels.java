@@ -71,10 +71,16 @@ public final class SharedModels {
         }
     }
 
-    /** Quarkus config for the services under test: absolute model paths (empty when shared data is absent). */
+    /**
+     * Quarkus config for the services under test: absolute model paths (empty when shared data is
+     * absent) and the proposal sizes the services' scenarios are written for (gamma1 4, gamma2 12,
+     * lookahead 32: long enough proposals that contiguity, lookahead and staleness show).
+     */
     public static java.util.Map<String, String> serviceConfig() {
         return root().map(r -> java.util.Map.of(
                 "triforce.model", r.resolve("models/pycode-target-23m").toString(),
-                "triforce.draft-model", r.resolve("models/pycode-draft-3.7m").toString())).orElse(java.util.Map.of());
+                "triforce.draft-model", r.resolve("models/pycode-draft-3.7m").toString(),
+                "triforce.gamma1", "4", "triforce.gamma2", "12", "triforce.lookahead", "32"))
+                .orElse(java.util.Map.of());
     }
 }
