@@ -3,6 +3,7 @@ package io.triforce.engine.backend;
 import io.triforce.engine.kv.KvCache;
 import io.triforce.engine.kv.KvCacheSpec;
 import io.triforce.engine.model.ModelConfig;
+import io.triforce.engine.sampling.Sampler;
 
 /**
  * A loaded model on one backend. {@link #forward} runs a block of tokens through the
@@ -24,6 +25,20 @@ public interface Transformer extends AutoCloseable {
      * @return logits [logitRows][vocab] for the last {@code logitRows} tokens of the block
      */
     float[][] forward(int[] tokens, KvCache cache, int logitRows);
+
+    /**
+     * {@link #forward} for greedy decoding: the next token after each of the block's last
+     * {@code rows} tokens (the argmax of that row, the lowest id on ties). A backend may pick on
+     * its device so that only token ids, not rows of logits, reach the host.
+     */
+    default int[] greedyNext(int[] tokens, KvCache cache, int rows) {
+        float[][] logits = forward(tokens, cache, rows);
+        int[] next = new int[rows];
+        for (int r = 0; r < rows; r++) {
+            next[r] = Sampler.argmax(logits[r]);
+        }
+        return next;
+    }
 
     @Override
     default void close() {

@@ -129,20 +129,27 @@ public final class CudaTransformer implements Transformer {
         return out;
     }
 
-    /** Like {@link #forward} but returns only each token's greedy next token (argmax on the GPU). */
-    public synchronized int[] forwardGreedy(int[] tokens, KvCache cache) {
+    /** The argmax of each wanted row runs on the GPU: 4 bytes a row reach the host, not the vocabulary's logits. */
+    @Override
+    public synchronized int[] greedyNext(int[] tokens, KvCache cache, int rows) {
         dev.use();
         CudaKvCache c = cudaCache(cache, tokens.length);
         int n = tokens.length;
-        int[] ids = new int[n];
+        if (rows < 0 || rows > n) {
+            throw new IllegalArgumentException("rows " + rows + " outside [0, " + n + "]");
+        }
+        int[] next = new int[rows];
         for (int start = 0; start < n; start += maxBlock()) {
             int m = Math.min(maxBlock(), n - start);
-            run(c, tokens, start, m, true);
-            int[] part = new int[m];
-            dev.toHost(Pointer.to(part), argmax, 4L * m);
-            System.arraycopy(part, 0, ids, start, m);
+            int firstWanted = Math.max(start, n - rows);
+            run(c, tokens, start, m, firstWanted < start + m);
+            if (firstWanted < start + m) {
+                int[] block = new int[m];
+                dev.toHost(Pointer.to(block), argmax, 4L * m);
+                System.arraycopy(block, firstWanted - start, next, firstWanted - (n - rows), start + m - firstWanted);
+            }
         }
-        return ids;
+        return next;
     }
 
     /** The slot store of {@code cache}, with room for {@code newTokens} more tokens if it can grow. */

@@ -8,6 +8,7 @@ import static jcuda.driver.JCudaDriver.cuEventSynchronize;
 
 import io.triforce.engine.kv.KvCacheSpec;
 import io.triforce.engine.model.ModelConfig;
+import io.triforce.engine.sampling.Sampler;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -129,6 +130,9 @@ public final class GpuBench {
                         if (breakdown) {
                             breakdown(model, cache, context, n);
                         }
+                        if (n == 1) {
+                            decodeThroughTheApi(model, cache, shape, context, weights + kvBytes(c, context + 1));
+                        }
                     }
                     if (budget > 0 && context >= budget) {
                         retrievalDraft(model, cache, shape, context, budget);
@@ -167,6 +171,39 @@ public final class GpuBench {
             double ms = time(model.prepare(slots, context, slot, 1, true, tokens(c, 1)));
             report(shape, context, "retrieval draft " + budget, ms, model.model().matrixBytes() + kvBytes(c, slot + 1));
         }
+    }
+
+    /**
+     * A decode step as the decoders call it, host work included: {@code forward} (the row of
+     * logits copied to the host, argmax there) against {@code greedyNext} (argmax on the GPU,
+     * one id copied). Mean over {@code reps} calls, median over trials.
+     */
+    private void decodeThroughTheApi(CudaTransformer model, CudaKvCache cache, String shape, int context, long bytes) {
+        int[] token = {tokens(model.config(), 1)[0]};
+        report(shape, context, "decode, logits to host", perCall(() -> {
+            cache.truncate(context);
+            Sampler.argmax(model.forward(token, cache, 1)[0]);
+        }), bytes);
+        report(shape, context, "decode, argmax on GPU", perCall(() -> {
+            cache.truncate(context);
+            model.greedyNext(token, cache, 1);
+        }), bytes);
+    }
+
+    private double perCall(Runnable call) {
+        for (int i = 0; i < 3; i++) {
+            call.run();
+        }
+        double[] ms = new double[trials];
+        for (int t = 0; t < trials; t++) {
+            long start = System.nanoTime();
+            for (int i = 0; i < reps; i++) {
+                call.run();
+            }
+            ms[t] = (System.nanoTime() - start) / 1e6 / reps;
+        }
+        Arrays.sort(ms);
+        return ms[trials / 2];
     }
 
     /** Kernel times of one uncaptured step, summed per kernel and grid, largest first. */

@@ -42,8 +42,11 @@ public final class AutoregressiveDecoder implements Decoder {
         return cache;
     }
 
+    /** Greedy asks the backend for its pick only (no logits leave a GPU); sampling draws from the row. */
     private int decodeOne(int token, KvCache cache, TokenPicker picker) {
-        float[] logits = target.forward(new int[] {token}, cache, 1)[0];
-        return picker.pick(logits);
+        if (picker.greedy()) {
+            return target.greedyNext(new int[] {token}, cache, 1)[0];
+        }
+        return picker.pick(target.forward(new int[] {token}, cache, 1)[0]);
     }
 }

@@ -25,11 +25,34 @@ public final class CacheScorer {
 
     /** @return logits [proposal.length + 1][vocab] (see {@link RejectionSampler#verify}) */
     public float[][] score(IntSequence sequence, int[] proposal) {
+        return model.forward(block(sequence, proposal), cache, proposal.length + 1);
+    }
+
+    /**
+     * Judges {@code proposal} after {@code sequence} with {@code rejection}. Greedy decoding asks
+     * the backend for the verifier's picks only ({@link Transformer#greedyNext}: on a GPU no
+     * logits cross to the host); sampling scores the rows the rejection test needs.
+     */
+    public Verdict verify(IntSequence sequence, Proposal proposal, RejectionSampler rejection, TokenPicker picker) {
+        if (picker.greedy()) {
+            return rejection.verifyGreedy(proposal,
+                    model.greedyNext(block(sequence, proposal.tokens()), cache, proposal.size() + 1));
+        }
+        return rejection.verify(proposal, score(sequence, proposal.tokens()), picker);
+    }
+
+    /** The verifier's greedy token after {@code sequence}. */
+    public int greedyNext(IntSequence sequence) {
+        return model.greedyNext(block(sequence, new int[0]), cache, 1)[0];
+    }
+
+    /** What the cache has not seen yet (at least the sequence's last token), then the proposal. */
+    private int[] block(IntSequence sequence, int[] proposal) {
         int[] unseen = sequence.slice(cache.length(), sequence.length());
         int[] block = new int[unseen.length + proposal.length];
         System.arraycopy(unseen, 0, block, 0, unseen.length);
         System.arraycopy(proposal, 0, block, unseen.length, proposal.length);
-        return model.forward(block, cache, proposal.length + 1);
+        return block;
     }
 
     /** Forgets what the cache absorbed past the first {@code validLength} tokens of the sequence. */

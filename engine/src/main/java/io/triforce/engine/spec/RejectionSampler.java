@@ -48,15 +48,32 @@ public final class RejectionSampler {
         return picker.greedy() ? verifyGreedy(proposal, logits) : verifySampled(proposal, logits, picker);
     }
 
-    private static Verdict verifyGreedy(Proposal proposal, float[][] logits) {
+    private Verdict verifyGreedy(Proposal proposal, float[][] logits) {
+        int[] picks = new int[logits.length];
+        for (int i = 0; i < picks.length; i++) {
+            picks[i] = Sampler.argmax(logits[i]);
+        }
+        return verifyGreedy(proposal, picks);
+    }
+
+    /**
+     * The greedy rule on the verifier's own picks ({@code picks[i]}: its argmax after the i-th
+     * proposed token's prefix, k + 1 of them): accept the longest prefix where the proposal
+     * equals the picks, then take the verifier's pick at the first difference (recovered) or
+     * after the last token (bonus).
+     */
+    public Verdict verifyGreedy(Proposal proposal, int[] picks) {
         int k = proposal.size();
+        if (picks.length != k + 1) {
+            throw new IllegalArgumentException("need " + (k + 1) + " picks for " + k + " proposed tokens, got "
+                    + picks.length);
+        }
         for (int i = 0; i < k; i++) {
-            int best = Sampler.argmax(logits[i]);
-            if (proposal.tokens()[i] != best) {
-                return new Verdict(i, best, false, null);
+            if (proposal.tokens()[i] != picks[i]) {
+                return new Verdict(i, picks[i], false, null);
             }
         }
-        return new Verdict(k, Sampler.argmax(logits[k]), true, null);
+        return new Verdict(k, picks[k], true, null);
     }
 
     private Verdict verifySampled(Proposal proposal, float[][] logits, TokenPicker picker) {

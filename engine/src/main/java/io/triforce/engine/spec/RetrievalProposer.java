@@ -51,10 +51,8 @@ public final class RetrievalProposer {
             long start = System.nanoTime();
             Proposal drafted = draft.propose(sequence, Math.min(gamma1, n - tokens.size()), picker);
             long draftedAt = System.nanoTime();
-            float[][] logits = retrieval.score(sequence, drafted.tokens());
-            long scored = System.nanoTime();
-            Verdict verdict = rejection.verify(drafted, logits, picker);
-            level1.record(drafted.size(), verdict, scored - draftedAt);
+            Verdict verdict = retrieval.verify(sequence, drafted, rejection, picker);
+            level1.record(drafted.size(), verdict, System.nanoTime() - draftedAt);
             draftNanos += draftedAt - start;
             // a fully accepted last round adds a bonus token past n: leave it out, so the target
             // never verifies more than it asked for (it may have room for no more). Any prefix of

@@ -103,10 +103,8 @@ public final class TriForceDecoder implements Decoder {
             int base = sequence.length();
             Proposal proposal = level2.propose(sequence, Math.min(config.gamma2(), out.remaining()), picker);
             long start = System.nanoTime();
-            float[][] logits = verifier.score(sequence, proposal.tokens());
-            long scored = System.nanoTime();
-            Verdict verdict = level3Rejection.verify(proposal, logits, picker);
-            level2Stats.record(proposal.size(), verdict, scored - start);
+            Verdict verdict = verifier.verify(sequence, proposal, level3Rejection, picker);
+            level2Stats.record(proposal.size(), verdict, System.nanoTime() - start);
             boolean more = true;
             for (int i = 0; i <= verdict.accepted() && more; i++) {
                 int token = i < verdict.accepted() ? proposal.tokens()[i] : verdict.nextToken();

@@ -76,7 +76,7 @@ class CudaBackendTest {
             int next = Sampler.argmax(expected[rows - 1]);
             for (int s = 0; s < STEPS; s++) {
                 float[] e = cpu.forward(new int[] {next}, cpuCache, 1)[0];
-                int[] greedy = gpu.forwardGreedy(new int[] {next}, gpuCache);
+                int[] greedy = gpu.greedyNext(new int[] {next}, gpuCache, 1);
                 float[] a = gpu.forward(new int[] {next}, single, 1)[0];
                 errors.add(e, a);
                 assertEquals(Sampler.argmax(a), greedy[0], shape + ": device argmax");

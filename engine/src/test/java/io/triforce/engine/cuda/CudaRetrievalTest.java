@@ -93,7 +93,7 @@ class CudaRetrievalTest {
                     gpu.forward(Arrays.copyOf(prompt, prompt.length - 1), cache, 0);
                     int next = prompt[prompt.length - 1];
                     for (int i = 0; i < newTokens; i++) {
-                        next = gpu.forwardGreedy(new int[] {next}, cache)[0];
+                        next = gpu.greedyNext(new int[] {next}, cache, 1)[0];
                         expected[i] = next;
                     }
                 }
@@ -109,15 +109,16 @@ class CudaRetrievalTest {
                     int builtAt = length;
                     while (length < prompt.length + newTokens) {
                         int[] proposal = new int[gamma];
-                        int[] ids = gpu.forwardGreedy(Arrays.copyOfRange(sequence, retrieval.length(), length), retrieval);
+                        int[] notInRetrieval = Arrays.copyOfRange(sequence, retrieval.length(), length);
+                        int[] ids = gpu.greedyNext(notInRetrieval, retrieval, notInRetrieval.length);
                         proposal[0] = ids[ids.length - 1];
                         for (int i = 1; i < gamma; i++) {
-                            proposal[i] = gpu.forwardGreedy(new int[] {proposal[i - 1]}, retrieval)[0];
+                            proposal[i] = gpu.greedyNext(new int[] {proposal[i - 1]}, retrieval, 1)[0];
                         }
                         int[] unseen = Arrays.copyOfRange(sequence, full.length(), length);
                         int[] block = Arrays.copyOf(unseen, unseen.length + gamma);
                         System.arraycopy(proposal, 0, block, unseen.length, gamma);
-                        int[] verdicts = gpu.forwardGreedy(block, full);
+                        int[] verdicts = gpu.greedyNext(block, full, block.length);
                         int base = length;
                         int k = 0;
                         while (k < gamma && proposal[k] == verdicts[unseen.length - 1 + k]) {

@@ -50,6 +50,29 @@ class RejectionSamplerTest {
     // ---- greedy ---------------------------------------------------------------------------------
 
     @Test
+    void greedyOnTheVerifiersPicksIsTheGreedyRuleOnItsLogits() {
+        RandomGenerator random = RandomGenerator.of("L64X128MixRandom");
+        for (int trial = 0; trial < 200; trial++) {
+            int k = 1 + random.nextInt(5);
+            float[][] logits = new float[k + 1][6];
+            int[] picks = new int[k + 1];
+            for (int r = 0; r <= k; r++) {
+                for (int v = 0; v < 6; v++) {
+                    logits[r][v] = random.nextInt(4); // small integers: ties happen
+                }
+                picks[r] = Sampler.argmax(logits[r]);
+            }
+            int[] tokens = random.ints(k, 0, 6).toArray();
+            Proposal proposal = new Proposal(tokens, null);
+            assertEquals(sampler.verify(proposal, logits, greedy()), sampler.verifyGreedy(proposal, picks),
+                    "trial " + trial);
+        }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> sampler.verifyGreedy(new Proposal(new int[] {1, 2}, null), new int[] {1, 2}));
+        assertMentions(e, "need 3 picks for 2 proposed tokens, got 2");
+    }
+
+    @Test
     void greedyAcceptsWhileTheProposalIsTheArgmaxThenAddsTheVerifiersToken() {
         float[][] logits = {
                 {0, 5, 1, 2},   // argmax 1

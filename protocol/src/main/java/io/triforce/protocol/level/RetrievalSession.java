@@ -106,7 +106,7 @@ public final class RetrievalSession implements AutoCloseable {
         }
         Proposal drafted = Sequences.proposal(Arrays.copyOfRange(p.tokens(), decided, k),
                 p.q() == null ? null : p.q().subList(decided, k));
-        Verdict verdict = rejection.verify(drafted, scorer.score(sequence, drafted.tokens()), picker);
+        Verdict verdict = scorer.verify(sequence, drafted, rejection, picker);
         level1 = level1.plus(k, new Verdict(decided + verdict.accepted(), verdict.nextToken(), verdict.bonus(), null));
         for (int i = 0; i < verdict.accepted(); i++) {
             keep(drafted.tokens()[i], verdict.verifierProbabilities() == null ? null : verdict.verifierProbabilities()[i]);
@@ -132,11 +132,10 @@ public final class RetrievalSession implements AutoCloseable {
                 || sequence.length() - draftEnd >= settings.level2Ahead()) {
             return false;
         }
-        float[] logits = scorer.score(sequence, new int[0])[0];
         if (picker.greedy()) {
-            keep(picker.pick(logits), null);
+            keep(scorer.greedyNext(sequence), null);
         } else {
-            float[] p = picker.distribution(logits);
+            float[] p = picker.distribution(scorer.score(sequence, new int[0])[0]);
             keep(picker.sample(p), p);
         }
         scorer.rollback(sequence.length() - 1);

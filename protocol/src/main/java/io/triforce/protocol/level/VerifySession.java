@@ -64,7 +64,7 @@ public final class VerifySession implements AutoCloseable {
         int k = Math.min(p.tokens().length, emitter.remaining());
         Proposal proposal = Sequences.proposal(Arrays.copyOf(p.tokens(), k),
                 p.q() == null ? null : p.q().subList(0, k));
-        Verdict verdict = rejection.verify(proposal, scorer.score(committed, proposal.tokens()), picker);
+        Verdict verdict = scorer.verify(committed, proposal, rejection, picker);
         level2 = level2.plus(k, verdict);
         int start = committed.length();
         boolean more = true;
