@@ -61,8 +61,7 @@ public final class DraftSession {
             return;
         }
         if (correction.start() > sequence.length()) {
-            throw new IllegalStateException("correction at " + correction.start() + " is past the draft's sequence ("
-                    + sequence.length() + ")");
+            return; // replayed after a restart, past what this draft has: level 2 resends its state (resync)
         }
         epoch = correction.epoch();
         sequence.truncate(correction.start());

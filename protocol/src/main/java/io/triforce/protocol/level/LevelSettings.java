@@ -26,10 +26,10 @@ public record LevelSettings(int gamma1, int gamma2, int budget, int chunk, int s
 
     /**
      * The in-process defaults (gamma1 1, gamma2 3), a lookahead just past one level-2 proposal,
-     * and no level-2 self-drafting: the best of the settings measured at 8K through the services
-     * (README, "Through the services").
+     * and level 2 deciding up to 2 tokens itself while level 1's answer travels: the best of the
+     * settings measured at 8K through the services (README, "Through the services").
      */
-    public static final LevelSettings DEFAULTS = new LevelSettings(1, 3, 512, 8, 16, 256, 6, 0);
+    public static final LevelSettings DEFAULTS = new LevelSettings(1, 3, 512, 8, 16, 256, 6, 2);
 
     /** Without level-2 self-drafting. */
     public LevelSettings(int gamma1, int gamma2, int budget, int chunk, int sinks, int window, int lookahead) {

@@ -53,8 +53,26 @@ public final class RetrievalSession implements AutoCloseable {
     private int epoch;          // own corrections to level 1
     private int targetEpoch;    // latest epoch of the committed log
     private LevelCounters level1 = LevelCounters.ZERO;
+    private final java.util.function.LongSupplier nanoTime;
+    private long lastCurrentNanos;  // when the last proposal of the current epoch arrived
+    private long lastResyncNanos;
+
+    /**
+     * How long level 1 may send only stale proposals before level 2 sends it its state again:
+     * a restarted draft-service rebuilt the session from its start and missed the corrections;
+     * stale proposals that merely crossed a correction arrive within milliseconds of a current one.
+     */
+    static final long RESYNC_AFTER_NANOS = 500_000_000L;
 
     public RetrievalSession(Transformer target, SessionEvent start, LevelSettings settings) {
+        this(target, start, settings, System::nanoTime);
+    }
+
+    RetrievalSession(Transformer target, SessionEvent start, LevelSettings settings,
+                     java.util.function.LongSupplier nanoTime) {
+        this.nanoTime = nanoTime;
+        this.lastCurrentNanos = nanoTime.getAsLong();
+        this.lastResyncNanos = lastCurrentNanos - RESYNC_AFTER_NANOS;
         this.id = start.sessionId();
         this.settings = settings;
         int[] prompt = start.prompt();
@@ -87,9 +105,18 @@ public final class RetrievalSession implements AutoCloseable {
      * drafted after that very prefix).
      */
     public void onProposal(Level1Proposal p, Outbox out) {
+        long now = nanoTime.getAsLong();
+        if (p.epoch() < epoch) {
+            resyncIfLost(p, now, out);
+        } else if (p.epoch() > epoch) {
+            // only this level makes level 1's epochs: it restarted and lost its own. Continue past them.
+            resend(p, out, p.epoch() + 1);
+            return;
+        }
         if (p.epoch() != epoch || p.base() > sequence.length() || sequence.length() >= limit) {
             return; // stale: made before our latest correction
         }
+        lastCurrentNanos = now;
         int k = p.tokens().length;
         draftEnd = Math.max(draftEnd, p.base() + k);
         int decided = Math.min(k, sequence.length() - p.base());
@@ -141,6 +168,29 @@ public final class RetrievalSession implements AutoCloseable {
         scorer.rollback(sequence.length() - 1);
         flush(out);
         return true;
+    }
+
+    /**
+     * Level 1 has sent nothing but stale proposals for {@link #RESYNC_AFTER_NANOS}: it lost the
+     * corrections (a restarted draft-service). Sends the current epoch's sequence again, at most
+     * once per that interval, from where the stale proposal starts: level 1 holds that position
+     * and can roll back to it. Its tokens before it may differ from level 2's; that costs
+     * acceptance until they leave the draft's window, never correctness (level 2 verifies).
+     */
+    private void resyncIfLost(Level1Proposal p, long now, Outbox out) {
+        if (now - lastCurrentNanos < RESYNC_AFTER_NANOS || now - lastResyncNanos < RESYNC_AFTER_NANOS) {
+            return;
+        }
+        lastResyncNanos = now;
+        resend(p, out, epoch);
+    }
+
+    /** Level 2's sequence from where {@code p} starts (level 1 holds that position), in epoch {@code newEpoch}. */
+    private void resend(Level1Proposal p, Outbox out, int newEpoch) {
+        epoch = newEpoch;
+        int from = Math.min(p.base(), sequence.length());
+        draftEnd = sequence.length();
+        out.correct(new Correction(id, epoch, from, sequence.slice(from, sequence.length()), Clock.micros()));
     }
 
     /** Level 1 must continue from level 2's sequence at {@code from}: a new epoch. */

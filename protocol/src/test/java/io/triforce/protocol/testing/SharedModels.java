@@ -74,13 +74,15 @@ public final class SharedModels {
     /**
      * Quarkus config for the services under test: absolute model paths (empty when shared data is
      * absent) and the proposal sizes the services' scenarios are written for (gamma1 4, gamma2 12,
-     * lookahead 32: long enough proposals that contiguity, lookahead and staleness show).
+     * lookahead 32: long enough proposals that contiguity, lookahead and staleness show; no level-2
+     * self-drafting, so every level-2 token comes from a level-1 proposal the scenario sent).
      */
     public static java.util.Map<String, String> serviceConfig() {
         return root().map(r -> java.util.Map.of(
                 "triforce.model", r.resolve("models/pycode-target-23m").toString(),
                 "triforce.draft-model", r.resolve("models/pycode-draft-3.7m").toString(),
-                "triforce.gamma1", "4", "triforce.gamma2", "12", "triforce.lookahead", "32"))
+                "triforce.gamma1", "4", "triforce.gamma2", "12", "triforce.lookahead", "32",
+                "triforce.level2-ahead", "0"))
                 .orElse(java.util.Map.of());
     }
 }
