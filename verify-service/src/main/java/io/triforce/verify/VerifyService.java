@@ -74,7 +74,7 @@ public class VerifyService {
     public void onSession(SessionEvent event) {
         host.onSession(event, () -> new VerifySession(host.model(), event));
         if (event.kind() == SessionEvent.Kind.FAILED) {
-            send(Commit.failed(event.sessionId(), event.error()));
+            send(Commit.failed(event.sessionId(), event.error() == null ? "a level failed" : event.error()));
         }
     }
 
