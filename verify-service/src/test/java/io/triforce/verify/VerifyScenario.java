@@ -30,8 +30,10 @@ import java.util.stream.IntStream;
 /**
  * What verify-service must do with a session, whatever carries the messages (the in-memory
  * connector in {@link VerifyServiceTest}, a real broker in {@link VerifyServiceIT}): commit only
- * tokens the target verifies, recover the target's own token at a rejection and start a new
- * epoch, drop proposals of an older epoch or at the wrong position, and end the log at max_tokens.
+ * tokens the target verifies plus its bonus token after a fully accepted proposal, recover the
+ * target's own token at a rejection and start a new epoch, keep a proposal that overlaps the log
+ * with the same tokens, drop proposals of an older epoch, at the wrong position or overlapping
+ * the log with other tokens, and end the log at max_tokens.
  */
 final class VerifyScenario {
 
@@ -64,34 +66,37 @@ final class VerifyScenario {
         int p = prompt.length;
         send.accept(Topics.SESSIONS, SessionEvent.start(id, prompt, MAX_TOKENS, Sampling.of(SamplingParams.GREEDY)));
 
-        // 1. four right tokens: all committed, same epoch.
+        // 1. four right tokens: all committed with the target's bonus token, same epoch.
         send.accept(Topics.LEVEL2_PROPOSALS, proposal(id, 0, p, Arrays.copyOfRange(ar, 0, 4)));
         Await.until(() -> commits.get().size() == 1, WAIT, () -> "first commit; got " + commits.get());
         Commit c1 = commits.get().get(0);
         assertEquals(0, c1.epoch());
         assertEquals(p, c1.start());
-        assertArrayEquals(Arrays.copyOfRange(ar, 0, 4), c1.tokens());
+        assertArrayEquals(Arrays.copyOfRange(ar, 0, 5), c1.tokens(), "the four and the bonus");
         assertNull(c1.finishReason());
 
-        // 2. two right tokens, then a wrong one: the two plus the target's own token, new epoch.
+        // 2. level 2's next proposal started where the bonus went, with the same token: kept from the
+        //    log's end. One more right token, then a wrong one: the target's own token, new epoch.
         int wrong = (ar[6] + 1) % vocab;
         send.accept(Topics.LEVEL2_PROPOSALS, proposal(id, 0, p + 4, new int[] {ar[4], ar[5], wrong, ar[7]}));
         Await.until(() -> commits.get().size() == 2, WAIT, () -> "second commit; got " + commits.get());
         Commit c2 = commits.get().get(1);
         assertEquals(1, c2.epoch(), "a rejection starts a new epoch");
-        assertEquals(p + 4, c2.start());
-        assertArrayEquals(new int[] {ar[4], ar[5], ar[6]}, c2.tokens(), "only verified tokens, then the target's own");
+        assertEquals(p + 5, c2.start());
+        assertArrayEquals(new int[] {ar[5], ar[6]}, c2.tokens(), "only verified tokens, then the target's own");
 
-        // 3. stale: the old epoch at the right position, the new epoch at a wrong position. Nothing is committed.
+        // 3. stale: the old epoch at the right position, the new epoch after a gap, the new epoch
+        //    overlapping the log with another token. Nothing is committed.
         send.accept(Topics.LEVEL2_PROPOSALS, proposal(id, 0, p + 7, Arrays.copyOfRange(ar, 7, 10)));
         send.accept(Topics.LEVEL2_PROPOSALS, proposal(id, 1, p + 8, Arrays.copyOfRange(ar, 8, 11)));
+        send.accept(Topics.LEVEL2_PROPOSALS, proposal(id, 1, p + 6, new int[] {wrong, ar[7], ar[8]}));
         // 4. the rest, right, in the new epoch (more than max_tokens allows): the log ends at max_tokens.
         int[] rest = IntStream.concat(IntStream.of(Arrays.copyOfRange(ar, 7, MAX_TOKENS)), IntStream.of(1, 2, 3)).toArray();
         send.accept(Topics.LEVEL2_PROPOSALS, proposal(id, 1, p + 7, rest));
         Await.until(() -> commits.get().stream().anyMatch(Commit::last), WAIT, () -> "final commit; got " + commits.get());
         Await.quiet(Duration.ofMillis(200));
         List<Commit> all = commits.get();
-        assertEquals(3, all.size(), "the two stale proposals commit nothing: " + all);
+        assertEquals(3, all.size(), "the three stale proposals commit nothing: " + all);
         Commit c3 = all.get(2);
         assertEquals(p + 7, c3.start());
         assertEquals(1, c3.epoch());
@@ -102,8 +107,8 @@ final class VerifyScenario {
         all.forEach(c -> IntStream.of(c.tokens()).forEach(log::add));
         assertArrayEquals(ar, log.stream().mapToInt(Integer::intValue).toArray(), "the log is the target's greedy output");
         LevelCounters level2 = c3.level2();
-        assertEquals(3, level2.rounds(), "three proposals verified, two dropped");
-        assertEquals(4 + 2 + (MAX_TOKENS - 7), level2.accepted());
+        assertEquals(3, level2.rounds(), "three proposals verified, three dropped");
+        assertEquals(4 + 1 + (MAX_TOKENS - 7), level2.accepted());
     }
 
     /**
@@ -132,7 +137,7 @@ final class VerifyScenario {
             Await.until(() -> commits.get().size() > seen, WAIT, () -> "a commit for every proposal");
             Commit c = commits.get().get(seen);
             assertEquals(length, c.start(), "commits are contiguous");
-            org.junit.jupiter.api.Assertions.assertTrue(c.tokens().length <= 2, "at most the proposal's length");
+            org.junit.jupiter.api.Assertions.assertTrue(c.tokens().length <= 3, "at most the proposal's length plus the bonus");
             length += c.tokens().length;
             epoch = c.epoch();
         }

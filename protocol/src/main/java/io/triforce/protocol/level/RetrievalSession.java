@@ -222,7 +222,10 @@ public final class RetrievalSession implements AutoCloseable {
         scorer.cache().close();
     }
 
-    /** Follows the committed log; a newer epoch resets the speculation to it and corrects level 1. */
+    /**
+     * Follows the committed log. A newer epoch, or a bonus token of the target that differs from
+     * level 2's own, resets the speculation to the log and corrects level 1.
+     */
     public void onCommit(Commit commit, Consumer<Correction> correct) {
         int end = commit.start() + commit.tokens().length;
         if (end <= committed.length()) {
@@ -230,11 +233,20 @@ public final class RetrievalSession implements AutoCloseable {
         }
         committed.truncate(commit.start());
         committed.addAll(commit.tokens());
-        if (commit.epoch() <= targetEpoch) {
-            return;
-        }
-        targetEpoch = commit.epoch();
         int common = Sequences.commonPrefix(sequence, committed);
+        if (commit.epoch() <= targetEpoch) {
+            if (common == committed.length()) {
+                return; // level 2's speculation extends the log
+            }
+            if (common == sequence.length()) { // the log went past it (the target's bonus token): follow
+                sequence.addAll(committed.slice(common, committed.length()));
+                unsent.clear();
+                unsentQ.clear();
+                return;
+            }
+            // the target's bonus token differs from level 2's own: start over from the log, as below
+        }
+        targetEpoch = Math.max(targetEpoch, commit.epoch());
         sequence = committed.copy();
         unsent.clear();
         unsentQ.clear();

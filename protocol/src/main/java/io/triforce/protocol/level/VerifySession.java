@@ -21,9 +21,10 @@ import java.util.Optional;
 /**
  * Level 3 of one session: the target over its full cache verifies level-2 proposals with the
  * rejection sampler and commits the result — the only place tokens become final, which keeps
- * the hierarchy lossless. A fully accepted proposal commits its tokens (no bonus token: level 2
- * already streams the continuation); a rejection commits the recovered token and starts a new
- * epoch, which makes every proposal still in flight stale.
+ * the hierarchy lossless. A fully accepted proposal commits its tokens and the target's bonus
+ * token (in the same epoch: level 2's next proposal, which already streams, is kept when it
+ * starts with that token); a rejection commits the recovered token and starts a new epoch,
+ * which makes every proposal still in flight stale.
  */
 public final class VerifySession implements AutoCloseable {
 
@@ -56,14 +57,25 @@ public final class VerifySession implements AutoCloseable {
         return level2;
     }
 
-    /** Verifies a proposal; empty when it is stale (older epoch, or not at the log's end). */
+    /**
+     * Verifies a proposal; empty when it is stale: an older epoch, a gap after the log, nothing
+     * past the log, or tokens that overlap the log but differ from it. A proposal that overlaps
+     * the log with the same tokens (it started where the previous one's bonus token went) is
+     * verified from the log's end.
+     */
     public Optional<Commit> onProposal(Level2Proposal p) {
-        if (emitter.finishReason() != null || p.epoch() != epoch || p.base() != committed.length()) {
+        int overlap = committed.length() - p.base();
+        if (emitter.finishReason() != null || p.epoch() != epoch || overlap < 0 || overlap >= p.tokens().length) {
             return Optional.empty();
         }
-        int k = Math.min(p.tokens().length, emitter.remaining());
-        Proposal proposal = Sequences.proposal(Arrays.copyOf(p.tokens(), k),
-                p.q() == null ? null : p.q().subList(0, k));
+        for (int i = 0; i < overlap; i++) {
+            if (p.tokens()[i] != committed.get(p.base() + i)) {
+                return Optional.empty(); // drafted after another token than the target's bonus
+            }
+        }
+        int k = Math.min(p.tokens().length - overlap, emitter.remaining());
+        Proposal proposal = Sequences.proposal(Arrays.copyOfRange(p.tokens(), overlap, overlap + k),
+                p.q() == null ? null : p.q().subList(overlap, overlap + k));
         Verdict verdict = scorer.verify(committed, proposal, rejection, picker);
         level2 = level2.plus(k, verdict);
         int start = committed.length();
@@ -74,6 +86,8 @@ public final class VerifySession implements AutoCloseable {
         if (more && verdict.recovered()) {
             commit(verdict.nextToken());
             epoch++;
+        } else if (more) {
+            commit(verdict.nextToken()); // the bonus: sampled from the target's own distribution
         }
         scorer.rollback(committed.length() - 1);
         int[] generated = emitter.tokens(); // no end-of-sequence token: it ends the log unseen
