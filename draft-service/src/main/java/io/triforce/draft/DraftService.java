@@ -51,10 +51,8 @@ public class DraftService {
 
     void start(@Observes StartupEvent event) {
         settings = LevelSettings.from(k -> ConfigProvider.getConfig().getOptionalValue(k, Integer.class));
-        host = new LevelHost<>(1, "draft", modelDir, "cpu", threads, sessionTimeout, registry, (id, e) -> {
-            LOG.errorf(e, "session %s failed", id);
-            failures.send(KafkaRecord.of(id, SessionEvent.failed(id, "draft-service", e)));
-        });
+        host = new LevelHost<>(1, "draft", modelDir, "cpu", threads, sessionTimeout, registry, (id, e) ->
+                failures.send(KafkaRecord.of(id, SessionEvent.failed(id, "draft-service", e))));
         LOG.infof("draft model %s loaded; %s", modelDir, settings);
     }
 
@@ -82,11 +80,7 @@ public class DraftService {
 
     @Incoming("committed")
     public void onCommit(Commit commit) {
-        host.transit().received(Topics.COMMITTED, commit.sentAtMicros());
-        if (commit.last()) {
-            host.worker().end(commit.sessionId());
-        } else {
-            host.worker().with(commit.sessionId(), s -> s.onCommit(commit));
+        if (host.onCommit(commit, s -> s.onCommit(commit))) {
             pump();
         }
     }

@@ -63,10 +63,8 @@ public class RetrievalService implements RetrievalSession.Outbox {
 
     void start(@Observes StartupEvent event) {
         settings = LevelSettings.from(k -> ConfigProvider.getConfig().getOptionalValue(k, Integer.class));
-        host = new LevelHost<>(2, "retrieval", modelDir, backend, threads, sessionTimeout, registry, (id, e) -> {
-            LOG.errorf(e, "session %s failed", id);
-            failures.send(KafkaRecord.of(id, SessionEvent.failed(id, "kv-retrieval-service", e)));
-        });
+        host = new LevelHost<>(2, "retrieval", modelDir, backend, threads, sessionTimeout, registry, (id, e) ->
+                failures.send(KafkaRecord.of(id, SessionEvent.failed(id, "kv-retrieval-service", e))));
         level1Acceptance = new AcceptanceMeter(registry, 1);
         LOG.infof("target model %s loaded for level 2 on the %s backend; %s", modelDir, host.backendName(), settings);
     }
@@ -99,11 +97,7 @@ public class RetrievalService implements RetrievalSession.Outbox {
 
     @Incoming("committed")
     public void onCommit(Commit commit) {
-        host.transit().received(Topics.COMMITTED, commit.sentAtMicros());
-        if (commit.last()) {
-            host.worker().end(commit.sessionId());
-        } else {
-            host.worker().with(commit.sessionId(), s -> s.onCommit(commit, this::correct));
+        if (host.onCommit(commit, s -> s.onCommit(commit, this::correct))) {
             pump();
         }
     }

@@ -53,10 +53,8 @@ public class VerifyService {
     private AcceptanceMeter level2Acceptance;
 
     void start(@Observes StartupEvent event) {
-        host = new LevelHost<>(3, "verify", modelDir, backend, threads, sessionTimeout, registry, (id, e) -> {
-            LOG.errorf(e, "session %s failed", id);
-            send(Commit.failed(id, "verify-service: " + e.getMessage()));
-        });
+        host = new LevelHost<>(3, "verify", modelDir, backend, threads, sessionTimeout, registry, (id, e) ->
+                send(Commit.failed(id, "verify-service: " + e.getMessage())));
         committedTokens = Counter.builder("triforce.tokens.committed").register(registry);
         level2Acceptance = new AcceptanceMeter(registry, 2);
         LOG.infof("target model %s loaded for level 3 on the %s backend", modelDir, host.backendName());

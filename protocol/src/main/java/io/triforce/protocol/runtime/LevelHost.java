@@ -7,11 +7,13 @@ import io.triforce.engine.backend.Backend;
 import io.triforce.engine.backend.Backends;
 import io.triforce.engine.model.CheckpointLoader;
 import io.triforce.engine.model.LlamaCheckpoint;
+import io.triforce.protocol.Commit;
 import io.triforce.protocol.SessionEvent;
 import io.triforce.protocol.Topics;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.function.BiConsumer;
+import java.util.function.Consumer;
 import java.util.function.Supplier;
 
 /**
@@ -29,14 +31,18 @@ public final class LevelHost<S> implements AutoCloseable {
     private final Transit transit;
     private final String backendName;
 
+    private static final System.Logger LOG = System.getLogger(LevelHost.class.getName());
+
     /**
+     * @param onFailure what the service does, after the failure is logged, when a session fails
+     *                  (the session is already ended): tell the other levels or the client
      * @param threads CPU backend threads of this process (0 = one per core). Three services
      *                share the machine's cores, so fewer threads per level leave cores to the
      *                others (and to Kafka); an explicit {@code -Dtriforce.threads} wins.
      * @param backend {@code cpu}, {@code cuda} or {@code auto} (see {@link Backends#named})
      */
     public LevelHost(int level, String name, Path modelDir, String backend, int threads, Duration sessionTimeout,
-                     MeterRegistry registry, BiConsumer<String, Exception> onError) {
+                     MeterRegistry registry, BiConsumer<String, Exception> onFailure) {
         if (threads > 0 && System.getProperty("triforce.threads") == null) {
             System.setProperty("triforce.threads", Integer.toString(threads)); // read when the first model loads
         }
@@ -44,7 +50,10 @@ public final class LevelHost<S> implements AutoCloseable {
         this.checkpoint = CheckpointLoader.load(modelDir);
         this.model = chosen.load(checkpoint.weights());
         this.backendName = chosen.name();
-        this.worker = new SessionWorker<>(name, sessionTimeout, onError);
+        this.worker = new SessionWorker<>(name, sessionTimeout, (id, e) -> {
+            LOG.log(System.Logger.Level.ERROR, "session " + id + " failed", e);
+            onFailure.accept(id, e);
+        });
         this.transit = new Transit(registry);
         String tag = Integer.toString(level);
         Gauge.builder("triforce.sessions.active", worker, SessionWorker::activeSessions).tag("level", tag).register(registry);
@@ -81,6 +90,22 @@ public final class LevelHost<S> implements AutoCloseable {
         }
         worker.end(event.sessionId());
         return false;
+    }
+
+    /**
+     * A commit of the log: the last one ends the session, any other goes to {@code follow} on the
+     * session's worker.
+     *
+     * @return whether the session goes on
+     */
+    public boolean onCommit(Commit commit, Consumer<S> follow) {
+        transit.received(Topics.COMMITTED, commit.sentAtMicros());
+        if (commit.last()) {
+            worker.end(commit.sessionId());
+            return false;
+        }
+        worker.with(commit.sessionId(), follow);
+        return true;
     }
 
     @Override
