@@ -26,11 +26,8 @@ import picocli.CommandLine.Option;
 @Command(name = "bench", description = "Benchmark decoding modes on long documents.")
 final class BenchCommand implements Callable<Integer> {
 
-    @Option(names = "--model", required = true, paramLabel = "DIR", description = "Target checkpoint directory.")
-    Path model;
-
     @Mixin
-    BackendOption backend;
+    TargetOptions target;
 
     @Option(names = "--docs", required = true, paramLabel = "FILE", description = "JSON lines, one {\"text\": ...} per document.")
     Path docs;
@@ -65,7 +62,7 @@ final class BenchCommand implements Callable<Integer> {
         }
         List<String> texts = readDocuments();
         SamplingParams params = sampling.params();
-        try (LoadedModels models = new LoadedModels(model, backend.backend)) {
+        try (LoadedModels models = target.load()) {
             warmUp(models, texts.getFirst(), params);
             Map<String, Totals> totals = new LinkedHashMap<>();
             modes.forEach(m -> totals.put(m, new Totals()));

@@ -16,11 +16,8 @@ import picocli.CommandLine.Option;
 @Command(name = "generate", description = "Generate a continuation of a prompt.")
 final class GenerateCommand implements Callable<Integer> {
 
-    @Option(names = "--model", required = true, paramLabel = "DIR", description = "Target checkpoint directory (Hugging Face layout).")
-    Path model;
-
     @Mixin
-    BackendOption backend;
+    TargetOptions target;
 
     @ArgGroup(multiplicity = "1")
     PromptSource prompt;
@@ -53,7 +50,7 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        try (LoadedModels models = new LoadedModels(model, backend.backend)) {
+        try (LoadedModels models = target.load()) {
             int[] ids = prompt.idsFile != null ? Json.readTokenIds(prompt.idsFile) : models.tokenizer.encode(prompt.text);
             PrintStream out = System.out;
             StopStrings text = new StopStrings(new IncrementalDecoder(models.tokenizer, ids), stop,

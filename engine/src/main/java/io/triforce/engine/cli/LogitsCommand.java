@@ -15,11 +15,8 @@ import picocli.CommandLine.Option;
 @Command(name = "logits", description = "Print the largest logits after the last prompt token.")
 final class LogitsCommand implements Callable<Integer> {
 
-    @Option(names = "--model", required = true, paramLabel = "DIR", description = "Checkpoint directory.")
-    Path model;
-
     @Mixin
-    BackendOption backend;
+    TargetOptions target;
 
     @Option(names = "--prompt-ids", required = true, paramLabel = "FILE", description = "JSON array of prompt token ids.")
     Path idsFile;
@@ -36,7 +33,7 @@ final class LogitsCommand implements Callable<Integer> {
         if (top < 1) {
             throw new IllegalArgumentException("--top must be >= 1, got " + top);
         }
-        try (LoadedModels models = new LoadedModels(model, backend.backend)) {
+        try (LoadedModels models = target.load()) {
             if (ids.length > models.target.config().maxPositions()) {
                 throw new IllegalArgumentException("the prompt has " + ids.length + " tokens; the model's context is "
                         + models.target.config().maxPositions());
