@@ -2,7 +2,7 @@
 # Runs the GPU tests or the GPU benchmark on the device machine, which has CUDA but no Java.
 # Needs the paths that scripts/gpu/pack.sh prepares, carried with the call:
 #   .device  engine/target/classes  engine/target/test-classes  protocol/target/classes  protocol/target/test-classes
-# Usage: scripts/gpu/run-on-device.sh test [junit console options...]
+# Usage: scripts/gpu/run-on-device.sh test [junit console options...]   (TRIFORCE_JAVA_OPTS: extra JVM options)
 #        scripts/gpu/run-on-device.sh bench [GpuBench options...]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -11,7 +11,7 @@ if [ ! -x "$jre/bin/java" ]; then
   mkdir -p "$jre" && tar -C "$jre" --strip-components=1 -xJf .device/jre.tar.xz
 fi
 cp="engine/target/classes:engine/target/test-classes:protocol/target/classes:protocol/target/test-classes:$(ls .device/lib/*.jar | grep -v console-standalone | tr '\n' ':')"
-java=("$jre/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss8m -Xmx48g)
+java=("$jre/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss8m -Xmx48g ${TRIFORCE_JAVA_OPTS:-})
 mode=${1:-}
 shift || true
 case "$mode" in

@@ -276,8 +276,8 @@ __device__ void gemv_epilogue(const GemvArgs& a, int slices, int y, const float2
                 float x1 = u[k], x2 = v[k];
                 if (head < a.nHeads + a.nKv) {
                     float2 cs = rope[t * half + d];
-                    x1 = u[k] * cs.x - v[k] * cs.y;
-                    x2 = v[k] * cs.x + u[k] * cs.y;
+                    x1 = __fsub_rn(__fmul_rn(u[k], cs.x), __fmul_rn(v[k], cs.y));   // no fused multiply-add:
+                    x2 = __fadd_rn(__fmul_rn(v[k], cs.x), __fmul_rn(u[k], cs.y));   // prefill_rope rounds alike
                 }
                 uint16_t* dst;
                 if (head < a.nHeads) {
@@ -322,9 +322,9 @@ __device__ void gemv_epilogue(const GemvArgs& a, int slices, int y, const float2
             if (OUT == OUT_LOGITS) {
                 a.logits[(size_t) t * a.rows + r] = sum[k];
             } else {
-                float v = a.x[(size_t) t * a.rows + r] + sum[k];
+                float v = __fadd_rn(a.x[(size_t) t * a.rows + r], sum[k]);
                 a.x[(size_t) t * a.rows + r] = v;
-                sq[t0 + 2 * k][rl] = v * v;
+                sq[t0 + 2 * k][rl] = __fmul_rn(v, v);
             }
         }
         if (OUT == OUT_RESID) {  // per-token sum of squares over the group's rows: warp w takes tokens w, w + 8
@@ -869,3 +869,4 @@ extern "C" __global__ void copy_slots(const uint64_t* srcK, const uint64_t* srcV
         ((uint4*) dstV[layer])[dst + e] = ((const uint4*) srcV[layer])[src + e];
     }
 }
+#include "prefill.cuh"

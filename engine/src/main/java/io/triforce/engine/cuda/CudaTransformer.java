@@ -21,13 +21,22 @@ import jcuda.driver.CUgraphExec;
  * small device struct that the graph's kernels read. Six kernels per layer: RMSNorm + q/k/v GEMV
  * + RoPE + cache append; split attention; split combine; o_proj + residual; RMSNorm + gate/up
  * GEMV + SwiGLU; down_proj + residual. No kernel's arithmetic for a token depends on the other
- * tokens of its block, so a block and token-by-token feeding give the same bits.
+ * tokens of its block, so a block and token-by-token feeding give the same bits. Long prompts
+ * run through {@link CudaPrefill}'s chunks, which give those bits too.
  */
 public final class CudaTransformer implements Transformer {
 
     static final int MAX_TOKENS = 64;
+    /**
+     * Tokens per chunk of the chunked prefill ({@link CudaPrefill}); {@code -Dtriforce.cuda.prefill-chunk=0}
+     * feeds prompts through the step kernels 64 tokens at a time instead (same results, slower).
+     */
+    private static final int PREFILL_CHUNK = Integer.getInteger("triforce.cuda.prefill-chunk", 1024)
+            / CudaPrefill.GEMM_TOKENS * CudaPrefill.GEMM_TOKENS;
+    /** Fewer prompt tokens than this go through the step kernels. */
+    private static final int MIN_PREFILL = 256;
     private static final int GROUP_ROWS = 128;
-    private static final int PARAMS_BYTES = 16 + 4 * MAX_TOKENS;
+    static final int PARAMS_BYTES = 16 + 4 * MAX_TOKENS;
     /** Most shared memory a GEMV block stages activations in (triforce.cu: 64 / NT chunks at a time). */
     private static final int STAGED_BYTES = 64 * 1024;
 
@@ -48,6 +57,7 @@ public final class CudaTransformer implements Transformer {
     private final CUdeviceptr argmax;      // int [64]
     private final int normGroups;
     private final int attentionShared;
+    private CudaPrefill prefill;   // allocated by the first prompt long enough for it
 
     CudaTransformer(CudaDevice dev, DeviceModel model) {
         this.dev = dev;
@@ -89,6 +99,11 @@ public final class CudaTransformer implements Transformer {
         return config;
     }
 
+    /** Tokens per chunk of the chunked prefill; 0: prompts go through the step kernels. */
+    public int prefillChunk() {
+        return PREFILL_CHUNK;
+    }
+
     /** Most tokens one step takes. */
     public int maxBlock() {
         return MAX_TOKENS;
@@ -116,7 +131,7 @@ public final class CudaTransformer implements Transformer {
         }
         float[][] out = new float[logitRows][];
         int vocab = config.vocabSize();
-        for (int start = 0; start < n; start += maxBlock()) {
+        for (int start = prefill(c, tokens, n - logitRows); start < n; start += maxBlock()) {
             int m = Math.min(maxBlock(), n - start);
             int firstWanted = Math.max(start, n - logitRows);   // block rows from here on need logits
             run(c, tokens, start, m, firstWanted < start + m);
@@ -139,7 +154,7 @@ public final class CudaTransformer implements Transformer {
             throw new IllegalArgumentException("rows " + rows + " outside [0, " + n + "]");
         }
         int[] next = new int[rows];
-        for (int start = 0; start < n; start += maxBlock()) {
+        for (int start = prefill(c, tokens, n - rows); start < n; start += maxBlock()) {
             int m = Math.min(maxBlock(), n - start);
             int firstWanted = Math.max(start, n - rows);
             run(c, tokens, start, m, firstWanted < start + m);
@@ -165,7 +180,29 @@ public final class CudaTransformer implements Transformer {
         return c;
     }
 
-    private void run(CudaKvCache c, int[] tokens, int from, int n, boolean withLogits) {
+    /**
+     * Runs the longest prefix of {@code tokens[0, noLogits)} that whole GEMM blocks cover through the
+     * chunked prefill, when it is at least {@link #MIN_PREFILL} tokens, and returns its length (0:
+     * none). The rest goes through the step kernels: same bits either way (prefill.cuh).
+     */
+    private int prefill(CudaKvCache c, int[] tokens, int noLogits) {
+        int m = noLogits / CudaPrefill.GEMM_TOKENS * CudaPrefill.GEMM_TOKENS;
+        if (PREFILL_CHUNK == 0 || m < MIN_PREFILL) {
+            return 0;
+        }
+        if (prefill == null) {
+            prefill = new CudaPrefill(dev, this, model, PREFILL_CHUNK);
+        }
+        for (int start = 0; start < m; start += PREFILL_CHUNK) {
+            int k = Math.min(PREFILL_CHUNK, m - start);
+            checkStep(c, tokens, start, k);
+            prefill.run(c, tokens, start, k);
+        }
+        return m;
+    }
+
+    /** Checks that tokens {@code from .. from + n} are in the vocabulary and fit the cache. */
+    private void checkStep(CudaKvCache c, int[] tokens, int from, int n) {
         for (int i = from; i < from + n; i++) {
             if (tokens[i] < 0 || tokens[i] >= config.vocabSize()) {
                 throw new IllegalArgumentException("token id " + tokens[i] + " is outside the vocabulary [0, "
@@ -177,6 +214,11 @@ public final class CudaTransformer implements Transformer {
             throw new IllegalStateException("cache is full: slot " + slot + " + " + n + " tokens > capacity "
                     + c.capacity());
         }
+    }
+
+    private void run(CudaKvCache c, int[] tokens, int from, int n, boolean withLogits) {
+        checkStep(c, tokens, from, n);
+        int slot = c.length() + c.slotShift;
         int[] block = new int[MAX_TOKENS];
         System.arraycopy(tokens, from, block, 0, n);
         setParams(c.length(), slot, n, block);
@@ -213,17 +255,11 @@ public final class CudaTransformer implements Transformer {
     /** The kernels of one step, in order, on the device's stream (six per layer). */
     private void enqueue(CudaKvCache c, int n, boolean withLogits) {
         ModelConfig cf = config;
-        int hd = cf.headDim();
-        float scaleLog2 = (float) (1.4426950408889634 / Math.sqrt(hd));
-        dev.launch("embed", normGroups, n, 1, GROUP_ROWS, 0, params, model.embedding, cf.dim(), x, sumSquares);
+        embed(params, n, x, sumSquares);
         for (int l = 0; l < cf.nLayers(); l++) {
             gemv("gemv_qkv", model.qkv[l], n, model.attentionNorm[l], c.keys[l], c.values[l], c.capacity,
                     c.lastQuery.withByteOffset(4L * l * cf.qDim()));
-            dev.launch(attentionKernel(), c.maxSplits, cf.nKvHeads(), 1, 128, attentionShared, query, c.keys[l],
-                    c.values[l], c.capacity, params, n, cf.nHeads(), cf.groupSize(), c.splitLength, scaleLog2,
-                    c.partialO, c.partialM, c.partialL);
-            dev.launch("attention_combine", hd / 32, cf.nHeads(), n, 256, 0, params, c.partialO, c.partialM,
-                    c.partialL, cf.nHeads(), hd, c.splitLength, actHi, actLo);
+            attend(c, l, params, n, query, actHi, actLo);
             gemv("gemv_resid", model.wo[l], n, null, null, null, 0, null);
             gemv("gemv_gateup", model.gateUp[l], n, model.ffnNorm[l], null, null, 0, null);
             gemv("gemv_resid", model.down[l], n, null, null, null, 0, null);
@@ -232,6 +268,27 @@ public final class CudaTransformer implements Transformer {
             gemv("gemv_logits", model.lmHead, n, model.finalNorm, null, null, 0, null);
             dev.launch("argmax_rows", n, 1, 1, 1024, 0, logits, cf.vocabSize(), argmax);
         }
+    }
+
+    /** x [n][dim] = embeddings of the step's tokens (params), with their sums of squares per 128-row group. */
+    void embed(CUdeviceptr stepParams, int n, CUdeviceptr x, CUdeviceptr sumSquares) {
+        dev.launch("embed", normGroups, n, 1, GROUP_ROWS, 0, stepParams, model.embedding, config.dim(), x, sumSquares);
+    }
+
+    /**
+     * Attention of layer {@code layer} for the step's {@code n} queries (bf16 [n][nHeads][headDim]) over the
+     * cache, split over the slots and combined into o_proj's hi/lo activations.
+     */
+    void attend(CudaKvCache c, int layer, CUdeviceptr stepParams, int n, CUdeviceptr q, CUdeviceptr hi,
+                CUdeviceptr lo) {
+        ModelConfig cf = config;
+        int hd = cf.headDim();
+        float scaleLog2 = (float) (1.4426950408889634 / Math.sqrt(hd));
+        dev.launch(attentionKernel(), c.maxSplits, cf.nKvHeads(), 1, 128, attentionShared, q, c.keys[layer],
+                c.values[layer], c.capacity, stepParams, n, cf.nHeads(), cf.groupSize(), c.splitLength, scaleLog2,
+                c.partialO, c.partialM, c.partialL);
+        dev.launch("attention_combine", hd / 32, cf.nHeads(), n, 256, 0, stepParams, c.partialO, c.partialM,
+                c.partialL, cf.nHeads(), hd, c.splitLength, hi, lo);
     }
 
     /** One GEMV with its fused input (norm or activations) and epilogue; see GemvArgs in triforce.cu. */
@@ -268,6 +325,9 @@ public final class CudaTransformer implements Transformer {
             CudaDevice.free(p);
         }
         cuMemFreeHost(hostParams);
+        if (prefill != null) {
+            prefill.close();
+        }
         model.close();
     }
 }

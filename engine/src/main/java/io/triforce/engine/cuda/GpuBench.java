@@ -145,8 +145,18 @@ public final class GpuBench {
                     long start = System.nanoTime();
                     model.forward(prompt, cache, 1);
                     double s = (System.nanoTime() - start) / 1e9;
-                    System.out.printf("%-14s %8d %-22s %9.1f  (%.0f tokens/s, blocks of %d)%n", shape, prefill,
-                            "prefill (s)", s, prefill / s, model.maxBlock());
+                    System.out.printf("%-14s %8d %-22s %9.2f  (%.0f tokens/s, %s)%n", shape, prefill, "prefill (s)", s,
+                            prefill / s, model.prefillChunk() > 0 ? "chunks of " + model.prefillChunk()
+                                    : "blocks of " + model.maxBlock());
+                    if (breakdown) {   // again without logits, kernel by kernel (no step graph is captured)
+                        cache.truncate(0);
+                        dev.startProfile();
+                        model.forward(prompt, cache, 0);
+                        Map<String, Double> byKernel = new java.util.TreeMap<>();
+                        dev.stopProfile().forEach((label, ms) -> byKernel.merge(label.replaceAll("\\[.*", ""), ms,
+                                Double::sum));
+                        byKernel.forEach((kernel, ms) -> System.out.printf("    %-24s %9.1f ms%n", kernel, ms));
+                    }
                 }
             }
         }

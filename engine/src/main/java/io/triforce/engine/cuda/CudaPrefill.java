@@ -1,0 +1,145 @@
+package io.triforce.engine.cuda;
+
+import static jcuda.driver.JCudaDriver.cuMemAllocHost;
+import static jcuda.driver.JCudaDriver.cuMemFreeHost;
+
+import io.triforce.engine.model.ModelConfig;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.IntBuffer;
+import jcuda.Pointer;
+import jcuda.driver.CUdeviceptr;
+
+/**
+ * Chunked prefill (prefill.cuh): a prompt's tokens {@link #chunk} at a time through tensor-core
+ * GEMMs that read each weight once per chunk, where the step kernels read it once per 64 tokens,
+ * with the step kernels' bits (see prefill.cuh).
+ * A chunk is run as 64-token sub-blocks wherever the step kernels already do the work (embedding,
+ * attention and its combine). Buffers are allocated on the first prompt long enough to use them.
+ */
+final class CudaPrefill implements AutoCloseable {
+
+    /** Tokens per GEMM block (prefill.cuh GEMM_TOKENS): chunks are multiples of it. */
+    static final int GEMM_TOKENS = 128;
+    private static final int SUB = CudaTransformer.MAX_TOKENS;
+    private static final int GEMM_SHARED = 4 * (8 * 64 + 4 * 256) * 16;   // GEMM_STAGES x (weights + activations) uint4
+
+    private final CudaDevice dev;
+    private final CudaTransformer step;
+    private final DeviceModel model;
+    private final ModelConfig config;
+    private final int chunk;
+    private final CUdeviceptr x;        // fp32 [chunk][dim] residual stream
+    private final CUdeviceptr actHi;    // bf16 [chunk/64][maxK/32][64][32] GEMM inputs (hi + lo ~ fp32)
+    private final CUdeviceptr actLo;
+    private final CUdeviceptr gatedHi;  // bf16 [chunk/64][hidden/32][64][32] silu(gate) * up, down_proj's input
+    private final CUdeviceptr gatedLo;
+    private final CUdeviceptr y;        // fp32 [chunk][qkvRows] q/k/v before RoPE, tiled row order
+    private final CUdeviceptr query;    // bf16 [chunk][nHeads][headDim]
+    private final CUdeviceptr sumSquares;  // fp32 [chunk][dim/128] sums of squares of x per 128-row group
+    private final int normGroups;
+    private final CUdeviceptr params;   // StepParams [chunk/64], one per sub-block
+    private final Pointer hostParams;
+    private final IntBuffer hostParamInts;
+
+    /** @param chunk tokens per chunk, a positive multiple of {@link #GEMM_TOKENS} */
+    CudaPrefill(CudaDevice dev, CudaTransformer step, DeviceModel model, int chunk) {
+        if (chunk <= 0 || chunk % GEMM_TOKENS != 0) {
+            throw new IllegalArgumentException("prefill chunk must be a positive multiple of " + GEMM_TOKENS
+                    + ", got " + chunk);
+        }
+        this.dev = dev;
+        this.step = step;
+        this.model = model;
+        this.config = model.config;
+        this.chunk = chunk;
+        ModelConfig c = config;
+        int maxK = Math.max(c.dim(), Math.max(c.qDim(), c.hiddenDim()));
+        x = dev.alloc(4L * chunk * c.dim());
+        actHi = dev.alloc(2L * chunk * maxK);
+        actLo = dev.alloc(2L * chunk * maxK);
+        gatedHi = dev.alloc(2L * chunk * c.hiddenDim());
+        gatedLo = dev.alloc(2L * chunk * c.hiddenDim());
+        y = dev.alloc(4L * chunk * model.qkv[0].rows());
+        query = dev.alloc(2L * chunk * c.qDim());
+        normGroups = (c.dim() + 127) / 128;
+        sumSquares = dev.alloc(4L * chunk * normGroups);
+        int paramBytes = CudaTransformer.PARAMS_BYTES * (chunk / SUB);
+        params = dev.alloc(paramBytes);
+        hostParams = new Pointer();
+        cuMemAllocHost(hostParams, paramBytes);
+        hostParamInts = hostParams.getByteBuffer(0, paramBytes).order(ByteOrder.LITTLE_ENDIAN).asIntBuffer();
+        for (String kernel : new String[] {"gemm_store", "gemm_resid", "gemm_swiglu"}) {
+            dev.allowSharedMemory(kernel, GEMM_SHARED);
+        }
+    }
+
+    int chunk() {
+        return chunk;
+    }
+
+    /**
+     * Runs tokens {@code from .. from + n} ({@code n} a multiple of {@link #GEMM_TOKENS}, at most
+     * {@link #chunk}) into the cache at its current length and advances it; no logits.
+     */
+    void run(CudaKvCache c, int[] tokens, int from, int n) {
+        ModelConfig cf = config;
+        int pos = c.length();
+        int slot = pos + c.slotShift;
+        hostParamInts.clear();
+        for (int s = 0; s < n / SUB; s++) {
+            hostParamInts.put(pos + s * SUB).put(slot + s * SUB).put(SUB).put(0).put(tokens, from + s * SUB, SUB);
+        }
+        dev.toDevice(params, hostParams, (long) CudaTransformer.PARAMS_BYTES * (n / SUB));
+        for (int s = 0; s < n / SUB; s++) {
+            step.embed(sub(params, s), SUB, x.withByteOffset(4L * s * SUB * cf.dim()),
+                    sumSquares.withByteOffset(4L * s * SUB * normGroups));
+        }
+        float ropeScale = cf.rope().attentionScaling();
+        for (int l = 0; l < cf.nLayers(); l++) {
+            norm(model.attentionNorm[l], n);
+            gemm("gemm_store", model.qkv[l], n, actHi, actLo, y);
+            dev.launch("prefill_rope", n, cf.nHeads() + 2 * cf.nKvHeads(), 1, cf.headDim() / 2, 0, y,
+                    model.inverseFrequencies, pos, slot, n, cf.nHeads(), cf.nKvHeads(), cf.headDim(), ropeScale, query,
+                    c.keys[l], c.values[l], c.capacity, c.lastQuery.withByteOffset(4L * l * cf.qDim()));
+            for (int s = 0; s < n / SUB; s++) {
+                long act = 2L * s * SUB * cf.qDim();
+                step.attend(c, l, sub(params, s), SUB, query.withByteOffset(act),
+                        actHi.withByteOffset(act), actLo.withByteOffset(act));
+            }
+            gemm("gemm_resid", model.wo[l], n, actHi, actLo, x);
+            norm(model.ffnNorm[l], n);
+            gemm("gemm_swiglu", model.gateUp[l], n, actHi, actLo, null);
+            gemm("gemm_resid", model.down[l], n, gatedHi, gatedLo, x);
+        }
+        c.advance(n);
+    }
+
+    private static CUdeviceptr sub(CUdeviceptr params, int s) {
+        return params.withByteOffset((long) CudaTransformer.PARAMS_BYTES * s);
+    }
+
+    private void norm(CUdeviceptr weight, int n) {
+        dev.launch("prefill_norm", n, 1, 1, 256, 0, x, sumSquares, normGroups, weight, config.dim(), config.normEps(),
+                actHi, actLo);
+    }
+
+    /** One chunk GEMM; see GemmArgs in prefill.cuh. */
+    private void gemm(String kernel, DeviceModel.Matrix m, int n, CUdeviceptr inHi, CUdeviceptr inLo,
+                      CUdeviceptr out) {
+        ByteBuffer a = ByteBuffer.allocate(72).order(ByteOrder.LITTLE_ENDIAN);
+        for (CUdeviceptr p : new CUdeviceptr[] {m.data(), inHi, inLo, out, gatedHi, gatedLo, sumSquares}) {
+            a.putLong(p == null ? 0 : CudaDevice.address(p));
+        }
+        a.putInt(m.rows()).putInt(m.kChunks()).putInt(m.cps()).putInt(n);
+        dev.launch(kernel, n / GEMM_TOKENS, (m.rowTiles() + 7) / 8, 1, 256, GEMM_SHARED, a.array());
+    }
+
+    @Override
+    public void close() {
+        for (CUdeviceptr p : new CUdeviceptr[] {x, actHi, actLo, gatedHi, gatedLo, y, query, sumSquares, params}) {
+            CudaDevice.free(p);
+        }
+        cuMemFreeHost(hostParams);
+    }
+}

@@ -1,0 +1,62 @@
+package io.triforce.engine.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.triforce.engine.kv.KvCacheSpec;
+import io.triforce.engine.model.LlamaWeights;
+import io.triforce.engine.model.ModelConfig;
+import java.lang.foreign.Arena;
+import java.util.Arrays;
+import java.util.Random;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * The chunked prefill against the step kernels on random weights: a prompt of several chunks
+ * (1024, then 256 and a tail through the step kernels) in one forward gives the same bits as
+ * the same prompt fed 64 tokens at a time, which never reaches the chunked path — in the
+ * logits and in the next greedy tokens. Skipped where no CUDA GPU is present.
+ */
+class CudaPrefillTest {
+
+    @BeforeEach
+    void requireGpu() {
+        String why = CudaBackend.unavailableReason();
+        Assumptions.assumeTrue(why == null, "CUDA backend tests skipped: " + why);
+    }
+
+    @ParameterizedTest
+    @CsvSource({"pycode-target, -1, 1400", "llama2-7b, 2, 1300", "llama31-8b, 2, 1337"})
+    void chunksGiveTheStepKernelsBits(String shape, int layers, int promptLength) {
+        ModelConfig config = ModelShapes.get(shape, layers);
+        try (Arena arena = Arena.ofShared()) {
+            LlamaWeights weights = RandomWeights.create(config, 5, arena);
+            try (CudaTransformer gpu = new CudaBackend().load(weights);
+                 CudaKvCache chunked = (CudaKvCache) gpu.newCache(new KvCacheSpec.Full(promptLength + 8));
+                 CudaKvCache stepped = (CudaKvCache) gpu.newCache(new KvCacheSpec.Full(promptLength + 8))) {
+                int[] prompt = new Random(3).ints(promptLength, 0, config.vocabSize()).toArray();
+                int rows = 4;
+                float[][] expected = null;   // the last block's rows (each test's last block has more than 4 tokens)
+                for (int start = 0; start < promptLength; start += gpu.maxBlock()) {
+                    int end = Math.min(promptLength, start + gpu.maxBlock());
+                    expected = gpu.forward(Arrays.copyOfRange(prompt, start, end), stepped, end == promptLength ? rows : 0);
+                }
+                float[][] actual = gpu.forward(prompt, chunked, rows);
+                assertEquals(promptLength, chunked.length());
+                for (int r = 0; r < rows; r++) {
+                    assertArrayEquals(expected[r], actual[r], shape + ": chunked and stepped logits differ at row " + r);
+                }
+                int token = prompt[promptLength - 1];
+                for (int s = 0; s < 4; s++) {
+                    int a = gpu.greedyNext(new int[] {token}, chunked, 1)[0];
+                    int b = gpu.greedyNext(new int[] {token}, stepped, 1)[0];
+                    assertEquals(b, a, shape + ": greedy step " + s + " after the prompt");
+                    token = a;
+                }
+            }
+        }
+    }
+}
