@@ -5,16 +5,22 @@
 //    step's embed, attention and combine kernels run on a sub-block unchanged;
 //  * the residual stream x: fp32 [T][dim], its per-128-row-group sums of squares [T][dim/128];
 //    q/k/v GEMM output y: fp32 [T][rows] in tiled row order.
-// Per layer: prefill_norm -> gemm_store (q/k/v) -> prefill_rope (q, K/V cache) -> per sub-block
-// attention + combine -> gemm_resid (o_proj) -> prefill_norm -> gemm_swiglu (gate/up) ->
-// gemm_resid (down_proj).
+// Per layer: prefill_norm -> gemm_store (q/k/v) -> prefill_rope (q, K/V cache) -> the step's
+// attention and combine over sub-blocks (chunk_attention, chunk_combine) -> gemm_resid (o_proj)
+// -> prefill_norm -> gemm_swiglu (gate/up) -> gemm_resid (down_proj).
 // Same bits as the step kernels: every sum runs in the step's order (the GEMM's k chunks in the
 // GEMV's slices, slices added in order; the sums of squares grouped as the GEMV epilogue groups
 // them) and every epilogue is the step's arithmetic. So a token's keys and logits do not depend
 // on whether its prompt was prefilled in chunks or fed 64 tokens at a time.
 
-#define GEMM_TOKENS 128   // tokens per block: two sub-blocks
-#define GEMM_STAGES 4     // k chunks in flight (cp.async ring)
+#define GEMM_TOKENS 128        // tokens per block: two sub-blocks
+#ifndef GEMM_STAGES
+#define GEMM_STAGES 4          // stages in flight (cp.async ring)
+#endif
+#ifndef GEMM_STAGE_CHUNKS
+#define GEMM_STAGE_CHUNKS 1    // 32-wide k chunks a stage (one barrier a stage)
+#endif
+#define GEMM_RING (GEMM_STAGES * GEMM_STAGE_CHUNKS)
 
 struct GemmArgs {
     const uint4* W;       // tiled weights [rowTiles][kChunks][2][32] uint4
@@ -35,16 +41,50 @@ __device__ __forceinline__ size_t chunk_act_index(int t, int k, int kChunks) {
     return (size_t) (t >> 6) * kChunks * MAX_TOKENS * 32 + act_index(t & 63, k);
 }
 
+// One 32-wide k chunk for a warp's 2 row tiles (weights w: [2 tiles][2 halves][32] uint4) x 8
+// n-tiles (activations xh / xl: [8][32] uint4), in gemv_chunk's operand order: hi then lo, each
+// over the chunk's two k16 steps.
+__device__ __forceinline__ void gemm_chunk(float (&acc)[2][8][4], const uint4* w, const uint4* xh, const uint4* xl,
+                                           int lane) {
+    uint4 w00 = w[lane], w01 = w[32 + lane], w10 = w[64 + lane], w11 = w[96 + lane];
+#pragma unroll
+    for (int nt = 0; nt < 8; nt++) {
+        uint4 bh = xh[nt * 32 + lane], bl = xl[nt * 32 + lane];
+        mma_bf16(acc[0][nt], w00.x, w01.x, w00.y, w01.y, bh.x, bh.y);
+        mma_bf16(acc[0][nt], w00.z, w01.z, w00.w, w01.w, bh.z, bh.w);
+        mma_bf16(acc[0][nt], w00.x, w01.x, w00.y, w01.y, bl.x, bl.y);
+        mma_bf16(acc[0][nt], w00.z, w01.z, w00.w, w01.w, bl.z, bl.w);
+        mma_bf16(acc[1][nt], w10.x, w11.x, w10.y, w11.y, bh.x, bh.y);
+        mma_bf16(acc[1][nt], w10.z, w11.z, w10.w, w11.w, bh.z, bh.w);
+        mma_bf16(acc[1][nt], w10.x, w11.x, w10.y, w11.y, bl.x, bl.y);
+        mma_bf16(acc[1][nt], w10.z, w11.z, w10.w, w11.w, bl.z, bl.w);
+    }
+}
+
+// total += acc (a finished GEMV slice, added in slice order as gemv_epilogue adds them); acc = 0.
+__device__ __forceinline__ void add_slice(float (&total)[2][8][4], float (&acc)[2][8][4]) {
+#pragma unroll
+    for (int j = 0; j < 2; j++)
+#pragma unroll
+        for (int nt = 0; nt < 8; nt++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                total[j][nt][e] = __fadd_rn(total[j][nt][e], acc[j][nt][e]);
+                acc[j][nt][e] = 0.f;
+            }
+}
+
 // Y = W . act for 128 rows x 128 tokens per block: grid (T / 128, ceil(rowTiles / 8)), 256 threads.
 // Warp w: row tiles 8y + 2(w % 4) + {0, 1}, tokens 128x + 64(w / 4) .. +63 (one sub-block), so a
 // weight fragment feeds 16 mma and an activation fragment 4. Weights and activations of
-// GEMM_STAGES k chunks are in flight through cp.async (24 KiB a chunk). The k chunks are summed
-// in the GEMV's slices of cps chunks (acc), the slices added in order (total).
+// GEMM_STAGES stages of GEMM_STAGE_CHUNKS k chunks are in flight through cp.async (24 KiB a
+// chunk). The k chunks are summed in the GEMV's slices of cps chunks (acc), the slices added in
+// order (total).
 template <int OUT>
 __device__ __forceinline__ void gemm_body(const GemmArgs& a) {
     extern __shared__ uint4 gsm[];
-    uint4* sW = gsm;                                  // [STAGES][8 tiles][64]
-    uint4* sX = gsm + GEMM_STAGES * 8 * 64;           // [STAGES][hi, lo][2 sub-blocks][256]
+    uint4* sW = gsm;                                  // [RING][8 tiles][64]
+    uint4* sX = gsm + GEMM_RING * 8 * 64;             // [RING][hi, lo][2 sub-blocks][256]
     pdl_launch_next();
     pdl_wait();
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -53,9 +93,9 @@ __device__ __forceinline__ void gemm_body(const GemmArgs& a) {
     const int sb0 = blockIdx.x * 2;
     const size_t subStride = (size_t) a.kChunks * 256;   // uint4 per sub-block
 
-    auto load = [&](int c, int stage) {
-        uint4* w = sW + stage * 8 * 64;
-        uint4* xs = sX + stage * 4 * 256;
+    auto load = [&](int c) {
+        uint4* w = sW + (c % GEMM_RING) * 8 * 64;
+        uint4* xs = sX + (c % GEMM_RING) * 4 * 256;
         for (int i = threadIdx.x; i < 8 * 64; i += 256) {
             int tile = min(tile0 + i / 64, rowTiles - 1);
             cp_async16(w + i, a.W + ((size_t) tile * a.kChunks + c) * 64 + i % 64);
@@ -76,44 +116,23 @@ __device__ __forceinline__ void gemm_body(const GemmArgs& a) {
 #pragma unroll
             for (int e = 0; e < 4; e++) acc[j][nt][e] = total[j][nt][e] = 0.f;
 
-#pragma unroll
-    for (int s = 0; s < GEMM_STAGES - 1; s++) {
-        if (s < a.kChunks) load(s, s);
+    auto loadStage = [&](int st) {
+        for (int c = st * GEMM_STAGE_CHUNKS; c < min(a.kChunks, (st + 1) * GEMM_STAGE_CHUNKS); c++) load(c);
         cp_async_commit();
-    }
-    for (int c = 0; c < a.kChunks; c++) {
+    };
+    const int stages = (a.kChunks + GEMM_STAGE_CHUNKS - 1) / GEMM_STAGE_CHUNKS;
+#pragma unroll
+    for (int st = 0; st < GEMM_STAGES - 1; st++) loadStage(st);
+    for (int st = 0; st < stages; st++) {
         asm volatile("cp.async.wait_group %0;" ::"n"(GEMM_STAGES - 2) : "memory");
-        __syncthreads();   // chunk c has landed for every thread; chunk c - 1's stage is free
-        if (c + GEMM_STAGES - 1 < a.kChunks) load(c + GEMM_STAGES - 1, (c + GEMM_STAGES - 1) % GEMM_STAGES);
-        cp_async_commit();
-        const int stage = c % GEMM_STAGES;
-        const uint4* w = sW + stage * 8 * 64 + (2 * wr) * 64;
-        const uint4* xh = sX + stage * 4 * 256 + wt * 256;
-        const uint4* xl = xh + 2 * 256;
-        uint4 w00 = w[lane], w01 = w[32 + lane], w10 = w[64 + lane], w11 = w[96 + lane];
+        __syncthreads();   // stage st has landed for every thread; stage st - 1's buffers are free
+        loadStage(st + GEMM_STAGES - 1);
 #pragma unroll
-        for (int nt = 0; nt < 8; nt++) {
-            uint4 bh = xh[nt * 32 + lane], bl = xl[nt * 32 + lane];
-            // gemv_chunk's order: hi then lo, each over the chunk's two k16 steps.
-            mma_bf16(acc[0][nt], w00.x, w01.x, w00.y, w01.y, bh.x, bh.y);
-            mma_bf16(acc[0][nt], w00.z, w01.z, w00.w, w01.w, bh.z, bh.w);
-            mma_bf16(acc[0][nt], w00.x, w01.x, w00.y, w01.y, bl.x, bl.y);
-            mma_bf16(acc[0][nt], w00.z, w01.z, w00.w, w01.w, bl.z, bl.w);
-            mma_bf16(acc[1][nt], w10.x, w11.x, w10.y, w11.y, bh.x, bh.y);
-            mma_bf16(acc[1][nt], w10.z, w11.z, w10.w, w11.w, bh.z, bh.w);
-            mma_bf16(acc[1][nt], w10.x, w11.x, w10.y, w11.y, bl.x, bl.y);
-            mma_bf16(acc[1][nt], w10.z, w11.z, w10.w, w11.w, bl.z, bl.w);
-        }
-        if ((c + 1) % a.cps == 0 || c + 1 == a.kChunks) {   // a GEMV slice ends: add it, in slice order
-#pragma unroll
-            for (int j = 0; j < 2; j++)
-#pragma unroll
-                for (int nt = 0; nt < 8; nt++)
-#pragma unroll
-                    for (int e = 0; e < 4; e++) {
-                        total[j][nt][e] = __fadd_rn(total[j][nt][e], acc[j][nt][e]);
-                        acc[j][nt][e] = 0.f;
-                    }
+        for (int c = st * GEMM_STAGE_CHUNKS; c < min(a.kChunks, (st + 1) * GEMM_STAGE_CHUNKS); c++) {
+            const int slot = c % GEMM_RING;
+            const uint4* xh = sX + slot * 4 * 256 + wt * 256;
+            gemm_chunk(acc, sW + slot * 8 * 64 + (2 * wr) * 64, xh, xh + 2 * 256, lane);
+            if ((c + 1) % a.cps == 0 || c + 1 == a.kChunks) add_slice(total, acc);   // a GEMV slice ends
         }
     }
     asm volatile("cp.async.wait_group 0;" ::: "memory");
@@ -233,4 +252,41 @@ extern "C" __global__ void prefill_rope(const float* y, const float* invFreq, in
     }
     dst[d] = f2bf(x1);
     dst[d + half] = f2bf(x2);
+}
+
+// The step's attention for sub-blocks sb0 .. sb0 + gridDim.x of a chunk, one launch: grid
+// (sub-blocks, splits, kvHeads), so the blocks reading one split's keys run side by side and
+// share them through L2. Each sub-block has its StepParams and its own partial buffers
+// (splits * 64 * nHeads rows apart).
+template <int HD>
+__device__ __forceinline__ void chunk_attention_body(const uint16_t* q, const uint16_t* kc, const uint16_t* vc,
+                                                     int capacity, const StepParams* p, int nHeads, int G, int S,
+                                                     float scaleLog2, float* po, float* pm, float* pl) {
+    const int sb = blockIdx.x;
+    const size_t rows = (size_t) gridDim.y * MAX_TOKENS * nHeads;
+    attention_body<HD>(q + (size_t) sb * MAX_TOKENS * nHeads * HD, kc, vc, capacity, p + sb, MAX_TOKENS, nHeads, G, S,
+                       scaleLog2, po + sb * rows * HD, pm + sb * rows, pl + sb * rows, blockIdx.y, blockIdx.z);
+}
+
+extern "C" __global__ void __launch_bounds__(128) chunk_attention64(const uint16_t* q, const uint16_t* kc,
+        const uint16_t* vc, int capacity, const StepParams* p, int nHeads, int G, int S, float scaleLog2, float* po,
+        float* pm, float* pl) {
+    chunk_attention_body<64>(q, kc, vc, capacity, p, nHeads, G, S, scaleLog2, po, pm, pl);
+}
+
+extern "C" __global__ void __launch_bounds__(128) chunk_attention128(const uint16_t* q, const uint16_t* kc,
+        const uint16_t* vc, int capacity, const StepParams* p, int nHeads, int G, int S, float scaleLog2, float* po,
+        float* pm, float* pl) {
+    chunk_attention_body<128>(q, kc, vc, capacity, p, nHeads, G, S, scaleLog2, po, pm, pl);
+}
+
+// The step's combine for the sub-blocks chunk_attention ran: grid (hd / 32, nHeads, 64 * sub-blocks),
+// 256 threads; splits = the splits chunk_attention was launched with.
+extern "C" __global__ void chunk_combine(const StepParams* p, const float* po, const float* pm, const float* pl,
+                                         int splits, int nHeads, int hd, int S, uint16_t* hi, uint16_t* lo) {
+    const int sb = blockIdx.z / MAX_TOKENS;
+    const size_t rows = (size_t) splits * MAX_TOKENS * nHeads;
+    const size_t act = (size_t) sb * MAX_TOKENS * nHeads * hd;
+    combine_body(p + sb, po + sb * rows * hd, pm + sb * rows, pl + sb * rows, nHeads, hd, S, hi + act, lo + act,
+                 blockIdx.z % MAX_TOKENS);
 }

@@ -508,7 +508,8 @@ template <int HD>
 __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, const uint16_t* __restrict__ kc,
                                                const uint16_t* __restrict__ vc, int capacity,
                                                const StepParams* p, int n, int nHeads, int G, int S,
-                                               float scaleLog2, float* po, float* pm, float* pl) {
+                                               float scaleLog2, float* po, float* pm, float* pl, int split,
+                                               int kvh) {
     constexpr int LD = HD + 8;  // padded row (bf16): ldmatrix rows land in distinct banks
     extern __shared__ uint16_t sm[];
     uint16_t* ks = sm;                       // [2][ATT_TILE][LD]
@@ -516,7 +517,6 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
 
     pdl_launch_next();
     pdl_wait();
-    const int split = blockIdx.x, kvh = blockIdx.y;
     const int slot0 = p->slot;
     const int total = slot0 + n;
     const int kStart = split * S;
@@ -682,7 +682,7 @@ extern "C" __global__ void __launch_bounds__(128) attention64(const uint16_t* q,
                                                                const StepParams* p, int n, int nHeads, int G,
                                                                int S, float scaleLog2, float* po, float* pm,
                                                                float* pl) {
-    attention_body<64>(q, kc, vc, capacity, p, n, nHeads, G, S, scaleLog2, po, pm, pl);
+    attention_body<64>(q, kc, vc, capacity, p, n, nHeads, G, S, scaleLog2, po, pm, pl, blockIdx.x, blockIdx.y);
 }
 
 extern "C" __global__ void __launch_bounds__(128) attention128(const uint16_t* q, const uint16_t* kc,
@@ -690,19 +690,18 @@ extern "C" __global__ void __launch_bounds__(128) attention128(const uint16_t* q
                                                                 const StepParams* p, int n, int nHeads, int G,
                                                                 int S, float scaleLog2, float* po, float* pm,
                                                                 float* pl) {
-    attention_body<128>(q, kc, vc, capacity, p, n, nHeads, G, S, scaleLog2, po, pm, pl);
+    attention_body<128>(q, kc, vc, capacity, p, n, nHeads, G, S, scaleLog2, po, pm, pl, blockIdx.x, blockIdx.y);
 }
 
 // Merges the splits query t can see (slots <= slot + t) -> o_proj activations. grid (hd / 32,
 // nHeads, n), 256 threads: warp w takes splits w, w + 8, ...; lane = head dimension.
-extern "C" __global__ void attention_combine(const StepParams* p, const float* po, const float* pm,
-                                             const float* pl, int nHeads, int hd, int S, uint16_t* hi,
-                                             uint16_t* lo) {
+__device__ __forceinline__ void combine_body(const StepParams* p, const float* po, const float* pm, const float* pl,
+                                             int nHeads, int hd, int S, uint16_t* hi, uint16_t* lo, int t) {
     __shared__ float wm[8], wl[8], wo[8][32];
     pdl_launch_next();
     pdl_wait();
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    const int t = blockIdx.z, head = blockIdx.y, d = blockIdx.x * 32 + lane;
+    const int head = blockIdx.y, d = blockIdx.x * 32 + lane;
     const int splits = (p->slot + t + S) / S;
     const size_t row = (size_t) t * nHeads + head;
     const size_t stride = (size_t) MAX_TOKENS * nHeads;
@@ -731,6 +730,12 @@ extern "C" __global__ void attention_combine(const StepParams* p, const float* p
         }
         write_act(hi, lo, t, head * hd + d, out / total);
     }
+}
+
+extern "C" __global__ void attention_combine(const StepParams* p, const float* po, const float* pm,
+                                             const float* pl, int nHeads, int hd, int S, uint16_t* hi,
+                                             uint16_t* lo) {
+    combine_body(p, po, pm, pl, nHeads, hd, S, hi, lo, blockIdx.z);
 }
 
 // Greedy next token of each row (lowest index on ties). n blocks, 1024 threads.

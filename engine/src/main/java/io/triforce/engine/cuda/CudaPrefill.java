@@ -15,7 +15,7 @@ import jcuda.driver.CUdeviceptr;
  * GEMMs that read each weight once per chunk, where the step kernels read it once per 64 tokens,
  * with the step kernels' bits (see prefill.cuh).
  * A chunk is run as 64-token sub-blocks wherever the step kernels already do the work (embedding,
- * attention and its combine). Buffers are allocated on the first prompt long enough to use them.
+ * attention and its combine, several sub-blocks a launch). Buffers are allocated on the first prompt long enough to use them.
  */
 final class CudaPrefill implements AutoCloseable {
 
@@ -23,6 +23,8 @@ final class CudaPrefill implements AutoCloseable {
     static final int GEMM_TOKENS = 128;
     private static final int SUB = CudaTransformer.MAX_TOKENS;
     private static final int GEMM_SHARED = 4 * (8 * 64 + 4 * 256) * 16;   // GEMM_STAGES x (weights + activations) uint4
+    /** Most device memory the attention partials of one launch take. */
+    private static final long PARTIAL_BYTES = 512L << 20;
 
     private final CudaDevice dev;
     private final CudaTransformer step;
@@ -41,6 +43,11 @@ final class CudaPrefill implements AutoCloseable {
     private final CUdeviceptr params;   // StepParams [chunk/64], one per sub-block
     private final Pointer hostParams;
     private final IntBuffer hostParamInts;
+    private CUdeviceptr partialO;       // attention partials of up to partialSubs sub-blocks, as CudaKvCache's
+    private CUdeviceptr partialM;
+    private CUdeviceptr partialL;
+    private int partialSubs;
+    private long partialRowsPerSub;
 
     /** @param chunk tokens per chunk, a positive multiple of {@link #GEMM_TOKENS} */
     CudaPrefill(CudaDevice dev, CudaTransformer step, DeviceModel model, int chunk) {
@@ -72,6 +79,8 @@ final class CudaPrefill implements AutoCloseable {
         for (String kernel : new String[] {"gemm_store", "gemm_resid", "gemm_swiglu"}) {
             dev.allowSharedMemory(kernel, GEMM_SHARED);
         }
+        dev.allowSharedMemory(config.headDim() == 128 ? "chunk_attention128" : "chunk_attention64",
+                step.attentionShared());
     }
 
     int chunk() {
@@ -102,17 +111,51 @@ final class CudaPrefill implements AutoCloseable {
             dev.launch("prefill_rope", n, cf.nHeads() + 2 * cf.nKvHeads(), 1, cf.headDim() / 2, 0, y,
                     model.inverseFrequencies, pos, slot, n, cf.nHeads(), cf.nKvHeads(), cf.headDim(), ropeScale, query,
                     c.keys[l], c.values[l], c.capacity, c.lastQuery.withByteOffset(4L * l * cf.qDim()));
-            for (int s = 0; s < n / SUB; s++) {
-                long act = 2L * s * SUB * cf.qDim();
-                step.attend(c, l, sub(params, s), SUB, query.withByteOffset(act),
-                        actHi.withByteOffset(act), actLo.withByteOffset(act));
-            }
+            attend(c, l, n / SUB);
             gemm("gemm_resid", model.wo[l], n, actHi, actLo, x);
             norm(model.ffnNorm[l], n);
             gemm("gemm_swiglu", model.gateUp[l], n, actHi, actLo, null);
             gemm("gemm_resid", model.down[l], n, gatedHi, gatedLo, x);
         }
         c.advance(n);
+    }
+
+    /**
+     * The step's attention and combine for the chunk's sub-blocks, as many per launch as the partial
+     * buffers hold ({@link #PARTIAL_BYTES}): the blocks of one launch that read the same keys share them
+     * through L2.
+     */
+    private void attend(CudaKvCache c, int layer, int subs) {
+        ModelConfig cf = config;
+        long rowsPerSub = (long) c.maxSplits * SUB * cf.nHeads();
+        int group = (int) Math.max(1, Math.min(subs, PARTIAL_BYTES / (4 * rowsPerSub * (cf.headDim() + 2))));
+        if (partialSubs < group || partialRowsPerSub < rowsPerSub) {
+            freePartials();
+            partialSubs = group;
+            partialRowsPerSub = rowsPerSub;
+            partialO = dev.alloc(4 * group * rowsPerSub * cf.headDim());
+            partialM = dev.alloc(4 * group * rowsPerSub);
+            partialL = dev.alloc(4 * group * rowsPerSub);
+        }
+        String kernel = cf.headDim() == 128 ? "chunk_attention128" : "chunk_attention64";
+        for (int s = 0; s < subs; s += group) {
+            int k = Math.min(group, subs - s);
+            long act = 2L * s * SUB * cf.qDim();
+            dev.launch(kernel, k, c.maxSplits, cf.nKvHeads(), 128, step.attentionShared(), query.withByteOffset(act),
+                    c.keys[layer], c.values[layer], c.capacity, sub(params, s), cf.nHeads(), cf.groupSize(),
+                    c.splitLength, step.attentionScaleLog2(), partialO, partialM, partialL);
+            dev.launch("chunk_combine", cf.headDim() / 32, cf.nHeads(), k * SUB, 256, 0, sub(params, s), partialO,
+                    partialM, partialL, c.maxSplits, cf.nHeads(), cf.headDim(), c.splitLength,
+                    actHi.withByteOffset(act), actLo.withByteOffset(act));
+        }
+    }
+
+    private void freePartials() {
+        for (CUdeviceptr p : new CUdeviceptr[] {partialO, partialM, partialL}) {
+            if (p != null) {
+                CudaDevice.free(p);
+            }
+        }
     }
 
     private static CUdeviceptr sub(CUdeviceptr params, int s) {
@@ -141,5 +184,6 @@ final class CudaPrefill implements AutoCloseable {
             CudaDevice.free(p);
         }
         cuMemFreeHost(hostParams);
+        freePartials();
     }
 }

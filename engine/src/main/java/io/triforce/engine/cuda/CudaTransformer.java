@@ -279,16 +279,24 @@ public final class CudaTransformer implements Transformer {
      * Attention of layer {@code layer} for the step's {@code n} queries (bf16 [n][nHeads][headDim]) over the
      * cache, split over the slots and combined into o_proj's hi/lo activations.
      */
-    void attend(CudaKvCache c, int layer, CUdeviceptr stepParams, int n, CUdeviceptr q, CUdeviceptr hi,
+    private void attend(CudaKvCache c, int layer, CUdeviceptr stepParams, int n, CUdeviceptr q, CUdeviceptr hi,
                 CUdeviceptr lo) {
         ModelConfig cf = config;
-        int hd = cf.headDim();
-        float scaleLog2 = (float) (1.4426950408889634 / Math.sqrt(hd));
         dev.launch(attentionKernel(), c.maxSplits, cf.nKvHeads(), 1, 128, attentionShared, q, c.keys[layer],
-                c.values[layer], c.capacity, stepParams, n, cf.nHeads(), cf.groupSize(), c.splitLength, scaleLog2,
-                c.partialO, c.partialM, c.partialL);
-        dev.launch("attention_combine", hd / 32, cf.nHeads(), n, 256, 0, stepParams, c.partialO, c.partialM,
-                c.partialL, cf.nHeads(), hd, c.splitLength, hi, lo);
+                c.values[layer], c.capacity, stepParams, n, cf.nHeads(), cf.groupSize(), c.splitLength,
+                attentionScaleLog2(), c.partialO, c.partialM, c.partialL);
+        dev.launch("attention_combine", cf.headDim() / 32, cf.nHeads(), n, 256, 0, stepParams, c.partialO,
+                c.partialM, c.partialL, cf.nHeads(), cf.headDim(), c.splitLength, hi, lo);
+    }
+
+    /** log2(e) / sqrt(headDim): attention scores in base-2 units. */
+    float attentionScaleLog2() {
+        return (float) (1.4426950408889634 / Math.sqrt(config.headDim()));
+    }
+
+    /** Dynamic shared memory of the attention kernels: two stages of 64-key K and V tiles, rows padded by 8. */
+    int attentionShared() {
+        return attentionShared;
     }
 
     /** One GEMV with its fused input (norm or activations) and epilogue; see GemvArgs in triforce.cu. */
