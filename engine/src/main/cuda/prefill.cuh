@@ -13,14 +13,8 @@
 // them) and every epilogue is the step's arithmetic. So a token's keys and logits do not depend
 // on whether its prompt was prefilled in chunks or fed 64 tokens at a time.
 
-#define GEMM_TOKENS 128        // tokens per block: two sub-blocks
-#ifndef GEMM_STAGES
-#define GEMM_STAGES 4          // stages in flight (cp.async ring)
-#endif
-#ifndef GEMM_STAGE_CHUNKS
-#define GEMM_STAGE_CHUNKS 1    // 32-wide k chunks a stage (one barrier a stage)
-#endif
-#define GEMM_RING (GEMM_STAGES * GEMM_STAGE_CHUNKS)
+#define GEMM_TOKENS 128   // tokens per block: two sub-blocks
+#define GEMM_STAGES 4     // k chunks in flight (cp.async ring)
 
 struct GemmArgs {
     const uint4* W;       // tiled weights [rowTiles][kChunks][2][32] uint4
@@ -77,14 +71,13 @@ __device__ __forceinline__ void add_slice(float (&total)[2][8][4], float (&acc)[
 // Y = W . act for 128 rows x 128 tokens per block: grid (T / 128, ceil(rowTiles / 8)), 256 threads.
 // Warp w: row tiles 8y + 2(w % 4) + {0, 1}, tokens 128x + 64(w / 4) .. +63 (one sub-block), so a
 // weight fragment feeds 16 mma and an activation fragment 4. Weights and activations of
-// GEMM_STAGES stages of GEMM_STAGE_CHUNKS k chunks are in flight through cp.async (24 KiB a
-// chunk). The k chunks are summed in the GEMV's slices of cps chunks (acc), the slices added in
-// order (total).
+// GEMM_STAGES k chunks are in flight through cp.async (24 KiB a chunk). The k chunks are summed
+// in the GEMV's slices of cps chunks (acc), the slices added in order (total).
 template <int OUT>
 __device__ __forceinline__ void gemm_body(const GemmArgs& a) {
     extern __shared__ uint4 gsm[];
-    uint4* sW = gsm;                                  // [RING][8 tiles][64]
-    uint4* sX = gsm + GEMM_RING * 8 * 64;             // [RING][hi, lo][2 sub-blocks][256]
+    uint4* sW = gsm;                                  // [STAGES][8 tiles][64]
+    uint4* sX = gsm + GEMM_STAGES * 8 * 64;           // [STAGES][hi, lo][2 sub-blocks][256]
     pdl_launch_next();
     pdl_wait();
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -93,18 +86,19 @@ __device__ __forceinline__ void gemm_body(const GemmArgs& a) {
     const int sb0 = blockIdx.x * 2;
     const size_t subStride = (size_t) a.kChunks * 256;   // uint4 per sub-block
 
-    auto load = [&](int c) {
-        uint4* w = sW + (c % GEMM_RING) * 8 * 64;
-        uint4* xs = sX + (c % GEMM_RING) * 4 * 256;
-        for (int i = threadIdx.x; i < 8 * 64; i += 256) {
+    auto load = [&](int c) {   // chunk c into stage c % GEMM_STAGES: one cp.async group (empty past the end)
+        uint4* w = sW + (c % GEMM_STAGES) * 8 * 64;
+        uint4* xs = sX + (c % GEMM_STAGES) * 4 * 256;
+        for (int i = threadIdx.x; c < a.kChunks && i < 8 * 64; i += 256) {
             int tile = min(tile0 + i / 64, rowTiles - 1);
             cp_async16(w + i, a.W + ((size_t) tile * a.kChunks + c) * 64 + i % 64);
         }
-        for (int i = threadIdx.x; i < 4 * 256; i += 256) {
+        for (int i = threadIdx.x; c < a.kChunks && i < 4 * 256; i += 256) {
             int part = i >> 8, sb = sb0 + (part & 1);
             const uint4* src = (part < 2 ? a.xhi : a.xlo) + sb * subStride + (size_t) c * 256 + (i & 255);
             cp_async16(xs + i, src);
         }
+        cp_async_commit();
     };
 
     const int wr = warp & 3, wt = warp >> 2;
@@ -116,24 +110,16 @@ __device__ __forceinline__ void gemm_body(const GemmArgs& a) {
 #pragma unroll
             for (int e = 0; e < 4; e++) acc[j][nt][e] = total[j][nt][e] = 0.f;
 
-    auto loadStage = [&](int st) {
-        for (int c = st * GEMM_STAGE_CHUNKS; c < min(a.kChunks, (st + 1) * GEMM_STAGE_CHUNKS); c++) load(c);
-        cp_async_commit();
-    };
-    const int stages = (a.kChunks + GEMM_STAGE_CHUNKS - 1) / GEMM_STAGE_CHUNKS;
 #pragma unroll
-    for (int st = 0; st < GEMM_STAGES - 1; st++) loadStage(st);
-    for (int st = 0; st < stages; st++) {
+    for (int c = 0; c < GEMM_STAGES - 1; c++) load(c);
+    for (int c = 0; c < a.kChunks; c++) {
         asm volatile("cp.async.wait_group %0;" ::"n"(GEMM_STAGES - 2) : "memory");
-        __syncthreads();   // stage st has landed for every thread; stage st - 1's buffers are free
-        loadStage(st + GEMM_STAGES - 1);
-#pragma unroll
-        for (int c = st * GEMM_STAGE_CHUNKS; c < min(a.kChunks, (st + 1) * GEMM_STAGE_CHUNKS); c++) {
-            const int slot = c % GEMM_RING;
-            const uint4* xh = sX + slot * 4 * 256 + wt * 256;
-            gemm_chunk(acc, sW + slot * 8 * 64 + (2 * wr) * 64, xh, xh + 2 * 256, lane);
-            if ((c + 1) % a.cps == 0 || c + 1 == a.kChunks) add_slice(total, acc);   // a GEMV slice ends
-        }
+        __syncthreads();   // chunk c has landed for every thread; chunk c - 1's stage is free
+        load(c + GEMM_STAGES - 1);
+        const int stage = c % GEMM_STAGES;
+        const uint4* xh = sX + stage * 4 * 256 + wt * 256;
+        gemm_chunk(acc, sW + stage * 8 * 64 + (2 * wr) * 64, xh, xh + 2 * 256, lane);
+        if ((c + 1) % a.cps == 0 || c + 1 == a.kChunks) add_slice(total, acc);   // a GEMV slice ends
     }
     asm volatile("cp.async.wait_group 0;" ::: "memory");
 

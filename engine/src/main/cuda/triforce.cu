@@ -163,7 +163,7 @@ struct GemvArgs {
     float* partial;
     int* counters;
     const StepParams* p;
-    const float* invFreq;
+    const float2* rope;  // OUT_ROPE: cos, sin (times the attention scaling) per (token, pair), from embed
     uint16_t* q;
     uint16_t* kc;
     uint16_t* vc;
@@ -175,7 +175,7 @@ struct GemvArgs {
     int rows, kChunks, cps, n;
     int ssGroups, nHeads, nKv, hd;
     int capacity, pad;
-    float eps, ropeScale;
+    float eps;
 };
 static_assert(sizeof(GemvArgs) == 192, "GemvArgs must match CudaTransformer.gemv");
 
@@ -344,7 +344,7 @@ __device__ void gemv_epilogue(const GemvArgs& a, int slices, int y, const float2
 
 template <int NT, int IN, int OUT>
 __device__ __forceinline__ void gemv_body(const GemvArgs& a) {
-    extern __shared__ uint4 smem[];  // staged hi and lo activations, then (OUT_ROPE) cos/sin per (token, pair)
+    extern __shared__ uint4 smem[];  // staged hi and lo activations
     __shared__ int isLast;
     __shared__ float inv[MAX_TOKENS];
     pdl_launch_next();
@@ -358,7 +358,6 @@ __device__ __forceinline__ void gemv_body(const GemvArgs& a) {
     const bool active = tile < rowTiles;
     uint4* xs_hi = smem;
     uint4* xs_lo = smem + stage * NT * 32;
-    float2* rope = (float2*) (smem + 2 * stage * NT * 32);
 
     // Stream this warp's first 4 chunks of W while the previous kernel finishes.
     const uint4* wp = a.W + ((size_t) min(tile, rowTiles - 1) * a.kChunks + c0) * 64 + lane;
@@ -368,13 +367,6 @@ __device__ __forceinline__ void gemv_body(const GemvArgs& a) {
         for (int j = 0; j < 4; j++) {
             w[2 * j] = load_stream(wp + j * 64);
             w[2 * j + 1] = load_stream(wp + j * 64 + 32);
-        }
-    }
-    if (OUT == OUT_ROPE) {  // positions come from the host before the graph runs: no need to wait
-        const int half = a.hd / 2;
-        for (int i = threadIdx.x; i < a.n * half; i += blockDim.x) {
-            float angle = a.invFreq[i % half] * (float) (a.p->pos + i / half);
-            rope[i] = make_float2((float) cos((double) angle) * a.ropeScale, (float) sin((double) angle) * a.ropeScale);
         }
     }
     pdl_wait();
@@ -431,7 +423,7 @@ __device__ __forceinline__ void gemv_body(const GemvArgs& a) {
     __syncthreads();
     if (!isLast) return;
     __threadfence();
-    gemv_epilogue<OUT>(a, gridDim.x, blockIdx.y, rope);
+    gemv_epilogue<OUT>(a, gridDim.x, blockIdx.y, a.rope);
     if (threadIdx.x == 0) a.counters[blockIdx.y] = 0;
 }
 
@@ -454,14 +446,20 @@ GEMV_KERNEL(gemv_resid64, 8, IN_ACT, OUT_RESID)
 GEMV_KERNEL(gemv_logits32, 4, IN_NORM, OUT_LOGITS)
 GEMV_KERNEL(gemv_logits64, 8, IN_NORM, OUT_LOGITS)
 
-// x[t] = embedding row of token t, and its sums of squares per 128-row group.
-// grid (ceil(dim / 128), n), 128 threads.
+// x[t] = embedding row of token t, and its sums of squares per 128-row group; with a rope table,
+// also token t's RoPE cos and sin (times the attention scaling) [t][half], which every layer's
+// q/k/v epilogue reads. grid (ceil(dim / 128), n), 128 threads (half <= 128).
 extern "C" __global__ void embed(const StepParams* p, const uint16_t* __restrict__ emb, int dim, float* x,
-                                 float* ssOut) {
+                                 float* ssOut, const float* invFreq, int half, float ropeScale, float2* rope) {
     __shared__ float red[4];
     pdl_launch_next();
     pdl_wait();
     int t = blockIdx.y, r = blockIdx.x * GROUP_ROWS + threadIdx.x;
+    if (rope != nullptr && blockIdx.x == 0 && threadIdx.x < half) {
+        float angle = invFreq[threadIdx.x] * (float) (p->pos + t);
+        rope[t * half + threadIdx.x] = make_float2((float) cos((double) angle) * ropeScale,
+                                                   (float) sin((double) angle) * ropeScale);
+    }
     float sq = 0.f;
     if (r < dim) {
         float v = bf2f(emb[(size_t) p->tokens[t] * dim + r]);

@@ -102,7 +102,7 @@ final class CudaPrefill implements AutoCloseable {
         dev.toDevice(params, hostParams, (long) CudaTransformer.PARAMS_BYTES * (n / SUB));
         for (int s = 0; s < n / SUB; s++) {
             step.embed(sub(params, s), SUB, x.withByteOffset(4L * s * SUB * cf.dim()),
-                    sumSquares.withByteOffset(4L * s * SUB * normGroups));
+                    sumSquares.withByteOffset(4L * s * SUB * normGroups), null);   // prefill_rope makes its own
         }
         float ropeScale = cf.rope().attentionScaling();
         for (int l = 0; l < cf.nLayers(); l++) {

@@ -55,6 +55,7 @@ public final class CudaTransformer implements Transformer {
     private final CUdeviceptr query;       // bf16 [64][nHeads][headDim]
     private final CUdeviceptr logits;      // fp32 [64][vocab]
     private final CUdeviceptr argmax;      // int [64]
+    private final CUdeviceptr ropeTable;   // float2 [64][headDim/2]: the step's RoPE cos, sin (embed writes it)
     private final int normGroups;
     private final int attentionShared;
     private CudaPrefill prefill;   // allocated by the first prompt long enough for it
@@ -85,9 +86,10 @@ public final class CudaTransformer implements Transformer {
         query = dev.alloc(2L * MAX_TOKENS * c.qDim());
         logits = dev.alloc(4L * MAX_TOKENS * c.vocabSize());
         argmax = dev.alloc(4L * MAX_TOKENS);
+        ropeTable = dev.alloc(8L * MAX_TOKENS * (c.headDim() / 2));
         for (String kernel : new String[] {"gemv_qkv", "gemv_gateup", "gemv_resid", "gemv_logits"}) {
             for (int tiles = 1; tiles <= MAX_TOKENS / 8; tiles *= 2) {
-                dev.allowSharedMemory(kernel + 8 * tiles, STAGED_BYTES + MAX_TOKENS * c.headDim() / 2 * 8);
+                dev.allowSharedMemory(kernel + 8 * tiles, STAGED_BYTES);
             }
         }
         attentionShared = 4 * 64 * (c.headDim() + 8) * 2;  // two stages of 64-key K and V tiles, rows padded by 8
@@ -255,7 +257,7 @@ public final class CudaTransformer implements Transformer {
     /** The kernels of one step, in order, on the device's stream (six per layer). */
     private void enqueue(CudaKvCache c, int n, boolean withLogits) {
         ModelConfig cf = config;
-        embed(params, n, x, sumSquares);
+        embed(params, n, x, sumSquares, ropeTable);
         for (int l = 0; l < cf.nLayers(); l++) {
             gemv("gemv_qkv", model.qkv[l], n, model.attentionNorm[l], c.keys[l], c.values[l], c.capacity,
                     c.lastQuery.withByteOffset(4L * l * cf.qDim()));
@@ -270,9 +272,13 @@ public final class CudaTransformer implements Transformer {
         }
     }
 
-    /** x [n][dim] = embeddings of the step's tokens (params), with their sums of squares per 128-row group. */
-    void embed(CUdeviceptr stepParams, int n, CUdeviceptr x, CUdeviceptr sumSquares) {
-        dev.launch("embed", normGroups, n, 1, GROUP_ROWS, 0, stepParams, model.embedding, config.dim(), x, sumSquares);
+    /**
+     * x [n][dim] = embeddings of the step's tokens (params), with their sums of squares per 128-row group;
+     * with a {@code rope} table, also the tokens' RoPE cos and sin for the q/k/v epilogues.
+     */
+    void embed(CUdeviceptr stepParams, int n, CUdeviceptr x, CUdeviceptr sumSquares, CUdeviceptr rope) {
+        dev.launch("embed", normGroups, n, 1, GROUP_ROWS, 0, stepParams, model.embedding, config.dim(), x, sumSquares,
+                model.inverseFrequencies, config.headDim() / 2, config.rope().attentionScaling(), rope);
     }
 
     /**
@@ -305,16 +311,15 @@ public final class CudaTransformer implements Transformer {
         int tiles = Integer.highestOneBit((n + 7) / 8 * 2 - 1);  // 8-token n-tiles, a power of two
         ByteBuffer a = ByteBuffer.allocate(192).order(ByteOrder.LITTLE_ENDIAN);
         for (CUdeviceptr p : new CUdeviceptr[] {m.data(), actHi, actLo, x, sumSquares, norm, partial, counters, params,
-                model.inverseFrequencies, query, keys, values, actHi, actLo, sumSquares, logits, lastQuery}) {
+                ropeTable, query, keys, values, actHi, actLo, sumSquares, logits, lastQuery}) {
             a.putLong(p == null ? 0 : CudaDevice.address(p));
         }
         a.putInt(m.rows()).putInt(m.kChunks()).putInt(m.cps()).putInt(n);
         a.putInt(normGroups).putInt(config.nHeads()).putInt(config.nKvHeads()).putInt(config.headDim());
         a.putInt(capacity).putInt(0);
-        a.putFloat(config.normEps()).putFloat(config.rope().attentionScaling());
+        a.putFloat(config.normEps());
         int staged = Math.min(m.cps(), 64 / tiles) * tiles * 32 * 16 * 2;
-        int rope = keys != null ? n * config.headDim() / 2 * 8 : 0;
-        dev.launch(kernel + 8 * tiles, m.slices(), (m.rowTiles() + 7) / 8, 1, 256, staged + rope, a.array());
+        dev.launch(kernel + 8 * tiles, m.slices(), (m.rowTiles() + 7) / 8, 1, 256, staged, a.array());
     }
 
     private String attentionKernel() {
@@ -329,7 +334,7 @@ public final class CudaTransformer implements Transformer {
     public void close() {
         dev.use();
         for (CUdeviceptr p : new CUdeviceptr[] {params, x, sumSquares, actHi, actLo, partial, counters, query, logits,
-                argmax}) {
+                argmax, ropeTable}) {
             CudaDevice.free(p);
         }
         cuMemFreeHost(hostParams);
