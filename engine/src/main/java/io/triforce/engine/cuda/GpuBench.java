@@ -14,6 +14,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUevent;
 import jcuda.driver.CUgraphExec;
 
@@ -23,7 +24,8 @@ import jcuda.driver.CUgraphExec;
  * autoregressive decode, verify blocks, a retrieval-cache rebuild (chunk scores, top-k, gather)
  * and the retrieval-draft step (the target's weights over the {@code budget} slots it selected),
  * each step a CUDA graph replayed back to back, timed with events, beside its memory-bound
- * floor (bytes read / bandwidth; for the rebuild, the keys it scores).
+ * floor (bytes read / bandwidth; for the rebuild, the keys it scores). First line: the read
+ * roofline, what a kernel that only streams memory reaches on this device.
  *
  * <pre>
  * GpuBench [--shapes llama2-7b:4096:65536,llama31-8b:32768:131072] [--contexts 4096]
@@ -104,6 +106,7 @@ public final class GpuBench {
         bench.dev.pdl = pdl;
         System.out.printf("device: %s, %d SMs; programmatic dependent launch %s; floor = bytes read / %.2f TB/s%n",
                 bench.dev.name, bench.dev.multiprocessors, pdl ? "on" : "off", bandwidth / 1e12);
+        bench.readRoofline(8);
         System.out.printf("%-14s %8s %-22s %9s %9s %7s%n", "shape", "context", "step", "ms", "floor ms", "floor%");
         for (String entry : shapes.split(",")) {
             String[] parts = entry.split(":");
@@ -111,6 +114,41 @@ public final class GpuBench {
                     : contexts;
             bench.run(parts[0], own, blocks, budget, prefill);
         }
+    }
+
+    /**
+     * The read roofline: the best of a few grid sizes streaming {@code gib} GiB with the GEMVs'
+     * load instruction, in bytes per second (what "floor%" could reach at most, rather than the
+     * nominal bandwidth the floor is computed with).
+     */
+    private void readRoofline(int gib) {
+        long bytes = (long) gib << 30;
+        CUdeviceptr buffer = dev.alloc(bytes);
+        CUdeviceptr sink = dev.alloc(4);
+        CUevent start = new CUevent();
+        CUevent stop = new CUevent();
+        cuEventCreate(start, 0);
+        cuEventCreate(stop, 0);
+        double best = 0;
+        float[] elapsed = new float[1];
+        for (int blocksPerSm : new int[] {2, 4, 8, 16}) {
+            int blocks = dev.multiprocessors * blocksPerSm;
+            dev.launch("read_bandwidth", blocks, 1, 1, 256, 0, buffer, bytes / 16, sink);
+            cuEventRecord(start, dev.stream);
+            for (int i = 0; i < reps; i++) {
+                dev.launch("read_bandwidth", blocks, 1, 1, 256, 0, buffer, bytes / 16, sink);
+            }
+            cuEventRecord(stop, dev.stream);
+            cuEventSynchronize(stop);
+            cuEventElapsedTime(elapsed, start, stop);
+            best = Math.max(best, bytes * (double) reps / (elapsed[0] / 1e3));
+        }
+        cuEventDestroy(start);
+        cuEventDestroy(stop);
+        CudaDevice.free(buffer);
+        CudaDevice.free(sink);
+        System.out.printf("read roofline: %.2f TB/s (streaming %d GiB with the GEMVs' loads; the floor uses %.2f)%n",
+                best / 1e12, gib, bandwidth / 1e12);
     }
 
     private void run(String shape, int[] contexts, int[] blocks, int budget, int prefill) {
