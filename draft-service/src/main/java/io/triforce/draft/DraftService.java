@@ -40,8 +40,8 @@ public class DraftService {
     @Inject
     MeterRegistry registry;
     @Inject
-    @Channel("session-failures")
-    Emitter<SessionEvent> failures;
+    @Channel("session-events")
+    Emitter<SessionEvent> sessionEvents;
 
     @ConfigProperty(name = "triforce.threads", defaultValue = "0")
     int threads;
@@ -51,8 +51,8 @@ public class DraftService {
 
     void start(@Observes StartupEvent event) {
         settings = LevelSettings.from(k -> ConfigProvider.getConfig().getOptionalValue(k, Integer.class));
-        host = new LevelHost<>(1, "draft", modelDir, "cpu", threads, sessionTimeout, registry, (id, e) ->
-                failures.send(KafkaRecord.of(id, SessionEvent.failed(id, "draft-service", e))));
+        host = new LevelHost<>(1, "draft", modelDir, "cpu", threads, sessionTimeout, registry,
+                (id, e) -> publish(SessionEvent.failed(id, "draft-service", e)), id -> publish(SessionEvent.resync(id)));
         LOG.infof("draft model %s loaded; %s", modelDir, settings);
     }
 
@@ -66,7 +66,10 @@ public class DraftService {
 
     @Incoming("sessions")
     public void onSession(SessionEvent event) {
-        if (host.onSession(event, () -> new DraftSession(host.model(), event, settings))) {
+        if (host.onSession(event, () -> new DraftSession(host.model(), event, settings), s -> {
+            s.onReannounce(event);
+            return true;
+        })) {
             pump();
         }
     }
@@ -83,6 +86,10 @@ public class DraftService {
         if (host.onCommit(commit, s -> s.onCommit(commit))) {
             pump();
         }
+    }
+
+    private void publish(SessionEvent event) {
+        sessionEvents.send(KafkaRecord.of(event.sessionId(), event));
     }
 
     /** One proposal per session that may speculate further, again and again until none may. */

@@ -49,7 +49,7 @@ class DraftServiceTest {
     void aSessionItCannotRunIsAnnouncedAsFailed() throws Exception {
         int[] prompt = {5, 6, 99_999}; // not in the draft's vocabulary (the gateway would have refused it)
         connector.source("sessions").send(SessionEvent.start("draft-bad", prompt, 8, Sampling.of(SamplingParams.GREEDY)));
-        InMemorySink<SessionEvent> sink = connector.sink("session-failures");
+        InMemorySink<SessionEvent> sink = connector.sink("session-events");
         Await.until(() -> !sink.received().isEmpty(), DraftScenario.WAIT, () -> "a failure event");
         SessionEvent failed = sink.received().getFirst().getPayload();
         assertEquals("draft-bad", failed.sessionId());

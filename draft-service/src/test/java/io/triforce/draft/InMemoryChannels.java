@@ -13,7 +13,7 @@ public class InMemoryChannels implements QuarkusTestResourceLifecycleManager {
     public Map<String, String> start() {
         Map<String, String> config = new HashMap<>(SharedModels.serviceConfig());
         config.putAll(InMemoryConnector.switchIncomingChannelsToInMemory("sessions", "corrections", "committed"));
-        config.putAll(InMemoryConnector.switchOutgoingChannelsToInMemory("level1-proposals", "session-failures"));
+        config.putAll(InMemoryConnector.switchOutgoingChannelsToInMemory("level1-proposals", "session-events"));
         return config;
     }
 

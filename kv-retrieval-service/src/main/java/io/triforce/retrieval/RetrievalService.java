@@ -49,8 +49,8 @@ public class RetrievalService implements RetrievalSession.Outbox {
     @Inject
     MeterRegistry registry;
     @Inject
-    @Channel("session-failures")
-    Emitter<SessionEvent> failures;
+    @Channel("session-events")
+    Emitter<SessionEvent> sessionEvents;
 
     @ConfigProperty(name = "triforce.threads", defaultValue = "0")
     int threads;
@@ -63,8 +63,9 @@ public class RetrievalService implements RetrievalSession.Outbox {
 
     void start(@Observes StartupEvent event) {
         settings = LevelSettings.from(k -> ConfigProvider.getConfig().getOptionalValue(k, Integer.class));
-        host = new LevelHost<>(2, "retrieval", modelDir, backend, threads, sessionTimeout, registry, (id, e) ->
-                failures.send(KafkaRecord.of(id, SessionEvent.failed(id, "kv-retrieval-service", e))));
+        host = new LevelHost<>(2, "retrieval", modelDir, backend, threads, sessionTimeout, registry,
+                (id, e) -> publish(SessionEvent.failed(id, "kv-retrieval-service", e)),
+                id -> publish(SessionEvent.resync(id)));
         level1Acceptance = new AcceptanceMeter(registry, 1);
         LOG.infof("target model %s loaded for level 2 on the %s backend; %s", modelDir, host.backendName(), settings);
     }
@@ -79,7 +80,10 @@ public class RetrievalService implements RetrievalSession.Outbox {
 
     @Incoming("sessions")
     public void onSession(SessionEvent event) {
-        if (host.onSession(event, () -> new RetrievalSession(host.model(), event, settings))) {
+        if (host.onSession(event, () -> new RetrievalSession(host.model(), event, settings), s -> {
+            s.onReannounce(event, this::correct);
+            return true;
+        })) {
             pump();
         }
     }
@@ -110,6 +114,10 @@ public class RetrievalService implements RetrievalSession.Outbox {
         if (settings.level2Ahead() > 0) {
             host.worker().pump((id, session) -> session.draftAhead(this));
         }
+    }
+
+    private void publish(SessionEvent event) {
+        sessionEvents.send(KafkaRecord.of(event.sessionId(), event));
     }
 
     @Override

@@ -13,7 +13,7 @@ public class InMemoryChannels implements QuarkusTestResourceLifecycleManager {
     public Map<String, String> start() {
         Map<String, String> config = new HashMap<>(SharedModels.serviceConfig());
         config.putAll(InMemoryConnector.switchIncomingChannelsToInMemory("sessions", "level1-proposals", "committed"));
-        config.putAll(InMemoryConnector.switchOutgoingChannelsToInMemory("level2-proposals", "corrections", "session-failures"));
+        config.putAll(InMemoryConnector.switchOutgoingChannelsToInMemory("level2-proposals", "corrections", "session-events"));
         return config;
     }
 

@@ -42,6 +42,9 @@ public class VerifyService {
     Emitter<Commit> committed;
     @Inject
     MeterRegistry registry;
+    @Inject
+    @Channel("session-events")
+    Emitter<SessionEvent> sessionEvents;
 
     @ConfigProperty(name = "triforce.threads", defaultValue = "0")
     int threads;
@@ -53,8 +56,9 @@ public class VerifyService {
     private AcceptanceMeter level2Acceptance;
 
     void start(@Observes StartupEvent event) {
-        host = new LevelHost<>(3, "verify", modelDir, backend, threads, sessionTimeout, registry, (id, e) ->
-                send(Commit.failed(id, "verify-service: " + e.getMessage())));
+        host = new LevelHost<>(3, "verify", modelDir, backend, threads, sessionTimeout, registry,
+                (id, e) -> send(Commit.failed(id, "verify-service: " + e.getMessage())),
+                id -> sessionEvents.send(KafkaRecord.of(id, SessionEvent.resync(id))));
         committedTokens = Counter.builder("triforce.tokens.committed").register(registry);
         level2Acceptance = new AcceptanceMeter(registry, 2);
         LOG.infof("target model %s loaded for level 3 on the %s backend", modelDir, host.backendName());
@@ -70,7 +74,7 @@ public class VerifyService {
 
     @Incoming("sessions")
     public void onSession(SessionEvent event) {
-        host.onSession(event, () -> new VerifySession(host.model(), event));
+        host.onSession(event, () -> new VerifySession(host.model(), event), s -> s.onReannounce(event));
         if (event.kind() == SessionEvent.Kind.FAILED) {
             send(Commit.failed(event.sessionId(), event.error() == null ? "a level failed" : event.error()));
         }

@@ -13,7 +13,7 @@ public class InMemoryChannels implements QuarkusTestResourceLifecycleManager {
     public Map<String, String> start() {
         Map<String, String> config = new HashMap<>(SharedModels.serviceConfig());
         config.putAll(InMemoryConnector.switchIncomingChannelsToInMemory("sessions", "level2-proposals"));
-        config.putAll(InMemoryConnector.switchOutgoingChannelsToInMemory("committed"));
+        config.putAll(InMemoryConnector.switchOutgoingChannelsToInMemory("committed", "session-events"));
         return config;
     }
 
