@@ -22,6 +22,7 @@ import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.eclipse.microprofile.reactive.messaging.Channel;
 import org.eclipse.microprofile.reactive.messaging.Emitter;
 import org.eclipse.microprofile.reactive.messaging.Incoming;
+import org.jboss.logging.Logger;
 
 /**
  * Starts and cancels sessions, and routes the committed log to the request waiting for it. At
@@ -36,6 +37,8 @@ import org.eclipse.microprofile.reactive.messaging.Incoming;
  */
 @ApplicationScoped
 public class SessionHub {
+
+    private static final Logger LOG = Logger.getLogger(SessionHub.class);
 
     @Inject
     @Channel("sessions")
@@ -117,13 +120,21 @@ public class SessionHub {
     public void onSessionEvent(SessionEvent event) {
         LiveSession session = event.kind() == SessionEvent.Kind.RESYNC ? live.get(event.sessionId()) : null;
         if (session != null) {
-            session.reannounce(System.nanoTime(), SessionWorker.ASK_INTERVAL.toNanos(), false).ifPresent(this::send);
+            session.reannounce(System.nanoTime(), SessionWorker.ASK_INTERVAL.toNanos(), false)
+                    .ifPresent(e -> reannounce(e, "a level asked for it"));
         }
     }
 
     private void reannounceSilent() {
         long now = System.nanoTime();
-        live.values().forEach(s -> s.reannounce(now, reannounceAfter.toNanos(), true).ifPresent(this::send));
+        live.values().forEach(s -> s.reannounce(now, reannounceAfter.toNanos(), true)
+                .ifPresent(e -> reannounce(e, "its log was silent for " + reannounceAfter.toSeconds() + " s")));
+    }
+
+    private void reannounce(SessionEvent event, String why) {
+        LOG.infof("re-announcing session %s after %d committed tokens in epoch %d: %s", event.sessionId(),
+                event.committed().length, event.epoch(), why);
+        send(event);
     }
 
     private void send(SessionEvent event) {

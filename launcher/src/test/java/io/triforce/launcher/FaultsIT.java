@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.triforce.protocol.testing.SharedModels;
 import java.net.ServerSocket;
 import java.net.http.HttpClient;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -21,6 +22,12 @@ import org.junit.jupiter.api.Test;
  * either complete and equal to the target's own output, or with an error after a correct prefix
  * (never a wrong, lost or duplicated token); a fresh request must then succeed, and no service may
  * keep a session (their active-session metrics return to 0).
+ * <p>
+ * A level service killed {@link #LATE_KILL} into a stream — after its consumer group committed
+ * past the session's start (every 5 s), so the restarted one never sees it — must rebuild the
+ * session from the gateway's re-announcement, and the stream must complete with exactly the
+ * reference text. So must every stream when one of two verify-service instances (sharing the
+ * topics' partitions) is killed for good and the survivor takes its partitions over.
  */
 @Tag("faults")
 class FaultsIT {
@@ -36,21 +43,20 @@ class FaultsIT {
      */
     private static final String KAFKA_SESSION_TIMEOUT_MS = System.getProperty("triforce.faults.kafka-session-timeout-ms",
             "10000");
+    private static final List<String> LATE_VICTIMS = List.of(System.getProperty("triforce.faults.late-victims",
+            "verify-service,kv-retrieval-service,draft-service").split(","));
+    /** Past the consumers' 5 s offset commits: a service restarted now resumes after the session's start. */
+    private static final Duration LATE_KILL = Duration.ofSeconds(8);
+    /** Tokens of a stream killed late: one stream alone runs at up to ~100 tokens/s here, so it still runs at the kill. */
+    private static final int LONG_STREAM = 1500;
 
     @Test
     void killedProcessesNeitherHangNorCorruptStreams() throws Exception {
         Path target = SharedModels.target();
         Path draft = SharedModels.draft();
         List<GreedyReference> refs = GreedyReference.compute(target, 2 * VICTIMS.size() + 1, 256, 128);
-        int port;
-        try (ServerSocket s = new ServerSocket(0)) {
-            port = s.getLocalPort();
-        }
-        String timeout = TIMEOUTS.toSeconds() + "s";
         List<String> report = new ArrayList<>();
-        try (LocalStack stack = LocalStack.start(new LocalStack.Options(Path.of("..").toAbsolutePath().normalize(), target,
-                draft, port, null, Duration.ofSeconds(180), Map.of("TRIFORCE_TOKEN_TIMEOUT", timeout,
-                        "TRIFORCE_SESSION_TIMEOUT", timeout, "KAFKA_SESSION_TIMEOUT_MS", KAFKA_SESSION_TIMEOUT_MS)));
+        try (LocalStack stack = startStack(target, draft);
              HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build()) {
             check(refs.getLast(), SseStream.open(http, stack.url(), null, refs.getLast().request(), DEADLINE).await(), "warm-up");
             try {
@@ -62,6 +68,98 @@ class FaultsIT {
         } finally {
             report.forEach(line -> System.out.println("faults: " + line));
         }
+    }
+
+    @Test
+    void aLevelKilledAfterItsOffsetsWereCommittedRebuildsTheSession() throws Exception {
+        Path target = SharedModels.target();
+        List<GreedyReference> refs = GreedyReference.compute(target, LATE_VICTIMS.size(), 256, LONG_STREAM);
+        List<String> report = new ArrayList<>();
+        try (LocalStack stack = startStack(target, SharedModels.draft());
+             HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build()) {
+            try {
+                for (int v = 0; v < LATE_VICTIMS.size(); v++) {
+                    String victim = LATE_VICTIMS.get(v);
+                    SseStream stream = SseStream.open(http, stack.url(), null, refs.get(v).request(), DEADLINE);
+                    assertTrue(stream.awaitFirstChunk(DEADLINE), "the stream started before " + victim + " was killed");
+                    Thread.sleep(LATE_KILL.toMillis());
+                    assertTrue(stream.running(), "the stream still runs " + LATE_KILL + " after its first token");
+                    long kill = System.nanoTime();
+                    stack.kill(victim);
+                    stack.restart(victim);
+                    SseStream.Result hit = stream.await();
+                    assertEquals("completed", check(refs.get(v), hit, "stream hit by the late " + victim + " kill"));
+                    List<String> reannounced = reannouncements(stack, hit);
+                    assertFalse(reannounced.isEmpty(), "the gateway re-announced the session to the restarted " + victim);
+                    report.add(String.format("%s killed %d s into the stream: completed exactly %.1f s after the kill"
+                            + " (%d chars); re-announced: %s", victim, LATE_KILL.toSeconds(), (hit.endNanos() - kill) / 1e9,
+                            hit.text().length(), reannounced));
+                }
+                assertTrue(Probe.secondsUntilIdle(http, stack, TIMEOUTS.multipliedBy(3)) >= 0, "a service still holds a session");
+            } catch (AssertionError | Exception e) {
+                Probe.keepLogs(stack, "faults-late");
+                throw e;
+            }
+        } finally {
+            report.forEach(line -> System.out.println("faults: " + line));
+        }
+    }
+
+    @Test
+    void theSurvivorOfTwoVerifyInstancesTakesOverTheOthersSessions() throws Exception {
+        Path target = SharedModels.target();
+        List<GreedyReference> refs = GreedyReference.compute(target, 6, 256, LONG_STREAM * 2 / 3);
+        try (LocalStack stack = startStack(target, SharedModels.draft());
+             HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build()) {
+            try {
+                String second = stack.addInstance("verify-service");
+                List<SseStream> streams = new ArrayList<>();
+                long first = System.nanoTime();
+                do { // until both instances verify a session: the group split the partitions between them
+                    SseStream s = SseStream.open(http, stack.url(), null, refs.get(streams.size()).request(), DEADLINE);
+                    assertTrue(s.awaitFirstChunk(DEADLINE), "stream " + streams.size() + " started");
+                    streams.add(s);
+                } while (streams.size() < refs.size() && (streams.size() < 2
+                        || Probe.activeSessions(http, stack.url("verify-service")) == 0
+                        || Probe.activeSessions(http, stack.url(second)) == 0));
+                Thread.sleep(Math.max(0, LATE_KILL.toMillis() - (System.nanoTime() - first) / 1_000_000));
+                double onSecond = Probe.activeSessions(http, stack.url(second));
+                assertTrue(onSecond > 0 && Probe.activeSessions(http, stack.url("verify-service")) > 0,
+                        "both instances verify sessions when one is killed");
+                long kill = System.nanoTime();
+                stack.kill(second);
+                for (int i = 0; i < streams.size(); i++) {
+                    SseStream.Result r = streams.get(i).await();
+                    assertEquals("completed", check(refs.get(i), r, "stream " + i + " with " + second + " killed"));
+                }
+                System.out.printf("faults: %d streams over two verify-service instances, %.0f of them on the one killed"
+                        + " %d s in; all completed exactly, the last %.1f s after the kill%n", streams.size(), onSecond,
+                        LATE_KILL.toSeconds(), (System.nanoTime() - kill) / 1e9);
+            } catch (AssertionError | Exception e) {
+                Probe.keepLogs(stack, "faults-shared");
+                throw e;
+            }
+        }
+    }
+
+    /** Why the gateway re-announced the stream's session (its log lines), in order. */
+    private static List<String> reannouncements(LocalStack stack, SseStream.Result r) throws Exception {
+        String session = r.lastChunk().path("id").asText().replaceFirst("^cmpl-", "");
+        try (var lines = Files.lines(stack.logs().resolve("gateway.log"))) {
+            return lines.filter(l -> l.contains("re-announcing session " + session + " "))
+                    .map(l -> l.substring(l.indexOf(session) + session.length()).trim()).toList();
+        }
+    }
+
+    private static LocalStack startStack(Path target, Path draft) throws Exception {
+        int port;
+        try (ServerSocket s = new ServerSocket(0)) {
+            port = s.getLocalPort();
+        }
+        String timeout = TIMEOUTS.toSeconds() + "s";
+        return LocalStack.start(new LocalStack.Options(Path.of("..").toAbsolutePath().normalize(), target, draft, port,
+                null, Duration.ofSeconds(180), Map.of("TRIFORCE_TOKEN_TIMEOUT", timeout, "TRIFORCE_SESSION_TIMEOUT", timeout,
+                "KAFKA_SESSION_TIMEOUT_MS", KAFKA_SESSION_TIMEOUT_MS)));
     }
 
     private static void killOneByOne(LocalStack stack, HttpClient http, List<GreedyReference> refs, List<String> report)
