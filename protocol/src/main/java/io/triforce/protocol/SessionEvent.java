@@ -1,5 +1,6 @@
 package io.triforce.protocol;
 
+import io.triforce.engine.sampling.SamplingParams;
 import java.util.Arrays;
 
 /**
@@ -51,6 +52,21 @@ public record SessionEvent(String sessionId, Kind kind, int[] prompt, int maxTok
     /** Whether this start is a re-announcement of a running session (it carries the committed tokens). */
     public boolean reannounced() {
         return kind == Kind.START && committed != null;
+    }
+
+    /**
+     * The sampling parameters a level draws with. A session built from a re-announcement draws
+     * from a fresh random stream (the seed mixed with the log's length and the epoch): restarting
+     * the request's own stream would draw again random numbers the log already spent, and tie the
+     * new tokens to the old ones.
+     */
+    public SamplingParams samplingParams() {
+        SamplingParams p = sampling.params();
+        if (committed == null) {
+            return p;
+        }
+        long mixed = p.seed() ^ 0x9E3779B97F4A7C15L * (committed.length + 1L + ((long) epoch << 32));
+        return new SamplingParams(p.temperature(), p.topK(), p.topP(), mixed);
     }
 
     /** The session's token log as this start knows it: the prompt, then the committed tokens. */

@@ -88,7 +88,7 @@ public final class RetrievalSession implements AutoCloseable {
             throw e;
         }
         this.scorer = new CacheScorer(target, retrieval);
-        this.picker = new TokenPicker(start.sampling().params());
+        this.picker = new TokenPicker(start.samplingParams());
         this.committed = new IntSequence(log);
         this.sequence = new IntSequence(log);
         this.limit = Math.min(start.prompt().length + start.maxTokens(), target.config().maxPositions());

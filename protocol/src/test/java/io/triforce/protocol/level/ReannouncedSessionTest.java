@@ -128,6 +128,20 @@ class ReannouncedSessionTest {
     }
 
     @Test
+    void aRebuiltSessionDrawsFromAFreshRandomStream() {
+        Sampling sampled = new Sampling(0.8, 40, 0.9, 1234);
+        SessionEvent start = SessionEvent.start("re", prompt, 16, sampled);
+        SessionEvent again = SessionEvent.reannounce("re", prompt, 16, sampled, Arrays.copyOf(ar, 4), 2);
+        SessionEvent later = SessionEvent.reannounce("re", prompt, 16, sampled, Arrays.copyOf(ar, 5), 2);
+        assertEquals(sampled.params(), start.samplingParams(), "a first start draws from the request's seed");
+        assertEquals(0.8, again.samplingParams().temperature());
+        assertEquals(40, again.samplingParams().topK());
+        assertEquals(0.9, again.samplingParams().topP());
+        assertTrue(again.samplingParams().seed() != 1234, "not the stream the log already drew from");
+        assertTrue(again.samplingParams().seed() != later.samplingParams().seed(), "one stream per log position");
+    }
+
+    @Test
     void level1DraftsAfterTheLog() throws Exception {
         try (LlamaCheckpoint draftCheckpoint = CheckpointLoader.load(SharedModels.draft())) {
             Transformer draft = new CpuBackend().load(draftCheckpoint.weights());

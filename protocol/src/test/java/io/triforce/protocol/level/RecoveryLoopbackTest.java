@@ -1,6 +1,7 @@
 package io.triforce.protocol.level;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.triforce.engine.backend.Transformer;
 import io.triforce.engine.cpu.CpuBackend;
@@ -13,6 +14,7 @@ import io.triforce.protocol.Sampling;
 import io.triforce.protocol.SessionEvent;
 import io.triforce.protocol.testing.SharedModels;
 import java.util.Random;
+import java.util.stream.IntStream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -22,7 +24,7 @@ import org.junit.jupiter.api.Test;
  * the tokens committed so far, a fresh epoch), while the others keep theirs and move to that epoch
  * (see {@link Loopback.Loss}): the committed log still equals the target's own greedy output,
  * token for token — nothing lost, nothing repeated — whichever level it was and however the
- * messages interleave.
+ * messages interleave; a sampled session runs to its end (contiguous commits, no stall).
  */
 class RecoveryLoopbackTest {
 
@@ -65,6 +67,17 @@ class RecoveryLoopbackTest {
                             + " commits, interleaving seed " + seed);
                 }
             }
+        }
+    }
+
+    @Test
+    void aSampledSessionRebuiltFromTheLogRunsToItsEnd() {
+        SessionEvent sampled = SessionEvent.start("lost-sampled", start.prompt(), 24, new Sampling(0.8, 0, 0.95, 9));
+        for (int level = 1; level <= 3; level++) {
+            int[] got = Loopback.run(target, draft, sampled, LevelSettings.DEFAULTS, new Random(level),
+                    new Loopback.Loss(level, 2));
+            assertTrue(got.length <= 24, "at most max_tokens after level " + level + " lost the session");
+            assertTrue(IntStream.of(got).allMatch(t -> t >= 0 && t < target.config().vocabSize()));
         }
     }
 }
