@@ -11,10 +11,13 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Faults (profile {@code -Pfaults}): with a greedy stream running, each service in turn and then
@@ -56,7 +59,7 @@ class FaultsIT {
         Path draft = SharedModels.draft();
         List<GreedyReference> refs = GreedyReference.compute(target, 2 * VICTIMS.size() + 1, 256, 128);
         List<String> report = new ArrayList<>();
-        try (LocalStack stack = startStack(target, draft);
+        try (LocalStack stack = startStack(target, draft, Map.of());
              HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build()) {
             check(refs.getLast(), SseStream.open(http, stack.url(), null, refs.getLast().request(), DEADLINE).await(), "warm-up");
             try {
@@ -70,12 +73,20 @@ class FaultsIT {
         }
     }
 
-    @Test
-    void aLevelKilledAfterItsOffsetsWereCommittedRebuildsTheSession() throws Exception {
+    /**
+     * @param reannounceAfter the gateway's {@code TRIFORCE_REANNOUNCE_AFTER}: at 5 s (the default) its
+     *                        re-announcement of the silent session usually reaches the restarted
+     *                        service first; at 60 s, beyond the 20 s token timeout, only the restarted
+     *                        service's own RESYNC can bring the session back in time
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"5s", "60s"})
+    void aLevelKilledAfterItsOffsetsWereCommittedRebuildsTheSession(String reannounceAfter) throws Exception {
         Path target = SharedModels.target();
         List<GreedyReference> refs = GreedyReference.compute(target, LATE_VICTIMS.size(), 256, LONG_STREAM);
         List<String> report = new ArrayList<>();
-        try (LocalStack stack = startStack(target, SharedModels.draft());
+        boolean asked = Duration.parse("PT" + reannounceAfter).compareTo(TIMEOUTS) > 0;
+        try (LocalStack stack = startStack(target, SharedModels.draft(), Map.of("TRIFORCE_REANNOUNCE_AFTER", reannounceAfter));
              HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build()) {
             try {
                 for (int v = 0; v < LATE_VICTIMS.size(); v++) {
@@ -91,13 +102,15 @@ class FaultsIT {
                     assertEquals("completed", check(refs.get(v), hit, "stream hit by the late " + victim + " kill"));
                     List<String> reannounced = reannouncements(stack, hit);
                     assertFalse(reannounced.isEmpty(), "the gateway re-announced the session to the restarted " + victim);
-                    report.add(String.format("%s killed %d s into the stream: completed exactly %.1f s after the kill"
-                            + " (%d chars); re-announced: %s", victim, LATE_KILL.toSeconds(), (hit.endNanos() - kill) / 1e9,
-                            hit.text().length(), reannounced));
+                    assertTrue(!asked || reannounced.stream().anyMatch(r -> r.endsWith("a level asked for it")),
+                            "the restarted " + victim + " asked for the session: " + reannounced);
+                    report.add(String.format("%s killed %d s into the stream (re-announce after %s): completed exactly"
+                            + " %.1f s after the kill (%d chars); re-announced: %s", victim, LATE_KILL.toSeconds(),
+                            reannounceAfter, (hit.endNanos() - kill) / 1e9, hit.text().length(), reannounced));
                 }
                 assertTrue(Probe.secondsUntilIdle(http, stack, TIMEOUTS.multipliedBy(3)) >= 0, "a service still holds a session");
             } catch (AssertionError | Exception e) {
-                Probe.keepLogs(stack, "faults-late");
+                Probe.keepLogs(stack, "faults-late-" + reannounceAfter);
                 throw e;
             }
         } finally {
@@ -109,7 +122,7 @@ class FaultsIT {
     void theSurvivorOfTwoVerifyInstancesTakesOverTheOthersSessions() throws Exception {
         Path target = SharedModels.target();
         List<GreedyReference> refs = GreedyReference.compute(target, 6, 256, LONG_STREAM * 2 / 3);
-        try (LocalStack stack = startStack(target, SharedModels.draft());
+        try (LocalStack stack = startStack(target, SharedModels.draft(), Map.of());
              HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build()) {
             try {
                 String second = stack.addInstance("verify-service");
@@ -151,15 +164,18 @@ class FaultsIT {
         }
     }
 
-    private static LocalStack startStack(Path target, Path draft) throws Exception {
+    /** The stack with short timeouts (tokens, sessions, the broker's wait for a dead consumer), plus {@code env}. */
+    private static LocalStack startStack(Path target, Path draft, Map<String, String> env) throws Exception {
         int port;
         try (ServerSocket s = new ServerSocket(0)) {
             port = s.getLocalPort();
         }
         String timeout = TIMEOUTS.toSeconds() + "s";
+        Map<String, String> all = new HashMap<>(env);
+        all.putAll(Map.of("TRIFORCE_TOKEN_TIMEOUT", timeout, "TRIFORCE_SESSION_TIMEOUT", timeout,
+                "KAFKA_SESSION_TIMEOUT_MS", KAFKA_SESSION_TIMEOUT_MS));
         return LocalStack.start(new LocalStack.Options(Path.of("..").toAbsolutePath().normalize(), target, draft, port,
-                null, Duration.ofSeconds(180), Map.of("TRIFORCE_TOKEN_TIMEOUT", timeout, "TRIFORCE_SESSION_TIMEOUT", timeout,
-                "KAFKA_SESSION_TIMEOUT_MS", KAFKA_SESSION_TIMEOUT_MS)));
+                null, Duration.ofSeconds(180), all));
     }
 
     private static void killOneByOne(LocalStack stack, HttpClient http, List<GreedyReference> refs, List<String> report)
