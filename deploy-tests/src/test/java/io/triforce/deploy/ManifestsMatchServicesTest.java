@@ -38,8 +38,8 @@ class ManifestsMatchServicesTest {
     for (String service : Repo.SERVICES) {
       ServiceConfig config = ServiceConfig.of(service);
       assertTrue(!config.channelTopics().isEmpty(), service + " has Kafka channels");
-      config.channelTopics().forEach((channel, topic) ->
-          assertTrue(declared.contains(topic), service + " channel " + channel + " uses undeclared topic " + topic));
+      config.channelTopics().forEach((channel, used) -> used.forEach(topic ->
+          assertTrue(declared.contains(topic), service + " channel " + channel + " uses undeclared topic " + topic)));
     }
   }
 

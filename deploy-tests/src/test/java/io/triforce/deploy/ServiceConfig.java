@@ -1,6 +1,7 @@
 package io.triforce.deploy;
 
 import java.util.HashSet;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
@@ -23,16 +24,20 @@ record ServiceConfig(String service, Map<String, String> props) {
     return new ServiceConfig(service, Repo.applicationProperties(service));
   }
 
-  /** Channel name to the topic it uses: its topic property (with expressions resolved) or its own name. */
-  Map<String, String> channelTopics() {
-    Map<String, String> topics = new TreeMap<>();
+  /**
+   * Channel name to the topics it uses: its topic property, or its comma-separated topics property
+   * (one consumer of several topics), with expressions resolved, or else its own name.
+   */
+  Map<String, List<String>> channelTopics() {
+    Map<String, List<String>> topics = new TreeMap<>();
     for (String key : props.keySet()) {
       Matcher m = CHANNEL.matcher(key);
       if (m.matches()) {
         String channel = m.group(1);
         String topic = props.get("mp.messaging.incoming." + channel + ".topic");
+        topic = topic != null ? topic : props.get("mp.messaging.incoming." + channel + ".topics");
         topic = topic != null ? topic : props.get("mp.messaging.outgoing." + channel + ".topic");
-        topics.put(channel, topic == null ? channel : resolve(topic));
+        topics.put(channel, topic == null ? List.of(channel) : List.of(resolve(topic).split(",")));
       }
     }
     return topics;

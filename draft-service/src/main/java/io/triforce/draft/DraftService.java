@@ -1,5 +1,6 @@
 package io.triforce.draft;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
@@ -11,12 +12,14 @@ import io.triforce.protocol.SessionEvent;
 import io.triforce.protocol.Topics;
 import io.triforce.protocol.level.DraftSession;
 import io.triforce.protocol.level.LevelSettings;
+import io.triforce.protocol.runtime.Inbox;
 import io.triforce.protocol.runtime.LevelHost;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
 import java.nio.file.Path;
 import java.time.Duration;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.eclipse.microprofile.config.ConfigProvider;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.eclipse.microprofile.reactive.messaging.Channel;
@@ -40,19 +43,32 @@ public class DraftService {
     @Inject
     MeterRegistry registry;
     @Inject
-    @Channel("session-failures")
-    Emitter<SessionEvent> failures;
+    @Channel("session-events")
+    Emitter<SessionEvent> sessionEvents;
+
+    @Inject
+    ObjectMapper json;
+    @ConfigProperty(name = "triforce.topic.sessions")
+    String sessionsTopic;
+    @ConfigProperty(name = "triforce.topic.corrections")
+    String correctionsTopic;
+    @ConfigProperty(name = "triforce.topic.committed")
+    String committedTopic;
 
     @ConfigProperty(name = "triforce.threads", defaultValue = "0")
     int threads;
 
     private LevelHost<DraftSession> host;
     private LevelSettings settings;
+    private Inbox inbox;
 
     void start(@Observes StartupEvent event) {
         settings = LevelSettings.from(k -> ConfigProvider.getConfig().getOptionalValue(k, Integer.class));
-        host = new LevelHost<>(1, "draft", modelDir, "cpu", threads, sessionTimeout, registry, (id, e) ->
-                failures.send(KafkaRecord.of(id, SessionEvent.failed(id, "draft-service", e))));
+        host = new LevelHost<>(1, "draft", modelDir, "cpu", threads, sessionTimeout, registry,
+                (id, e) -> publish(SessionEvent.failed(id, "draft-service", e)), id -> publish(SessionEvent.resync(id)));
+        inbox = new Inbox(json).on(sessionsTopic, SessionEvent.class, this::onSession)
+                .on(correctionsTopic, Correction.class, this::onCorrection)
+                .on(committedTopic, Commit.class, this::onCommit);
         LOG.infof("draft model %s loaded; %s", modelDir, settings);
     }
 
@@ -64,25 +80,35 @@ public class DraftService {
         return host != null;
     }
 
-    @Incoming("sessions")
-    public void onSession(SessionEvent event) {
-        if (host.onSession(event, () -> new DraftSession(host.model(), event, settings))) {
+    /** Every input topic arrives here, through one consumer (see {@link Inbox}). */
+    @Incoming("inbox")
+    public void onRecord(ConsumerRecord<String, String> record) {
+        inbox.accept(record.topic(), record.value());
+    }
+
+    private void onSession(SessionEvent event) {
+        if (host.onSession(event, () -> new DraftSession(host.model(), event, settings), s -> {
+            s.onReannounce(event);
+            return true;
+        })) {
             pump();
         }
     }
 
-    @Incoming("corrections")
-    public void onCorrection(Correction correction) {
+    private void onCorrection(Correction correction) {
         host.transit().received(Topics.CORRECTIONS, correction.sentAtMicros());
         host.worker().with(correction.sessionId(), s -> s.onCorrection(correction));
         pump();
     }
 
-    @Incoming("committed")
-    public void onCommit(Commit commit) {
+    private void onCommit(Commit commit) {
         if (host.onCommit(commit, s -> s.onCommit(commit))) {
             pump();
         }
+    }
+
+    private void publish(SessionEvent event) {
+        sessionEvents.send(KafkaRecord.of(event.sessionId(), event));
     }
 
     /** One proposal per session that may speculate further, again and again until none may. */

@@ -97,6 +97,43 @@ final class DraftScenario {
         assertNotEquals(0, ended);
     }
 
+    /**
+     * A session this instance never saw the start of: commits for it make the service ask for it
+     * (RESYNC) once; re-announced with ten committed tokens, the draft proposes from the end of
+     * that log up to the lookahead past it; re-announced again while held with a longer log, it
+     * speculates that much further. Cancelled at the end.
+     *
+     * @param asked what the service published on the sessions topic for this session
+     */
+    static void lost(String id, BiConsumer<String, Object> send, Supplier<List<Level1Proposal>> proposals,
+                     Supplier<List<SessionEvent>> asked) throws Exception {
+        int[] prompt = SharedModels.promptTokens(1, 200);
+        int p = prompt.length;
+        int[] log = SharedModels.promptTokens(1, 220);
+        int[] committed = Arrays.copyOfRange(log, p, p + 10);
+        for (int i = 0; i < 3; i++) {
+            send.accept(Topics.COMMITTED, new Commit(id, 0, p, committed, null, null, LevelCounters.ZERO,
+                    LevelCounters.ZERO, Clock.micros()));
+        }
+        Await.until(() -> !asked.get().isEmpty(), WAIT, () -> "the service asks for the session");
+        Await.quiet(Duration.ofMillis(300));
+        assertEquals(1, asked.get().size(), "asked once for three commits: " + asked.get());
+        assertEquals(SessionEvent.Kind.RESYNC, asked.get().getFirst().kind());
+
+        Sampling greedy = Sampling.of(SamplingParams.GREEDY);
+        send.accept(Topics.SESSIONS, SessionEvent.reannounce(id, prompt, 100, greedy, committed, 2));
+        Await.until(() -> end(proposals.get()) == p + 10 + LOOKAHEAD, WAIT, () -> "proposals; got " + proposals.get());
+        assertEquals(p + 10, proposals.get().getFirst().base(), "from the end of the announced log");
+
+        send.accept(Topics.SESSIONS, SessionEvent.reannounce(id, prompt, 100, greedy,
+                Arrays.copyOfRange(log, p, p + 20), 3));
+        Await.until(() -> end(proposals.get()) == p + 20 + LOOKAHEAD, WAIT,
+                () -> "lookahead past the longer log; got " + proposals.get());
+        Await.quiet(QUIET);
+        assertEquals(p + 20 + LOOKAHEAD, end(proposals.get()), "never past the announced log + lookahead");
+        send.accept(Topics.SESSIONS, SessionEvent.cancel(id));
+    }
+
     private static List<Level1Proposal> epoch(List<Level1Proposal> all, int epoch) {
         return all.stream().filter(x -> x.epoch() == epoch).toList();
     }

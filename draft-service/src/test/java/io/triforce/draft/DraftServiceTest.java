@@ -14,10 +14,10 @@ import io.triforce.protocol.Sampling;
 import io.triforce.protocol.SessionEvent;
 import io.triforce.protocol.Topics;
 import io.triforce.protocol.testing.Await;
+import io.triforce.protocol.testing.KafkaJson;
 import io.triforce.protocol.testing.SharedModelsCondition;
 import jakarta.inject.Inject;
 import java.util.List;
-import java.util.Map;
 import org.eclipse.microprofile.reactive.messaging.Message;
 import org.eclipse.microprofile.reactive.messaging.spi.Connector;
 import org.junit.jupiter.api.Test;
@@ -29,9 +29,6 @@ import org.junit.jupiter.api.extension.ExtendWith;
 @QuarkusTestResource(value = InMemoryChannels.class, restrictToAnnotatedClass = true)
 class DraftServiceTest {
 
-    private static final Map<String, String> CHANNELS = Map.of(Topics.SESSIONS, "sessions",
-            Topics.CORRECTIONS, "corrections", Topics.COMMITTED, "committed");
-
     @Inject
     @Connector("smallrye-in-memory")
     InMemoryConnector connector;
@@ -40,7 +37,7 @@ class DraftServiceTest {
 
     @Test
     void respectsLookaheadAndFollowsCorrectionsAndCommits() throws Exception {
-        DraftScenario.run("draft-1", (topic, m) -> connector.source(CHANNELS.get(topic)).send(m), () -> proposals("draft-1"));
+        DraftScenario.run("draft-1", this::send, () -> proposals("draft-1"));
         assertEquals(0.0, registry.get("triforce.sessions.active").tag("level", "1").gauge().value(),
                 "the ended session is freed");
     }
@@ -48,14 +45,26 @@ class DraftServiceTest {
     @Test
     void aSessionItCannotRunIsAnnouncedAsFailed() throws Exception {
         int[] prompt = {5, 6, 99_999}; // not in the draft's vocabulary (the gateway would have refused it)
-        connector.source("sessions").send(SessionEvent.start("draft-bad", prompt, 8, Sampling.of(SamplingParams.GREEDY)));
-        InMemorySink<SessionEvent> sink = connector.sink("session-failures");
-        Await.until(() -> !sink.received().isEmpty(), DraftScenario.WAIT, () -> "a failure event");
-        SessionEvent failed = sink.received().getFirst().getPayload();
-        assertEquals("draft-bad", failed.sessionId());
+        send(Topics.SESSIONS, SessionEvent.start("draft-bad", prompt, 8, Sampling.of(SamplingParams.GREEDY)));
+        Await.until(() -> !sessionEvents("draft-bad").isEmpty(), DraftScenario.WAIT, () -> "a failure event");
+        SessionEvent failed = sessionEvents("draft-bad").getFirst();
         assertEquals(SessionEvent.Kind.FAILED, failed.kind());
         assertTrue(failed.error().startsWith("draft-service: "), failed.error());
         assertTrue(proposals("draft-bad").isEmpty(), "no proposal for a failed session");
+    }
+
+    @Test
+    void aLostSessionIsAskedForAndDraftsAfterTheReannouncedLog() throws Exception {
+        DraftScenario.lost("draft-lost", this::send, () -> proposals("draft-lost"), () -> sessionEvents("draft-lost"));
+    }
+
+    private void send(String topic, Object message) {
+        connector.source("inbox").send(KafkaJson.record(topic, message));
+    }
+
+    private List<SessionEvent> sessionEvents(String session) {
+        InMemorySink<SessionEvent> sink = connector.sink("session-events");
+        return sink.received().stream().map(Message::getPayload).filter(e -> e.sessionId().equals(session)).toList();
     }
 
     private List<Level1Proposal> proposals(String session) {

@@ -13,7 +13,7 @@ public class HubChannels implements QuarkusTestResourceLifecycleManager {
     public Map<String, String> start() {
         Map<String, String> config = new HashMap<>(SharedModels.serviceConfig());
         config.putAll(InMemoryConnector.switchOutgoingChannelsToInMemory("sessions"));
-        config.putAll(InMemoryConnector.switchIncomingChannelsToInMemory("committed"));
+        config.putAll(InMemoryConnector.switchIncomingChannelsToInMemory("committed", "session-requests"));
         config.put("quarkus.http.test-port", "0");
         return config;
     }

@@ -36,7 +36,7 @@ public class InMemoryKafka implements QuarkusTestResourceLifecycleManager {
     @Override
     public Map<String, String> start() {
         Map<String, String> config = new HashMap<>(InMemoryConnector.switchOutgoingChannelsToInMemory("sessions"));
-        config.putAll(InMemoryConnector.switchIncomingChannelsToInMemory("committed"));
+        config.putAll(InMemoryConnector.switchIncomingChannelsToInMemory("committed", "session-requests"));
         config.putAll(SharedModels.serviceConfig());
         config.put("triforce.api-key", KEY + "," + SECOND_KEY);
         config.put("triforce.gateway.max-sessions", Integer.toString(MAX_SESSIONS));

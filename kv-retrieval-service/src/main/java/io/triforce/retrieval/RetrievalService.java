@@ -1,5 +1,6 @@
 package io.triforce.retrieval;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
@@ -14,12 +15,14 @@ import io.triforce.protocol.Topics;
 import io.triforce.protocol.level.LevelSettings;
 import io.triforce.protocol.level.RetrievalSession;
 import io.triforce.protocol.runtime.AcceptanceMeter;
+import io.triforce.protocol.runtime.Inbox;
 import io.triforce.protocol.runtime.LevelHost;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
 import java.nio.file.Path;
 import java.time.Duration;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.eclipse.microprofile.config.ConfigProvider;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.eclipse.microprofile.reactive.messaging.Channel;
@@ -49,8 +52,17 @@ public class RetrievalService implements RetrievalSession.Outbox {
     @Inject
     MeterRegistry registry;
     @Inject
-    @Channel("session-failures")
-    Emitter<SessionEvent> failures;
+    @Channel("session-events")
+    Emitter<SessionEvent> sessionEvents;
+
+    @Inject
+    ObjectMapper json;
+    @ConfigProperty(name = "triforce.topic.sessions")
+    String sessionsTopic;
+    @ConfigProperty(name = "triforce.topic.level1")
+    String level1Topic;
+    @ConfigProperty(name = "triforce.topic.committed")
+    String committedTopic;
 
     @ConfigProperty(name = "triforce.threads", defaultValue = "0")
     int threads;
@@ -60,12 +72,17 @@ public class RetrievalService implements RetrievalSession.Outbox {
     private LevelHost<RetrievalSession> host;
     private LevelSettings settings;
     private AcceptanceMeter level1Acceptance;
+    private Inbox inbox;
 
     void start(@Observes StartupEvent event) {
         settings = LevelSettings.from(k -> ConfigProvider.getConfig().getOptionalValue(k, Integer.class));
-        host = new LevelHost<>(2, "retrieval", modelDir, backend, threads, sessionTimeout, registry, (id, e) ->
-                failures.send(KafkaRecord.of(id, SessionEvent.failed(id, "kv-retrieval-service", e))));
+        host = new LevelHost<>(2, "retrieval", modelDir, backend, threads, sessionTimeout, registry,
+                (id, e) -> publish(SessionEvent.failed(id, "kv-retrieval-service", e)),
+                id -> publish(SessionEvent.resync(id)));
         level1Acceptance = new AcceptanceMeter(registry, 1);
+        inbox = new Inbox(json).on(sessionsTopic, SessionEvent.class, this::onSession)
+                .on(level1Topic, Level1Proposal.class, this::onProposal)
+                .on(committedTopic, Commit.class, this::onCommit);
         LOG.infof("target model %s loaded for level 2 on the %s backend; %s", modelDir, host.backendName(), settings);
     }
 
@@ -77,15 +94,22 @@ public class RetrievalService implements RetrievalSession.Outbox {
         return host != null;
     }
 
-    @Incoming("sessions")
-    public void onSession(SessionEvent event) {
-        if (host.onSession(event, () -> new RetrievalSession(host.model(), event, settings))) {
+    /** Every input topic arrives here, through one consumer (see {@link Inbox}). */
+    @Incoming("inbox")
+    public void onRecord(ConsumerRecord<String, String> record) {
+        inbox.accept(record.topic(), record.value());
+    }
+
+    private void onSession(SessionEvent event) {
+        if (host.onSession(event, () -> new RetrievalSession(host.model(), event, settings), s -> {
+            s.onReannounce(event, this::correct);
+            return true;
+        })) {
             pump();
         }
     }
 
-    @Incoming("level1-proposals")
-    public void onProposal(Level1Proposal proposal) {
+    private void onProposal(Level1Proposal proposal) {
         host.transit().received(Topics.LEVEL1_PROPOSALS, proposal.sentAtMicros());
         host.worker().with(proposal.sessionId(), s -> {
             LevelCounters before = s.level1Counters();
@@ -95,8 +119,7 @@ public class RetrievalService implements RetrievalSession.Outbox {
         pump();
     }
 
-    @Incoming("committed")
-    public void onCommit(Commit commit) {
+    private void onCommit(Commit commit) {
         if (host.onCommit(commit, s -> s.onCommit(commit, this::correct))) {
             pump();
         }
@@ -110,6 +133,10 @@ public class RetrievalService implements RetrievalSession.Outbox {
         if (settings.level2Ahead() > 0) {
             host.worker().pump((id, session) -> session.draftAhead(this));
         }
+    }
+
+    private void publish(SessionEvent event) {
+        sessionEvents.send(KafkaRecord.of(event.sessionId(), event));
     }
 
     @Override

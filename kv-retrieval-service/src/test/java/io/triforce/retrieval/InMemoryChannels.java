@@ -12,8 +12,8 @@ public class InMemoryChannels implements QuarkusTestResourceLifecycleManager {
     @Override
     public Map<String, String> start() {
         Map<String, String> config = new HashMap<>(SharedModels.serviceConfig());
-        config.putAll(InMemoryConnector.switchIncomingChannelsToInMemory("sessions", "level1-proposals", "committed"));
-        config.putAll(InMemoryConnector.switchOutgoingChannelsToInMemory("level2-proposals", "corrections", "session-failures"));
+        config.putAll(InMemoryConnector.switchIncomingChannelsToInMemory("inbox"));
+        config.putAll(InMemoryConnector.switchOutgoingChannelsToInMemory("level2-proposals", "corrections", "session-events"));
         return config;
     }
 

@@ -107,6 +107,58 @@ final class RetrievalScenario {
     }
 
     /**
+     * A session this instance never saw the start of: level-1 proposals for it make the service ask
+     * for it (RESYNC) once; re-announced with four committed tokens in epoch 3, it is built from the
+     * prompt and those tokens, verifies the proposal that waited and proposes to level 3 after the
+     * announced tokens, in epoch 3. Re-announced again while held, with a longer log in epoch 5, it
+     * takes that log, corrects level 1 to it and proposes after it in epoch 5.
+     *
+     * @param asked what the service published on the sessions topic for this session
+     */
+    static void lost(String id, BiConsumer<String, Object> send, Supplier<Out> out, Supplier<List<SessionEvent>> asked)
+            throws Exception {
+        int[] prompt = SharedModels.promptTokens(2, 200);
+        int p = prompt.length;
+        int[] ar;
+        try (LlamaCheckpoint target = CheckpointLoader.load(SharedModels.target())) {
+            ar = new AutoregressiveDecoder(new CpuBackend().load(target.weights()))
+                    .generate(prompt, 32, SamplingParams.GREEDY, TokenSink.IGNORE).tokens();
+        }
+        for (int i = 0; i < 3; i++) {
+            send.accept(Topics.LEVEL1_PROPOSALS, l1(id, 0, p + 4, Arrays.copyOfRange(ar, 4, 8)));
+        }
+        Await.until(() -> !asked.get().isEmpty(), WAIT, () -> "the service asks for the session");
+        Await.quiet(Duration.ofMillis(300));
+        assertEquals(1, asked.get().size(), "asked once for three proposals: " + asked.get());
+        assertEquals(SessionEvent.Kind.RESYNC, asked.get().getFirst().kind());
+
+        Sampling greedy = Sampling.of(SamplingParams.GREEDY);
+        send.accept(Topics.SESSIONS, SessionEvent.reannounce(id, prompt, 64, greedy, Arrays.copyOf(ar, 4), 3));
+        send.accept(Topics.LEVEL1_PROPOSALS, l1(id, 0, p + 8, Arrays.copyOfRange(ar, 8, 12)));
+        send.accept(Topics.LEVEL1_PROPOSALS, l1(id, 0, p + 12, Arrays.copyOfRange(ar, 12, 16)));
+        Await.until(() -> out.get().proposals().size() == 1, WAIT, () -> "a level-2 proposal; got " + out.get());
+        Level2Proposal first = out.get().proposals().getFirst();
+        assertEquals(p + 4, first.base(), "after the announced tokens");
+        assertEquals(3, first.epoch(), "in the announced epoch");
+        assertArrayEquals(Arrays.copyOfRange(ar, 4, 16), first.tokens(), "the waiting proposal was verified too");
+        assertTrue(out.get().corrections().isEmpty());
+
+        send.accept(Topics.SESSIONS, SessionEvent.reannounce(id, prompt, 64, greedy, Arrays.copyOf(ar, 16), 5));
+        Await.until(() -> out.get().corrections().size() == 1, WAIT, () -> "level 1 corrected; got " + out.get());
+        Correction c = out.get().corrections().getFirst();
+        assertEquals(1, c.epoch());
+        assertEquals(p + 16, c.start(), "level 1 continues from the announced log");
+        for (int i = 16; i < 28; i += 4) {
+            send.accept(Topics.LEVEL1_PROPOSALS, l1(id, 1, p + i, Arrays.copyOfRange(ar, i, i + 4)));
+        }
+        Await.until(() -> out.get().proposals().size() == 2, WAIT, () -> "a second level-2 proposal; got " + out.get());
+        Level2Proposal second = out.get().proposals().get(1);
+        assertEquals(p + 16, second.base());
+        assertEquals(5, second.epoch(), "the held session moved to the announced epoch");
+        assertArrayEquals(Arrays.copyOfRange(ar, 16, 28), second.tokens());
+    }
+
+    /**
      * Sampling (temperature 0.8, top-p 0.9): level-1 proposals with a uniform q; level 2 keeps
      * accepted and recovered tokens and proposes them with its own distributions.
      */

@@ -9,11 +9,11 @@ import io.smallrye.reactive.messaging.memory.InMemoryConnector;
 import io.smallrye.reactive.messaging.memory.InMemorySink;
 import io.triforce.protocol.Correction;
 import io.triforce.protocol.Level2Proposal;
-import io.triforce.protocol.Topics;
+import io.triforce.protocol.SessionEvent;
+import io.triforce.protocol.testing.KafkaJson;
 import io.triforce.protocol.testing.SharedModelsCondition;
 import jakarta.inject.Inject;
 import java.util.List;
-import java.util.Map;
 import java.util.function.Function;
 import org.eclipse.microprofile.reactive.messaging.Message;
 import org.eclipse.microprofile.reactive.messaging.spi.Connector;
@@ -25,9 +25,6 @@ import org.junit.jupiter.api.extension.ExtendWith;
 @QuarkusTest
 @QuarkusTestResource(value = InMemoryChannels.class, restrictToAnnotatedClass = true)
 class RetrievalServiceTest {
-
-    private static final Map<String, String> CHANNELS = Map.of(Topics.SESSIONS, "sessions",
-            Topics.LEVEL1_PROPOSALS, "level1-proposals", Topics.COMMITTED, "committed");
 
     @Inject
     @Connector("smallrye-in-memory")
@@ -49,8 +46,14 @@ class RetrievalServiceTest {
         RetrievalScenario.sampled("sampled-2", this::send, () -> out("sampled-2"));
     }
 
+    @Test
+    void aLostSessionIsAskedForAndRebuiltAfterTheReannouncedLog() throws Exception {
+        RetrievalScenario.lost("lost-2", this::send, () -> out("lost-2"),
+                () -> received("session-events", SessionEvent::sessionId, "lost-2"));
+    }
+
     private void send(String topic, Object message) {
-        connector.source(CHANNELS.get(topic)).send(message);
+        connector.source("inbox").send(KafkaJson.record(topic, message));
     }
 
     private RetrievalScenario.Out out(String session) {

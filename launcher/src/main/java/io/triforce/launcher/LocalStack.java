@@ -81,7 +81,20 @@ public final class LocalStack implements AutoCloseable {
         return url("gateway");
     }
 
-    /** The HTTP address of {@code service} (one of {@link #SERVICES}): health, metrics. */
+    /**
+     * Starts one more instance of {@code service} (one of {@link #SERVICES} but the gateway): it joins
+     * the service's consumer group, so the broker splits the topics' partitions between the
+     * instances. Waits until it is ready; returns its name ({@code verify-service#2}) for
+     * {@link #url}, {@link #kill} and {@link #restart}.
+     */
+    public String addInstance(String service) throws IOException, InterruptedException {
+        long running = children.stream().filter(c -> c.name.equals(service) || c.name.startsWith(service + "#")).count();
+        String instance = service + "#" + (running + 1);
+        startService(instance);
+        return instance;
+    }
+
+    /** The HTTP address of {@code service} (one of {@link #SERVICES}, or an added instance): health, metrics. */
     public String url(String service) {
         return "http://127.0.0.1:" + ports.get(service);
     }
@@ -183,13 +196,15 @@ public final class LocalStack implements AutoCloseable {
         broker.awaitLogLine("Kafka Server started", options.timeout());
     }
 
-    private void startService(String service) throws IOException, InterruptedException {
+    /** Starts {@code instance}: a service, or an added instance of one ({@code verify-service#2}). */
+    private void startService(String instance) throws IOException, InterruptedException {
         Options o = options;
+        String service = instance.replaceFirst("#.*", "");
         Path jar = o.home().resolve(service).resolve("target/quarkus-app/quarkus-run.jar");
         if (!Files.isRegularFile(jar)) {
             throw new IOException(jar + " is missing: build first (mvn -DskipTests package)");
         }
-        int port = ports.computeIfAbsent(service, s -> freePort());
+        int port = ports.computeIfAbsent(instance, s -> freePort());
         Map<String, String> env = new java.util.HashMap<>(o.extraEnv());
         env.put("PORT", Integer.toString(port));
         env.put("KAFKA_BOOTSTRAP_SERVERS", bootstrap);
@@ -199,7 +214,7 @@ public final class LocalStack implements AutoCloseable {
             env.put("HOST", "127.0.0.1");
             env.put("TRIFORCE_API_KEY", o.apiKey() == null ? "" : o.apiKey());
         }
-        ChildProcess child = ChildProcess.start(service, concat(concat(List.of(javaCommand()), ENGINE_JVM_FLAGS),
+        ChildProcess child = ChildProcess.start(instance, concat(concat(List.of(javaCommand()), ENGINE_JVM_FLAGS),
                 List.of("-jar", jar.toString())), env, work);
         children.add(child);
         child.awaitHttpOk("http://127.0.0.1:" + port + "/q/health/ready", o.timeout());

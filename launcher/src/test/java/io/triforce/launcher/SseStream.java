@@ -68,6 +68,11 @@ final class SseStream {
         }
     }
 
+    /** Whether the stream is still being read (no end, error or deadline yet). */
+    boolean running() {
+        return !result.isDone();
+    }
+
     Result await() throws Exception {
         return result.get();
     }

@@ -1,5 +1,6 @@
 package io.triforce.verify;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.runtime.ShutdownEvent;
@@ -12,12 +13,14 @@ import io.triforce.protocol.SessionEvent;
 import io.triforce.protocol.Topics;
 import io.triforce.protocol.level.VerifySession;
 import io.triforce.protocol.runtime.AcceptanceMeter;
+import io.triforce.protocol.runtime.Inbox;
 import io.triforce.protocol.runtime.LevelHost;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
 import java.nio.file.Path;
 import java.time.Duration;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.eclipse.microprofile.reactive.messaging.Channel;
 import org.eclipse.microprofile.reactive.messaging.Emitter;
@@ -42,6 +45,16 @@ public class VerifyService {
     Emitter<Commit> committed;
     @Inject
     MeterRegistry registry;
+    @Inject
+    @Channel("session-events")
+    Emitter<SessionEvent> sessionEvents;
+
+    @Inject
+    ObjectMapper json;
+    @ConfigProperty(name = "triforce.topic.sessions")
+    String sessionsTopic;
+    @ConfigProperty(name = "triforce.topic.level2")
+    String level2Topic;
 
     @ConfigProperty(name = "triforce.threads", defaultValue = "0")
     int threads;
@@ -51,12 +64,16 @@ public class VerifyService {
     private LevelHost<VerifySession> host;
     private Counter committedTokens;
     private AcceptanceMeter level2Acceptance;
+    private Inbox inbox;
 
     void start(@Observes StartupEvent event) {
-        host = new LevelHost<>(3, "verify", modelDir, backend, threads, sessionTimeout, registry, (id, e) ->
-                send(Commit.failed(id, "verify-service: " + e.getMessage())));
+        host = new LevelHost<>(3, "verify", modelDir, backend, threads, sessionTimeout, registry,
+                (id, e) -> send(Commit.failed(id, "verify-service: " + e.getMessage())),
+                id -> sessionEvents.send(KafkaRecord.of(id, SessionEvent.resync(id))));
         committedTokens = Counter.builder("triforce.tokens.committed").register(registry);
         level2Acceptance = new AcceptanceMeter(registry, 2);
+        inbox = new Inbox(json).on(sessionsTopic, SessionEvent.class, this::onSession)
+                .on(level2Topic, Level2Proposal.class, this::onProposal);
         LOG.infof("target model %s loaded for level 3 on the %s backend", modelDir, host.backendName());
     }
 
@@ -68,16 +85,20 @@ public class VerifyService {
         return host != null;
     }
 
-    @Incoming("sessions")
-    public void onSession(SessionEvent event) {
-        host.onSession(event, () -> new VerifySession(host.model(), event));
+    /** Every input topic arrives here, through one consumer (see {@link Inbox}). */
+    @Incoming("inbox")
+    public void onRecord(ConsumerRecord<String, String> record) {
+        inbox.accept(record.topic(), record.value());
+    }
+
+    private void onSession(SessionEvent event) {
+        host.onSession(event, () -> new VerifySession(host.model(), event), s -> s.onReannounce(event));
         if (event.kind() == SessionEvent.Kind.FAILED) {
             send(Commit.failed(event.sessionId(), event.error() == null ? "a level failed" : event.error()));
         }
     }
 
-    @Incoming("level2-proposals")
-    public void onProposal(Level2Proposal proposal) {
+    private void onProposal(Level2Proposal proposal) {
         host.transit().received(Topics.LEVEL2_PROPOSALS, proposal.sentAtMicros());
         host.worker().with(proposal.sessionId(), s -> {
             LevelCounters before = s.level2Counters();

@@ -12,8 +12,8 @@ public class InMemoryChannels implements QuarkusTestResourceLifecycleManager {
     @Override
     public Map<String, String> start() {
         Map<String, String> config = new HashMap<>(SharedModels.serviceConfig());
-        config.putAll(InMemoryConnector.switchIncomingChannelsToInMemory("sessions", "level2-proposals"));
-        config.putAll(InMemoryConnector.switchOutgoingChannelsToInMemory("committed"));
+        config.putAll(InMemoryConnector.switchIncomingChannelsToInMemory("inbox"));
+        config.putAll(InMemoryConnector.switchOutgoingChannelsToInMemory("committed", "session-events"));
         return config;
     }
 

@@ -150,6 +150,41 @@ final class VerifyScenario {
         }
     }
 
+    /**
+     * A session this instance never saw the start of (a restart after its consumer group committed
+     * past it): proposals for it make the service ask for it (RESYNC) once, not once per proposal;
+     * re-announced with five committed tokens in epoch 3, it is built from the prompt and those
+     * tokens; the proposals that waited (epoch 0) are stale, and a proposal in epoch 3 after the
+     * announced tokens commits the target's own tokens from there.
+     *
+     * @param sessionEvents what the service published on the sessions topic
+     */
+    static void lost(String id, BiConsumer<String, Object> send, Supplier<List<Commit>> commits,
+                     Supplier<List<SessionEvent>> sessionEvents) throws Exception {
+        int[] prompt = SharedModels.promptTokens(2, PROMPT);
+        int[] ar = autoregressive(prompt, MAX_TOKENS);
+        int p = prompt.length;
+        for (int i = 0; i < 3; i++) {
+            send.accept(Topics.LEVEL2_PROPOSALS, proposal(id, 0, p + 5 + 2 * i, Arrays.copyOfRange(ar, 5 + 2 * i, 7 + 2 * i)));
+        }
+        Supplier<List<SessionEvent>> asked = () -> sessionEvents.get().stream().filter(e -> e.sessionId().equals(id)).toList();
+        Await.until(() -> !asked.get().isEmpty(), WAIT, () -> "the service asks for the session");
+        Await.quiet(Duration.ofMillis(300));
+        assertEquals(1, asked.get().size(), "asked once for three proposals: " + asked.get());
+        assertEquals(SessionEvent.Kind.RESYNC, asked.get().getFirst().kind());
+
+        send.accept(Topics.SESSIONS, SessionEvent.reannounce(id, prompt, MAX_TOKENS, Sampling.of(SamplingParams.GREEDY),
+                Arrays.copyOf(ar, 5), 3));
+        send.accept(Topics.LEVEL2_PROPOSALS, proposal(id, 3, p + 5, Arrays.copyOfRange(ar, 5, 8)));
+        Await.until(() -> !commits.get().isEmpty(), WAIT, () -> "a commit after the announced log");
+        Await.quiet(Duration.ofMillis(200));
+        List<Commit> all = commits.get();
+        assertEquals(1, all.size(), "the proposals that waited are stale (epoch 0): " + all);
+        assertEquals(p + 5, all.getFirst().start(), "the log goes on after the announced tokens");
+        assertEquals(3, all.getFirst().epoch());
+        assertArrayEquals(Arrays.copyOfRange(ar, 5, 9), all.getFirst().tokens(), "three and the bonus");
+    }
+
     static Level2Proposal proposal(String id, int epoch, int base, int[] tokens) {
         return new Level2Proposal(id, epoch, base, tokens, null, LevelCounters.ZERO, io.triforce.protocol.Clock.micros());
     }

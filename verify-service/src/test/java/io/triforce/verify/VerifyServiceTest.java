@@ -12,11 +12,12 @@ import io.triforce.protocol.Commit;
 import io.triforce.protocol.SessionEvent;
 import io.triforce.protocol.Topics;
 import io.triforce.protocol.testing.Await;
+import io.triforce.protocol.testing.KafkaJson;
 import io.triforce.protocol.testing.SharedModelsCondition;
 import jakarta.inject.Inject;
 import java.time.Duration;
 import java.util.List;
-import java.util.Map;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.eclipse.microprofile.reactive.messaging.Message;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -27,9 +28,6 @@ import org.eclipse.microprofile.reactive.messaging.spi.Connector;
 @QuarkusTest
 @QuarkusTestResource(value = InMemoryChannels.class, restrictToAnnotatedClass = true)
 class VerifyServiceTest {
-
-    private static final Map<String, String> CHANNELS = Map.of(Topics.SESSIONS, "sessions",
-            Topics.LEVEL2_PROPOSALS, "level2-proposals");
 
     @Inject
     @Connector("smallrye-in-memory")
@@ -53,16 +51,40 @@ class VerifyServiceTest {
 
     @Test
     void aLevelsFailureEndsTheLogWithItsError() throws Exception {
+        aLevelsFailureEndsTheLogWithItsError("failed-1");
+    }
+
+    private void aLevelsFailureEndsTheLogWithItsError(String id) {
         Exception cause = new IllegalStateException("streaming cache overflow");
-        send(Topics.SESSIONS, SessionEvent.failed("failed-1", "draft-service", cause));
-        Await.until(() -> !commits("failed-1").isEmpty(), Duration.ofSeconds(30), () -> "the failed commit");
-        Commit last = commits("failed-1").getFirst();
+        send(Topics.SESSIONS, SessionEvent.failed(id, "draft-service", cause));
+        Await.until(() -> !commits(id).isEmpty(), Duration.ofSeconds(30), () -> "the failed commit");
+        Commit last = commits(id).getFirst();
         assertTrue(last.last(), "the log ends");
         assertEquals("draft-service: streaming cache overflow", last.error());
     }
 
+    @Test
+    void aLostSessionIsAskedForOnceAndContinuesFromTheReannouncedLog() throws Exception {
+        VerifyScenario.lost("lost-1", this::send, () -> commits("lost-1"), this::sessionEvents);
+    }
+
+    @Test
+    void malformedRecordsAreSkippedAndTheConsumerGoesOn() throws Exception {
+        var inbox = connector.<ConsumerRecord<String, String>>source("inbox");
+        inbox.send(new ConsumerRecord<>(Topics.SESSIONS, 0, 0L, "x", "not json at all"));
+        inbox.send(new ConsumerRecord<>(Topics.LEVEL2_PROPOSALS, 0, 0L, "x", null));
+        inbox.send(new ConsumerRecord<>(Topics.LEVEL2_PROPOSALS, 0, 0L, "x", "[1,2,3]"));
+        inbox.send(new ConsumerRecord<>("a.topic.nobody.reads", 0, 0L, "x", "{}"));
+        aLevelsFailureEndsTheLogWithItsError("after-garbage");
+    }
+
     private void send(String topic, Object message) {
-        connector.source(CHANNELS.get(topic)).send(message);
+        connector.source("inbox").send(KafkaJson.record(topic, message));
+    }
+
+    private List<SessionEvent> sessionEvents() {
+        InMemorySink<SessionEvent> sink = connector.sink("session-events");
+        return sink.received().stream().map(Message::getPayload).toList();
     }
 
     private List<Commit> commits(String session) {

@@ -16,7 +16,8 @@ import java.util.Optional;
 
 /**
  * Level 1 of one session: the tiny draft streams proposals ahead of the committed log (at most
- * {@code lookahead} tokens ahead), and follows level 2's corrections.
+ * {@code lookahead} tokens ahead), and follows level 2's corrections. A session built from a
+ * re-announced start drafts after the prompt and the tokens committed so far.
  */
 public final class DraftSession {
 
@@ -35,11 +36,17 @@ public final class DraftSession {
         StreamingKvCache cache = (StreamingKvCache) draft.newCache(
                 new KvCacheSpec.Streaming(settings.sinks(), settings.window(), settings.rollbackSlack()));
         this.proposer = new DraftModelProposer(draft, cache);
-        this.picker = new TokenPicker(start.sampling().params());
-        this.sequence = new IntSequence(start.prompt());
-        this.committedLength = start.prompt().length;
+        this.picker = new TokenPicker(start.samplingParams());
+        int[] log = start.log(); // the prompt, and the tokens committed before a re-announcement
+        this.sequence = new IntSequence(log);
+        this.committedLength = log.length;
         this.limit = Math.min(start.prompt().length + start.maxTokens(), draft.config().maxPositions());
-        proposer.prefill(start.prompt());
+        proposer.prefill(log);
+    }
+
+    /** The session was re-announced while this level holds it: it keeps it (level 2 corrects it). */
+    public void onReannounce(SessionEvent announce) {
+        committedLength = Math.max(committedLength, announce.log().length);
     }
 
     /** The next proposal, or empty while the draft is far enough ahead of the committed log. */

@@ -28,7 +28,9 @@ import java.util.function.Consumer;
  * a full cache of the prompt) verify level-1 proposals with the rejection sampler. Kept tokens
  * (accepted, or recovered at a rejection — never a bonus, since level 1 already streams past
  * it) extend level 2's speculative sequence and go to the target in proposals of
- * {@code gamma2} tokens. A rejection, here or by the target, sends level 1 a correction.
+ * {@code gamma2} tokens. A rejection, here or by the target, sends level 1 a correction. A
+ * session built from a re-announced start selects its retrieval cache from the prompt and the
+ * tokens committed so far, and proposes in the start's epoch.
  */
 public final class RetrievalSession implements AutoCloseable {
 
@@ -75,22 +77,23 @@ public final class RetrievalSession implements AutoCloseable {
         this.lastResyncNanos = lastCurrentNanos - RESYNC_AFTER_NANOS;
         this.id = start.sessionId();
         this.settings = settings;
-        int[] prompt = start.prompt();
+        int[] log = start.log(); // the prompt, and the tokens committed before a re-announcement
         RetrievalCache retrieval = (RetrievalCache) target.newCache(new KvCacheSpec.Retrieval(
                 settings.budget(), settings.chunk(), start.maxTokens() + settings.rollbackSlack() + settings.chunk()));
-        try (KvCache full = target.newCache(new KvCacheSpec.Full(prompt.length))) { // only to select from
-            target.forward(Arrays.copyOf(prompt, prompt.length - 1), full, 0);
+        try (KvCache full = target.newCache(new KvCacheSpec.Full(log.length))) { // only to select from
+            target.forward(Arrays.copyOf(log, log.length - 1), full, 0);
             retrieval.rebuild(full);
         } catch (RuntimeException e) {
             retrieval.close();
             throw e;
         }
         this.scorer = new CacheScorer(target, retrieval);
-        this.picker = new TokenPicker(start.sampling().params());
-        this.committed = new IntSequence(prompt);
-        this.sequence = new IntSequence(prompt);
-        this.limit = Math.min(prompt.length + start.maxTokens(), target.config().maxPositions());
-        this.draftEnd = prompt.length;
+        this.picker = new TokenPicker(start.samplingParams());
+        this.committed = new IntSequence(log);
+        this.sequence = new IntSequence(log);
+        this.limit = Math.min(start.prompt().length + start.maxTokens(), target.config().maxPositions());
+        this.draftEnd = log.length;
+        this.targetEpoch = start.epoch();
     }
 
     public LevelCounters level1Counters() {
@@ -247,6 +250,26 @@ public final class RetrievalSession implements AutoCloseable {
             // the target's bonus token differs from level 2's own: start over from the log, as below
         }
         targetEpoch = Math.max(targetEpoch, commit.epoch());
+        restartFromLog(common, correct);
+    }
+
+    /**
+     * The session was re-announced while this level holds it: it takes the announced log when
+     * that is longer than its own, moves on to the announced epoch and starts over from the log
+     * (level 3 may have lost everything level 2 proposed past it), correcting level 1.
+     */
+    public void onReannounce(SessionEvent announce, Consumer<Correction> correct) {
+        int[] log = announce.log();
+        if (log.length > committed.length()) {
+            committed.truncate(0);
+            committed.addAll(log);
+        }
+        targetEpoch = Math.max(targetEpoch, announce.epoch());
+        restartFromLog(Sequences.commonPrefix(sequence, committed), correct);
+    }
+
+    /** Level 2's speculation starts over from the committed log (common with it up to {@code common}). */
+    private void restartFromLog(int common, Consumer<Correction> correct) {
         sequence = committed.copy();
         unsent.clear();
         unsentQ.clear();

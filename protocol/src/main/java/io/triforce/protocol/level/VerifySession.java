@@ -25,6 +25,9 @@ import java.util.Optional;
  * token (in the same epoch: level 2's next proposal, which already streams, is kept when it
  * starts with that token); a rejection commits the recovered token and starts a new epoch,
  * which makes every proposal still in flight stale.
+ * <p>
+ * A session built from a re-announced start ({@link SessionEvent#reannounced}) continues the
+ * log after its committed tokens, in the start's epoch.
  */
 public final class VerifySession implements AutoCloseable {
 
@@ -41,15 +44,27 @@ public final class VerifySession implements AutoCloseable {
     public VerifySession(Transformer target, SessionEvent start) {
         this.id = start.sessionId();
         int[] prompt = start.prompt();
+        int[] log = start.log();
         this.emitter = new Emitter(target.config(), prompt.length, start.maxTokens(), token -> true);
+        for (int i = prompt.length; i < log.length; i++) {
+            if (!emitter.emit(log[i])) {
+                throw new IllegalArgumentException("the re-announced log of session " + id + " has ended already");
+            }
+        }
         // proposals are cut to the tokens still allowed, so the log never needs more than this
         KvCache cache = target.newCache(new KvCacheSpec.Full(KvCacheSpec.Full.capacityFor(target.config(),
                 prompt.length, start.maxTokens(), 1)));
-        target.forward(Arrays.copyOf(prompt, prompt.length - 1), cache, 0);
+        try {
+            target.forward(Arrays.copyOf(log, log.length - 1), cache, 0);
+        } catch (RuntimeException e) {
+            cache.close();
+            throw e;
+        }
         this.scorer = new CacheScorer(target, cache);
-        this.picker = new TokenPicker(start.sampling().params());
-        this.committed = new IntSequence(prompt);
+        this.picker = new TokenPicker(start.samplingParams());
+        this.committed = new IntSequence(log);
         this.promptLength = prompt.length;
+        this.epoch = start.epoch();
     }
 
     /** Level 2's tokens as judged here so far. */
@@ -58,13 +73,30 @@ public final class VerifySession implements AutoCloseable {
     }
 
     /**
+     * The session was re-announced while this level holds it: it keeps its log when the
+     * announcement knows no more of it and moves on to the announced epoch (level 2 restarts
+     * from the log in that epoch). Returns false when the announced log is longer than this
+     * one — another instance committed past it; the session must be built again.
+     */
+    public boolean onReannounce(SessionEvent announce) {
+        if (announce.log().length > committed.length()) {
+            return false;
+        }
+        epoch = Math.max(epoch, announce.epoch());
+        return true;
+    }
+
+    /**
      * Verifies a proposal; empty when it is stale: an older epoch, a gap after the log, nothing
      * past the log, or tokens that overlap the log but differ from it. A proposal that overlaps
      * the log with the same tokens (it started where the previous one's bonus token went) is
-     * verified from the log's end.
+     * verified from the log's end. A newer epoch than this level's is level 2's after a
+     * re-announcement that has not reached this level yet: it becomes this level's epoch (the
+     * position checks keep the log exact whatever the epoch).
      */
     public Optional<Commit> onProposal(Level2Proposal p) {
         int overlap = committed.length() - p.base();
+        epoch = Math.max(epoch, p.epoch());
         if (emitter.finishReason() != null || p.epoch() != epoch || overlap < 0 || overlap >= p.tokens().length) {
             return Optional.empty();
         }

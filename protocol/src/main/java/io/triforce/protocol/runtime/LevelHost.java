@@ -14,6 +14,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.function.BiConsumer;
 import java.util.function.Consumer;
+import java.util.function.Predicate;
 import java.util.function.Supplier;
 
 /**
@@ -36,13 +37,15 @@ public final class LevelHost<S> implements AutoCloseable {
     /**
      * @param onFailure what the service does, after the failure is logged, when a session fails
      *                  (the session is already ended): tell the other levels or the client
+     * @param askFor    how the service asks for a session it does not hold but gets messages for:
+     *                  publish {@link SessionEvent#resync} (see {@link SessionWorker})
      * @param threads CPU backend threads of this process (0 = one per core). Three services
      *                share the machine's cores, so fewer threads per level leave cores to the
      *                others (and to Kafka); an explicit {@code -Dtriforce.threads} wins.
      * @param backend {@code cpu}, {@code cuda} or {@code auto} (see {@link Backends#named})
      */
     public LevelHost(int level, String name, Path modelDir, String backend, int threads, Duration sessionTimeout,
-                     MeterRegistry registry, BiConsumer<String, Exception> onFailure) {
+                     MeterRegistry registry, BiConsumer<String, Exception> onFailure, Consumer<String> askFor) {
         if (threads > 0 && System.getProperty("triforce.threads") == null) {
             System.setProperty("triforce.threads", Integer.toString(threads)); // read when the first model loads
         }
@@ -53,6 +56,9 @@ public final class LevelHost<S> implements AutoCloseable {
         this.worker = new SessionWorker<>(name, sessionTimeout, (id, e) -> {
             LOG.log(System.Logger.Level.ERROR, "session " + id + " failed", e);
             onFailure.accept(id, e);
+        }, id -> {
+            LOG.log(System.Logger.Level.INFO, "messages for session " + id + ", which is not here: asking for it");
+            askFor.accept(id);
         });
         this.transit = new Transit(registry);
         String tag = Integer.toString(level);
@@ -78,18 +84,31 @@ public final class LevelHost<S> implements AutoCloseable {
     }
 
     /**
-     * A session event: starts the session with {@code factory} on START, ends it otherwise.
+     * A session event: START starts the session with {@code factory} — a re-announced one keeps
+     * a session held here when {@code keep} says so, else builds it afresh; RESYNC is for the
+     * gateway; CANCEL and FAILED end the session.
      *
-     * @return whether a session started
+     * @return whether a session (re)started
      */
-    public boolean onSession(SessionEvent event, Supplier<S> factory) {
+    public boolean onSession(SessionEvent event, Supplier<S> factory, Predicate<S> keep) {
         transit.received(Topics.SESSIONS, event.sentAtMicros());
-        if (event.kind() == SessionEvent.Kind.START) {
-            worker.start(event.sessionId(), factory);
-            return true;
+        switch (event.kind()) {
+            case START -> {
+                if (event.reannounced()) {
+                    worker.announce(event.sessionId(), factory, keep);
+                } else {
+                    worker.start(event.sessionId(), factory);
+                }
+                return true;
+            }
+            case RESYNC -> {
+                return false;
+            }
+            default -> {
+                worker.end(event.sessionId());
+                return false;
+            }
         }
-        worker.end(event.sessionId());
-        return false;
     }
 
     /**

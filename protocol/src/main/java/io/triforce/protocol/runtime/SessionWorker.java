@@ -14,24 +14,31 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.BiConsumer;
 import java.util.function.BiPredicate;
 import java.util.function.Consumer;
+import java.util.function.Predicate;
 import java.util.function.Supplier;
 
 /**
  * One service's sessions, owned by a single worker thread (inference never runs on Kafka's or
  * the HTTP event loop's threads). Messages for a session whose start has not arrived yet wait
- * for it; messages for an ended session are dropped; a session idle for longer than the
- * timeout is freed. Sessions that are {@link AutoCloseable} (their caches hold GPU memory) are
- * closed when they end, on the worker.
+ * for it, and the worker asks for the session (at most once per {@link #ASK_INTERVAL}): this
+ * instance may have lost its start (a restart after its consumer group committed past it, or
+ * partitions taken over from another instance), and a re-announced start ({@link #announce})
+ * brings it back. Messages for an ended session are dropped; a session idle for longer than the
+ * timeout is freed, as are messages that waited that long. Sessions that are {@link AutoCloseable}
+ * (their caches hold GPU memory) are closed when they end, on the worker.
  */
 public final class SessionWorker<S> implements AutoCloseable {
 
     private static final int ENDED_REMEMBERED = 10_000;
+    /** How often the worker asks again for a session that messages wait for. */
+    public static final Duration ASK_INTERVAL = Duration.ofSeconds(1);
 
     private final ScheduledThreadPoolExecutor executor;
     private final Duration idleTimeout;
     private final BiConsumer<String, Exception> onError;
+    private final Consumer<String> askFor;
     private final Map<String, Entry<S>> sessions = new HashMap<>();
-    private final Map<String, List<Consumer<S>>> early = new HashMap<>();
+    private final Map<String, Waiting<S>> early = new HashMap<>();
     private final Map<String, Boolean> ended = new LinkedHashMap<>(16, 0.75f, false) {
         @Override
         protected boolean removeEldestEntry(Map.Entry<String, Boolean> eldest) {
@@ -51,12 +58,25 @@ public final class SessionWorker<S> implements AutoCloseable {
         }
     }
 
-    /** @param onError called on the worker when a session fails; the session is already ended */
-    public SessionWorker(String name, Duration idleTimeout, BiConsumer<String, Exception> onError) {
+    /** Messages for a session that is not here (yet), and when the worker last asked for it. */
+    private static final class Waiting<S> {
+        final List<Consumer<S>> actions = new ArrayList<>();
+        final long sinceNanos = System.nanoTime();
+        long askedNanos = sinceNanos - ASK_INTERVAL.toNanos();
+    }
+
+    /**
+     * @param onError called on the worker when a session fails; the session is already ended
+     * @param askFor  called on the worker with the id of a session that messages wait for, at
+     *                most once per {@link #ASK_INTERVAL} and session
+     */
+    public SessionWorker(String name, Duration idleTimeout, BiConsumer<String, Exception> onError,
+                         Consumer<String> askFor) {
         this.executor = (ScheduledThreadPoolExecutor) Executors.newScheduledThreadPool(1,
                 Thread.ofPlatform().name(name + "-worker").daemon().factory());
         this.idleTimeout = idleTimeout;
         this.onError = onError;
+        this.askFor = askFor;
         long sweep = Math.max(1, idleTimeout.toMillis() / 4);
         executor.scheduleWithFixedDelay(this::expireIdle, sweep, sweep, TimeUnit.MILLISECONDS);
     }
@@ -67,17 +87,47 @@ public final class SessionWorker<S> implements AutoCloseable {
             if (sessions.containsKey(id) || ended.containsKey(id)) {
                 return; // a redelivered start
             }
-            try {
-                sessions.put(id, new Entry<>(factory.get()));
-                active = sessions.size();
-                List<Consumer<S>> waiting = early.remove(id);
-                if (waiting != null) {
-                    waiting.forEach(action -> run(id, action));
-                }
-            } catch (RuntimeException e) {
-                fail(id, e);
-            }
+            create(id, factory);
         });
+    }
+
+    /**
+     * A re-announced session: one held here stays when {@code keep} says so (it brings itself up
+     * to date); otherwise, or when it is not here — even if it ended here, since the announcer
+     * still serves it — it is created afresh and the messages that waited for it are replayed.
+     */
+    public void announce(String id, Supplier<S> factory, Predicate<S> keep) {
+        executor.execute(() -> {
+            Entry<S> entry = sessions.get(id);
+            if (entry != null) {
+                entry.lastUsedNanos = System.nanoTime();
+                try {
+                    if (keep.test(entry.session)) {
+                        return;
+                    }
+                } catch (RuntimeException e) {
+                    fail(id, e);
+                    return;
+                }
+                sessions.remove(id);
+                release(id, entry.session);
+            }
+            ended.remove(id);
+            create(id, factory);
+        });
+    }
+
+    private void create(String id, Supplier<S> factory) {
+        try {
+            sessions.put(id, new Entry<>(factory.get()));
+            active = sessions.size();
+            Waiting<S> waiting = early.remove(id);
+            if (waiting != null) {
+                waiting.actions.forEach(action -> run(id, action));
+            }
+        } catch (RuntimeException e) {
+            fail(id, e);
+        }
     }
 
     /** Runs {@code action} on the session's state, on the worker. */
@@ -128,8 +178,8 @@ public final class SessionWorker<S> implements AutoCloseable {
     private void run(String id, Consumer<S> action) {
         Entry<S> entry = sessions.get(id);
         if (entry == null) {
-            if (!ended.containsKey(id)) {
-                early.computeIfAbsent(id, k -> new ArrayList<>()).add(action);
+            if (!ended.containsKey(id) && id != null) {
+                hold(id, action);
             }
             return;
         }
@@ -138,6 +188,16 @@ public final class SessionWorker<S> implements AutoCloseable {
             action.accept(entry.session);
         } catch (RuntimeException e) {
             fail(id, e);
+        }
+    }
+
+    private void hold(String id, Consumer<S> action) {
+        Waiting<S> waiting = early.computeIfAbsent(id, k -> new Waiting<>());
+        waiting.actions.add(action);
+        long now = System.nanoTime();
+        if (now - waiting.askedNanos >= ASK_INTERVAL.toNanos()) {
+            waiting.askedNanos = now;
+            askFor.accept(id);
         }
     }
 
@@ -166,7 +226,7 @@ public final class SessionWorker<S> implements AutoCloseable {
             }
             return idle;
         });
-        early.keySet().removeIf(id -> !sessions.containsKey(id) && ended.containsKey(id));
+        early.values().removeIf(w -> now - w.sinceNanos > idleTimeout.toNanos());
         active = sessions.size();
     }
 

@@ -20,15 +20,31 @@ import java.util.stream.IntStream;
  */
 final class Loopback {
 
+    /**
+     * Level {@code level} (1, 2 or 3) loses the session once {@code afterCommits} commits were made:
+     * it is built again from a re-announced start (the prompt and the log so far, in an epoch past
+     * every epoch of the log), which the other levels get too; messages already queued for it
+     * reach the new one, as a restarted service's consumer replays them.
+     */
+    record Loss(int level, int afterCommits) {
+    }
+
     private Loopback() {
     }
 
     /** Runs the session to its last commit and returns the committed log (generated tokens only). */
     static int[] run(Transformer target, Transformer draft, SessionEvent start, LevelSettings settings,
                      Random interleaving) {
+        return run(target, draft, start, settings, interleaving, new Loss(0, Integer.MAX_VALUE));
+    }
+
+    /** {@link #run}, with one level losing the session on the way. */
+    static int[] run(Transformer target, Transformer draft, SessionEvent start, LevelSettings settings,
+                     Random interleaving, Loss loss) {
         DraftSession level1 = new DraftSession(draft, start, settings);
-        try (RetrievalSession level2 = new RetrievalSession(target, start, settings);
-             VerifySession level3 = new VerifySession(target, start)) {
+        RetrievalSession level2 = new RetrievalSession(target, start, settings);
+        VerifySession level3 = new VerifySession(target, start);
+        try {
             Deque<Level1Proposal> toLevel2 = new ArrayDeque<>();
             Deque<Level2Proposal> toLevel3 = new ArrayDeque<>();
             Deque<Correction> toLevel1 = new ArrayDeque<>();
@@ -46,7 +62,30 @@ final class Loopback {
                 }
             };
             int[] log = new int[0];
+            int commits = 0;
+            int epoch = 0;
+            boolean lost = false;
             for (int step = 0; step < 100_000; step++) {
+                if (!lost && commits >= loss.afterCommits()) {
+                    lost = true;
+                    SessionEvent announce = SessionEvent.reannounce(start.sessionId(), start.prompt(),
+                            start.maxTokens(), start.sampling(), log, epoch + 1);
+                    if (loss.level() == 1) {
+                        level1 = new DraftSession(draft, announce, settings);
+                    } else {
+                        level1.onReannounce(announce);
+                    }
+                    if (loss.level() == 2) {
+                        level2.close();
+                        level2 = new RetrievalSession(target, announce, settings);
+                    } else {
+                        level2.onReannounce(announce, toLevel1::add);
+                    }
+                    if (loss.level() == 3 || !level3.onReannounce(announce)) {
+                        level3.close();
+                        level3 = new VerifySession(target, announce);
+                    }
+                }
                 switch (interleaving.nextInt(7)) {
                     case 0 -> level1.next().ifPresent(toLevel2::add);
                     case 1 -> {
@@ -61,6 +100,8 @@ final class Loopback {
                                 Commit c = commit.get();
                                 assertEquals(start.prompt().length + log.length, c.start(), "commits are contiguous");
                                 log = IntStream.concat(IntStream.of(log), IntStream.of(c.tokens())).toArray();
+                                commits++;
+                                epoch = Math.max(epoch, c.epoch());
                                 if (c.last()) {
                                     return log;
                                 }
@@ -88,6 +129,9 @@ final class Loopback {
                 }
             }
             throw new AssertionError("no final commit after 100000 steps; log so far " + Arrays.toString(log));
+        } finally {
+            level2.close();
+            level3.close();
         }
     }
 }

@@ -1,5 +1,6 @@
 package io.triforce.protocol.testing;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.time.Duration;
@@ -39,6 +40,18 @@ public final class KafkaJson implements AutoCloseable {
         p.put("linger.ms", "0");
         p.put("max.request.size", "16777216");
         this.producer = new KafkaProducer<>(p, new StringSerializer(), new StringSerializer());
+    }
+
+    /**
+     * {@code value} as a record of {@code topic} reaches a service's one consumer of all its
+     * topics (its "inbox" channel; on the in-memory connector in tests).
+     */
+    public static ConsumerRecord<String, String> record(String topic, Object value) {
+        try {
+            return new ConsumerRecord<>(topic, 0, 0L, null, JSON.writeValueAsString(value));
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException(e);
+        }
     }
 
     public void send(String topic, String key, Object value) {
