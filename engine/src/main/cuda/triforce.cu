@@ -214,22 +214,25 @@ __device__ __forceinline__ void gemv_chunk(float (&acc)[NT][4], uint4 w0, uint4 
 }
 
 // Stages chunks c0 .. c0+nc of the activations: IN_ACT copies hi/lo; IN_NORM normalises x on
-// the fly with the per-token inverse RMS inv[].
+// the fly with the per-token inverse RMS inv[]. Item r of a chunk (NT * 32 of them) is token
+// r / 4; only the first 2^shift items are staged (the tokens of the block, rounded up to a power
+// of two): the other columns are left as they are, their results are never written.
 template <int NT, int IN>
 __device__ __forceinline__ void gemv_stage(const GemvArgs& a, uint4* xs_hi, uint4* xs_lo, int c0, int nc,
                                            const float* inv) {
+    const int shift = min(32 - __clz(4 * a.n - 1), 5 + __ffs(NT) - 1);   // log2(items staged a chunk)
     if (IN == IN_ACT) {
 #pragma unroll 8
-        for (int i = threadIdx.x; i < nc * NT * 32; i += blockDim.x) {
-            int c = i / (NT * 32), r = i % (NT * 32);
+        for (int e = threadIdx.x; e < nc << shift; e += blockDim.x) {
+            int c = e >> shift, r = e & ((1 << shift) - 1), i = c * NT * 32 + r;
             xs_hi[i] = a.xhi[(size_t) (c0 + c) * MAX_TOKENS * 4 + r];
             xs_lo[i] = a.xlo[(size_t) (c0 + c) * MAX_TOKENS * 4 + r];
         }
     } else {
         const int K = a.kChunks * 32;
 #pragma unroll 4
-        for (int i = threadIdx.x; i < nc * NT * 32; i += blockDim.x) {
-            int c = i / (NT * 32), r = i % (NT * 32);
+        for (int e = threadIdx.x; e < nc << shift; e += blockDim.x) {
+            int c = e >> shift, r = e & ((1 << shift) - 1), i = c * NT * 32 + r;
             int t = r >> 2, k = (c0 + c) * 32 + (r & 3) * 8;
             const float4* xr = (const float4*) (a.x + (size_t) t * K + k);
             const float4* wr = (const float4*) (a.normW + k);
