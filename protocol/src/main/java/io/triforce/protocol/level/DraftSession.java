@@ -36,7 +36,7 @@ public final class DraftSession {
         StreamingKvCache cache = (StreamingKvCache) draft.newCache(
                 new KvCacheSpec.Streaming(settings.sinks(), settings.window(), settings.rollbackSlack()));
         this.proposer = new DraftModelProposer(draft, cache);
-        this.picker = new TokenPicker(start.samplingParams());
+        this.picker = new TokenPicker(start.samplingParams(1));
         int[] log = start.log(); // the prompt, and the tokens committed before a re-announcement
         this.sequence = new IntSequence(log);
         this.committedLength = log.length;

@@ -88,7 +88,7 @@ public final class RetrievalSession implements AutoCloseable {
             throw e;
         }
         this.scorer = new CacheScorer(target, retrieval);
-        this.picker = new TokenPicker(start.samplingParams());
+        this.picker = new TokenPicker(start.samplingParams(2));
         this.committed = new IntSequence(log);
         this.sequence = new IntSequence(log);
         this.limit = Math.min(start.prompt().length + start.maxTokens(), target.config().maxPositions());

@@ -61,7 +61,7 @@ public final class VerifySession implements AutoCloseable {
             throw e;
         }
         this.scorer = new CacheScorer(target, cache);
-        this.picker = new TokenPicker(start.samplingParams());
+        this.picker = new TokenPicker(start.samplingParams(3));
         this.committed = new IntSequence(log);
         this.promptLength = prompt.length;
         this.epoch = start.epoch();

@@ -133,12 +133,19 @@ class ReannouncedSessionTest {
         SessionEvent start = SessionEvent.start("re", prompt, 16, sampled);
         SessionEvent again = SessionEvent.reannounce("re", prompt, 16, sampled, Arrays.copyOf(ar, 4), 2);
         SessionEvent later = SessionEvent.reannounce("re", prompt, 16, sampled, Arrays.copyOf(ar, 5), 2);
-        assertEquals(sampled.params(), start.samplingParams(), "a first start draws from the request's seed");
-        assertEquals(0.8, again.samplingParams().temperature());
-        assertEquals(40, again.samplingParams().topK());
-        assertEquals(0.9, again.samplingParams().topP());
-        assertTrue(again.samplingParams().seed() != 1234, "not the stream the log already drew from");
-        assertTrue(again.samplingParams().seed() != later.samplingParams().seed(), "one stream per log position");
+        for (int level = 1; level <= 3; level++) {
+            assertEquals(0.8, again.samplingParams(level).temperature());
+            assertEquals(40, again.samplingParams(level).topK());
+            assertEquals(0.9, again.samplingParams(level).topP());
+            assertTrue(again.samplingParams(level).seed() != start.samplingParams(level).seed(),
+                    "not the stream the log already drew from");
+            assertTrue(again.samplingParams(level).seed() != later.samplingParams(level).seed(),
+                    "one stream per log position");
+        }
+        assertEquals(start.samplingParams(2), SessionEvent.start("re", prompt, 16, sampled).samplingParams(2),
+                "a request's seed gives the same streams again");
+        assertTrue(start.samplingParams(1).seed() != start.samplingParams(2).seed()
+                && start.samplingParams(2).seed() != start.samplingParams(3).seed(), "one stream per level");
     }
 
     @Test
