@@ -7,6 +7,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RunnableScheduledFuture;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
@@ -171,8 +172,10 @@ public final class SessionWorker<S> implements AutoCloseable {
         return active;
     }
 
+    /** Messages and session work waiting for the worker (the periodic idle sweep not counted). */
     public int queueDepth() {
-        return executor.getQueue().size();
+        return (int) executor.getQueue().stream()
+                .filter(task -> !(task instanceof RunnableScheduledFuture<?> f && f.isPeriodic())).count();
     }
 
     private void run(String id, Consumer<S> action) {

@@ -8,6 +8,7 @@ import io.triforce.protocol.testing.Await;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
@@ -66,6 +67,29 @@ class SessionWorkerTest {
             assertEquals(2, asked.size(), "nothing more to ask for");
             assertEquals(1, worker.activeSessions());
             assertTrue(failed.isEmpty());
+        }
+    }
+
+    @Test
+    void queueDepthCountsWaitingWorkNotTheIdleSweep() throws Exception {
+        try (SessionWorker<Held> worker = worker()) {
+            assertEquals(0, worker.queueDepth(), "an idle worker has nothing queued");
+            CountDownLatch release = new CountDownLatch(1);
+            worker.start("s", Held::new);
+            worker.with("s", s -> {
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            for (int i = 0; i < 3; i++) {
+                worker.with("s", s -> s.seen.add("queued"));
+            }
+            Await.until(() -> worker.queueDepth() == 3, WAIT, () -> "three messages behind the busy one: "
+                    + worker.queueDepth());
+            release.countDown();
+            Await.until(() -> worker.queueDepth() == 0, WAIT, () -> "drained: " + worker.queueDepth());
         }
     }
 
