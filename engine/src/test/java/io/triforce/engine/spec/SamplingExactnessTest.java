@@ -3,16 +3,13 @@ package io.triforce.engine.spec;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.triforce.engine.backend.Transformer;
 import io.triforce.engine.generate.AutoregressiveDecoder;
 import io.triforce.engine.generate.Decoder;
 import io.triforce.engine.generate.Generation;
 import io.triforce.engine.generate.TokenSink;
-import io.triforce.engine.kv.KvCache;
-import io.triforce.engine.kv.KvCacheSpec;
-import io.triforce.engine.sampling.Sampler;
 import io.triforce.engine.sampling.SamplingParams;
 import io.triforce.engine.testing.ChiSquare;
+import io.triforce.engine.testing.ExactJoint;
 import io.triforce.engine.testing.RandomCheckpoint;
 import io.triforce.engine.testing.RandomModel;
 import java.nio.file.Path;
@@ -60,28 +57,13 @@ class SamplingExactnessTest {
         draft = RandomModel.load(RandomCheckpoint.builder().dim(64).layers(1).heads(1).headDim(64).hiddenDim(64)
                 .vocab(VOCAB).weightScale(1.5).maxPositions(64).omitConfigField("eos_token_id").seed(8), dir.resolve("draft"));
         prompt = target.randomTokens(PROMPT_LENGTH, 3);
-        exact = exactJoint(target.model(), prompt, SamplingParams.ofTemperature(1, 0));
+        exact = ExactJoint.firstTwoTokens(target.model(), prompt, SamplingParams.ofTemperature(1, 0));
     }
 
     @AfterAll
     static void tearDown() throws Exception {
         target.close();
         draft.close();
-    }
-
-    /** P(t1, t2 | prompt) of the target under {@code params}, by enumerating t1. */
-    private static double[] exactJoint(Transformer model, int[] prompt, SamplingParams params) {
-        KvCache cache = model.newCache(new KvCacheSpec.Full(model.config().maxPositions()));
-        float[] first = Sampler.distribution(model.forward(prompt, cache, 1)[0], params);
-        double[] joint = new double[VOCAB * VOCAB];
-        for (int t1 = 0; t1 < VOCAB; t1++) {
-            float[] second = Sampler.distribution(model.forward(new int[] {t1}, cache, 1)[0], params);
-            cache.truncate(prompt.length);
-            for (int t2 = 0; t2 < VOCAB; t2++) {
-                joint[t1 * VOCAB + t2] = (double) first[t1] * second[t2];
-            }
-        }
-        return joint;
     }
 
     private record Draws(long[] counts, long level1Recovered, long level2Recovered, long level1Proposed,
@@ -146,7 +128,7 @@ class SamplingExactnessTest {
         // truncated supports: draft tokens the target's filter excludes (p = 0) must always be
         // rejected, and nothing outside the target's support may ever be committed
         SamplingParams params = new SamplingParams(temperature, topK, topP, 0);
-        double[] filtered = exactJoint(target.model(), prompt, params);
+        double[] filtered = ExactJoint.firstTwoTokens(target.model(), prompt, params);
         assertTrue(Arrays.stream(filtered).filter(p -> p == 0).count() > VOCAB, "the filter truncates");
         Draws d = draw(new TriForceDecoder(target.model(), draft.model(), CONFIG), DRAWS / 2, params);
         ChiSquare.Result fit = ChiSquare.test(d.counts(), filtered, ALPHA);

@@ -2,12 +2,9 @@ package io.triforce.protocol.level;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.triforce.engine.backend.Transformer;
-import io.triforce.engine.kv.KvCache;
-import io.triforce.engine.kv.KvCacheSpec;
-import io.triforce.engine.sampling.Sampler;
 import io.triforce.engine.sampling.SamplingParams;
 import io.triforce.engine.testing.ChiSquare;
+import io.triforce.engine.testing.ExactJoint;
 import io.triforce.engine.testing.RandomCheckpoint;
 import io.triforce.engine.testing.RandomModel;
 import io.triforce.protocol.Sampling;
@@ -53,29 +50,13 @@ class LevelsSamplingExactnessTest {
                 .vocab(VOCAB).weightScale(1.5).maxPositions(64).omitConfigField("eos_token_id").seed(8),
                 dir.resolve("draft"));
         prompt = target.randomTokens(48, 3);
-        exact = exactJoint(target.model(), SamplingParams.ofTemperature(1, 0));
+        exact = ExactJoint.firstTwoTokens(target.model(), prompt, SamplingParams.ofTemperature(1, 0));
     }
 
     @AfterAll
     static void tearDown() throws Exception {
         target.close();
         draft.close();
-    }
-
-    /** P(t1, t2 | prompt) of the target, by enumerating t1. */
-    private static double[] exactJoint(Transformer model, SamplingParams params) {
-        try (KvCache cache = model.newCache(new KvCacheSpec.Full(model.config().maxPositions()))) {
-            float[] first = Sampler.distribution(model.forward(prompt, cache, 1)[0], params);
-            double[] joint = new double[VOCAB * VOCAB];
-            for (int t1 = 0; t1 < VOCAB; t1++) {
-                float[] second = Sampler.distribution(model.forward(new int[] {t1}, cache, 1)[0], params);
-                cache.truncate(prompt.length);
-                for (int t2 = 0; t2 < VOCAB; t2++) {
-                    joint[t1 * VOCAB + t2] = (double) first[t1] * second[t2];
-                }
-            }
-            return joint;
-        }
     }
 
     @Test
