@@ -9,6 +9,7 @@ import static jcuda.driver.JCudaDriver.cuEventSynchronize;
 import io.triforce.engine.kv.KvCacheSpec;
 import io.triforce.engine.model.ModelConfig;
 import io.triforce.engine.sampling.Sampler;
+import io.triforce.engine.sampling.SamplingParams;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -224,7 +225,9 @@ public final class GpuBench {
     /**
      * A decode step as the decoders call it, host work included: {@code forward} (the row of
      * logits copied to the host, argmax there) against {@code greedyNext} (argmax on the GPU,
-     * one id copied). Mean over {@code reps} calls, median over trials.
+     * one id copied), and sampling as it runs today (temperature 0.8, top-p 0.95: the rows of
+     * logits copied and turned into distributions on the host), for one token and for the four
+     * rows a verify of 3 proposed tokens scores. Mean over {@code reps} calls, median over trials.
      */
     private void decodeThroughTheApi(CudaTransformer model, CudaKvCache cache, String shape, int context, long bytes) {
         int[] token = {tokens(model.config(), 1)[0]};
@@ -235,6 +238,23 @@ public final class GpuBench {
         report(shape, context, "decode, argmax on GPU", perCall(() -> {
             cache.truncate(context);
             model.greedyNext(token, cache, 1);
+        }), bytes);
+        SamplingParams sampled = new SamplingParams(0.8, 0, 0.95, seed);
+        var random = Sampler.newRandom(seed);
+        report(shape, context, "decode, sampled on host", perCall(() -> {
+            cache.truncate(context);
+            Sampler.next(model.forward(token, cache, 1)[0], sampled, random);
+        }), bytes);
+        int[] block = Arrays.copyOf(tokens(model.config(), 4), 4);
+        report(shape, context, "verify 3, picks on GPU", perCall(() -> {
+            cache.truncate(context);
+            model.greedyNext(block, cache, 4);
+        }), bytes);
+        report(shape, context, "verify 3, p on host", perCall(() -> {
+            cache.truncate(context);
+            for (float[] row : model.forward(block, cache, 4)) {
+                Sampler.distribution(row, sampled);
+            }
         }), bytes);
     }
 
