@@ -207,37 +207,18 @@ extern "C" __global__ void prefill_norm(const float* x, const float* ss, int gro
 }
 
 // RoPE on the q/k/v GEMM output (tiled row order: rows d and d + hd/2 of a head are g and g + 8
-// of a tile) -> q bf16 [T][nHeads][hd], this chunk's K/V cache slots, and the last token's query
-// in fp32 (retrieval scoring). grid (T, nHeads + 2 nKv), hd / 2 threads.
-extern "C" __global__ void prefill_rope(const float* y, const float* invFreq, int pos, int slot, int T, int nHeads,
-                                        int nKv, int hd, float ropeScale, uint16_t* q, uint16_t* kc, uint16_t* vc,
-                                        int capacity, float* lastQuery) {
+// of a tile) with the chunk's cos/sin table (embed wrote it, [T][hd/2]) -> q bf16 [T][nHeads][hd],
+// this chunk's K/V cache slots, and the last token's query in fp32 (retrieval scoring), all as
+// the step epilogue stores them (rope_store). grid (T, nHeads + 2 nKv), hd / 2 threads.
+extern "C" __global__ void prefill_rope(const float* y, const float2* rope, int slot, int T, int nHeads, int nKv,
+                                        int hd, uint16_t* q, uint16_t* kc, uint16_t* vc, int capacity,
+                                        float* lastQuery) {
     pdl_launch_next();
     pdl_wait();
-    const int t = blockIdx.x, head = blockIdx.y, d = threadIdx.x, half = hd / 2;
-    const int rows = (nHeads + 2 * nKv) * hd;
-    const float* src = y + (size_t) t * rows + head * hd + 16 * (d / 8) + d % 8;
-    float x1 = src[0], x2 = src[8];
-    if (head < nHeads + nKv) {
-        float angle = invFreq[d] * (float) (pos + t);
-        float c = (float) cos((double) angle) * ropeScale, s = (float) sin((double) angle) * ropeScale;
-        float u = x1;   // rounded as gemv_epilogue rounds (no fused multiply-add)
-        x1 = __fsub_rn(__fmul_rn(u, c), __fmul_rn(x2, s));
-        x2 = __fadd_rn(__fmul_rn(x2, c), __fmul_rn(u, s));
-    }
-    uint16_t* dst;
-    if (head < nHeads) {
-        dst = q + ((size_t) t * nHeads + head) * hd;
-        if (t == T - 1) {
-            lastQuery[head * hd + d] = x1;
-            lastQuery[head * hd + d + half] = x2;
-        }
-    } else {
-        int kvh = head < nHeads + nKv ? head - nHeads : head - nHeads - nKv;
-        dst = (head < nHeads + nKv ? kc : vc) + ((size_t) kvh * capacity + slot + t) * hd;
-    }
-    dst[d] = f2bf(x1);
-    dst[d + half] = f2bf(x2);
+    const int t = blockIdx.x, head = blockIdx.y, d = threadIdx.x;
+    const float* src = y + (size_t) t * (nHeads + 2 * nKv) * hd + head * hd + 16 * (d / 8) + d % 8;
+    rope_store(src[0], src[8], rope[t * (hd / 2) + d], t, head, d, nHeads, nKv, hd, q,
+               t == T - 1 ? lastQuery : nullptr, kc, vc, capacity, slot + t);
 }
 
 // The step's attention for sub-blocks sb0 .. sb0 + gridDim.x of a chunk, one launch: grid

@@ -251,6 +251,35 @@ __device__ __forceinline__ void gemv_stage(const GemvArgs& a, uint4* xs_hi, uint
     }
 }
 
+// Dims d and d + hd/2 (x1, x2) of head `head` of token t, as the q/k/v matmul left them: q and k
+// heads rotated by RoPE's (cos, sin) cs, then q heads stored to q [t][nHeads][hd] (and in fp32 to
+// lastQuery, when given: the block's last token), k and v heads to cache slot `slot`. Explicit
+// rounding, no fused multiply-add: the step epilogue and prefill_rope both call this, so a
+// token's keys have the same bits whichever path computed them.
+__device__ __forceinline__ void rope_store(float x1, float x2, float2 cs, int t, int head, int d, int nHeads, int nKv,
+                                           int hd, uint16_t* q, float* lastQuery, uint16_t* kc, uint16_t* vc,
+                                           int capacity, int slot) {
+    const int half = hd / 2;
+    if (head < nHeads + nKv) {
+        float u = x1;
+        x1 = __fsub_rn(__fmul_rn(u, cs.x), __fmul_rn(x2, cs.y));
+        x2 = __fadd_rn(__fmul_rn(x2, cs.x), __fmul_rn(u, cs.y));
+    }
+    uint16_t* dst;
+    if (head < nHeads) {
+        dst = q + ((size_t) t * nHeads + head) * hd;
+        if (lastQuery != nullptr) {
+            lastQuery[head * hd + d] = x1;
+            lastQuery[head * hd + d + half] = x2;
+        }
+    } else {
+        int kvh = head < nHeads + nKv ? head - nHeads : head - nHeads - nKv;
+        dst = (head < nHeads + nKv ? kc : vc) + ((size_t) kvh * capacity + slot) * hd;
+    }
+    dst[d] = f2bf(x1);
+    dst[d + half] = f2bf(x2);
+}
+
 // The fused epilogue of row group y (tiles 8y .. 8y+7), run by the group's last block (256
 // threads), 16 tokens at a time. Each thread owns a fixed set of (token, row) items and first
 // adds their slices, all loads in flight together, slice by slice in order.
@@ -291,29 +320,9 @@ __device__ void gemv_epilogue(const GemvArgs& a, int slices, int y, const float2
                     write_act(a.actHi, a.actLo, t, tile * 8 + g, u[k] / (1.f + expf(-u[k])) * v[k]);
                     continue;
                 }
-                int tilesPerHead = a.hd / 16, half = a.hd / 2;
-                int head = tile / tilesPerHead;
-                int d = (tile % tilesPerHead) * 8 + g;
-                float x1 = u[k], x2 = v[k];
-                if (head < a.nHeads + a.nKv) {
-                    float2 cs = rope[t * half + d];
-                    x1 = __fsub_rn(__fmul_rn(u[k], cs.x), __fmul_rn(v[k], cs.y));   // no fused multiply-add:
-                    x2 = __fadd_rn(__fmul_rn(v[k], cs.x), __fmul_rn(u[k], cs.y));   // prefill_rope rounds alike
-                }
-                uint16_t* dst;
-                if (head < a.nHeads) {
-                    dst = a.q + ((size_t) t * a.nHeads + head) * a.hd;
-                    if (t == n - 1) {
-                        a.lastQuery[head * a.hd + d] = x1;
-                        a.lastQuery[head * a.hd + d + half] = x2;
-                    }
-                } else {
-                    int kvh = head < a.nHeads + a.nKv ? head - a.nHeads : head - a.nHeads - a.nKv;
-                    dst = (head < a.nHeads + a.nKv ? a.kc : a.vc) +
-                          ((size_t) kvh * a.capacity + a.p->slot + t) * a.hd;
-                }
-                dst[d] = f2bf(x1);
-                dst[d + half] = f2bf(x2);
+                int tilesPerHead = a.hd / 16, head = tile / tilesPerHead, d = (tile % tilesPerHead) * 8 + g;
+                rope_store(u[k], v[k], rope[t * (a.hd / 2) + d], t, head, d, a.nHeads, a.nKv, a.hd, a.q,
+                           t == n - 1 ? a.lastQuery : nullptr, a.kc, a.vc, a.capacity, a.p->slot + t);
             }
             continue;
         }
@@ -467,16 +476,16 @@ GEMV_KERNEL(gemv_resid64, 8, IN_ACT, OUT_RESID)
 GEMV_KERNEL(gemv_logits32, 4, IN_NORM, OUT_LOGITS)
 GEMV_KERNEL(gemv_logits64, 8, IN_NORM, OUT_LOGITS)
 
-// x[t] = embedding row of token t, and its sums of squares per 128-row group; with a rope table,
-// also token t's RoPE cos and sin (times the attention scaling) [t][half], which every layer's
-// q/k/v epilogue reads. grid (ceil(dim / 128), n), 128 threads (half <= 128).
+// x[t] = embedding row of token t, and its sums of squares per 128-row group; token t's RoPE cos
+// and sin (times the attention scaling) in rope[t][half], which every layer's q/k/v epilogue (or
+// prefill_rope) reads. grid (ceil(dim / 128), n), 128 threads (half <= 128).
 extern "C" __global__ void embed(const StepParams* p, const uint16_t* __restrict__ emb, int dim, float* x,
                                  float* ssOut, const float* invFreq, int half, float ropeScale, float2* rope) {
     __shared__ float red[4];
     pdl_launch_next();
     pdl_wait();
     int t = blockIdx.y, r = blockIdx.x * GROUP_ROWS + threadIdx.x;
-    if (rope != nullptr && blockIdx.x == 0 && threadIdx.x < half) {
+    if (blockIdx.x == 0 && threadIdx.x < half) {
         float angle = invFreq[threadIdx.x] * (float) (p->pos + t);
         rope[t * half + threadIdx.x] = make_float2((float) cos((double) angle) * ropeScale,
                                                    (float) sin((double) angle) * ropeScale);

@@ -38,6 +38,7 @@ final class CudaPrefill implements AutoCloseable {
     private final CUdeviceptr gatedLo;
     private final CUdeviceptr y;        // fp32 [chunk][qkvRows] q/k/v before RoPE, tiled row order
     private final CUdeviceptr query;    // bf16 [chunk][nHeads][headDim]
+    private final CUdeviceptr ropeTable;   // float2 [chunk][headDim/2] RoPE cos, sin (embed writes it)
     private final CUdeviceptr sumSquares;  // fp32 [chunk][dim/128] sums of squares of x per 128-row group
     private final int normGroups;
     private final CUdeviceptr params;   // StepParams [chunk/64], one per sub-block
@@ -69,6 +70,7 @@ final class CudaPrefill implements AutoCloseable {
         gatedLo = dev.alloc(2L * chunk * c.hiddenDim());
         y = dev.alloc(4L * chunk * model.qkv[0].rows());
         query = dev.alloc(2L * chunk * c.qDim());
+        ropeTable = dev.alloc(8L * chunk * (c.headDim() / 2));
         normGroups = (c.dim() + 127) / 128;
         sumSquares = dev.alloc(4L * chunk * normGroups);
         int paramBytes = CudaTransformer.PARAMS_BYTES * (chunk / SUB);
@@ -79,8 +81,7 @@ final class CudaPrefill implements AutoCloseable {
         for (String kernel : new String[] {"gemm_store", "gemm_resid", "gemm_swiglu"}) {
             dev.allowSharedMemory(kernel, GEMM_SHARED);
         }
-        dev.allowSharedMemory(config.headDim() == 128 ? "chunk_attention128" : "chunk_attention64",
-                step.attentionShared());
+        dev.allowSharedMemory(attentionKernel(), step.attentionShared());
     }
 
     int chunk() {
@@ -102,15 +103,15 @@ final class CudaPrefill implements AutoCloseable {
         dev.toDevice(params, hostParams, (long) CudaTransformer.PARAMS_BYTES * (n / SUB));
         for (int s = 0; s < n / SUB; s++) {
             step.embed(sub(params, s), SUB, x.withByteOffset(4L * s * SUB * cf.dim()),
-                    sumSquares.withByteOffset(4L * s * SUB * normGroups), null);   // prefill_rope makes its own
+                    sumSquares.withByteOffset(4L * s * SUB * normGroups),
+                    ropeTable.withByteOffset(8L * s * SUB * (cf.headDim() / 2)));
         }
-        float ropeScale = cf.rope().attentionScaling();
         for (int l = 0; l < cf.nLayers(); l++) {
             norm(model.attentionNorm[l], n);
             gemm("gemm_store", model.qkv[l], n, actHi, actLo, y);
-            dev.launch("prefill_rope", n, cf.nHeads() + 2 * cf.nKvHeads(), 1, cf.headDim() / 2, 0, y,
-                    model.inverseFrequencies, pos, slot, n, cf.nHeads(), cf.nKvHeads(), cf.headDim(), ropeScale, query,
-                    c.keys[l], c.values[l], c.capacity, c.lastQuery.withByteOffset(4L * l * cf.qDim()));
+            dev.launch("prefill_rope", n, cf.nHeads() + 2 * cf.nKvHeads(), 1, cf.headDim() / 2, 0, y, ropeTable, slot,
+                    n, cf.nHeads(), cf.nKvHeads(), cf.headDim(), query, c.keys[l], c.values[l], c.capacity,
+                    c.lastQuery.withByteOffset(4L * l * cf.qDim()));
             attend(c, l, n / SUB);
             gemm("gemm_resid", model.wo[l], n, actHi, actLo, x);
             norm(model.ffnNorm[l], n);
@@ -137,17 +138,21 @@ final class CudaPrefill implements AutoCloseable {
             partialM = dev.alloc(4 * group * rowsPerSub);
             partialL = dev.alloc(4 * group * rowsPerSub);
         }
-        String kernel = cf.headDim() == 128 ? "chunk_attention128" : "chunk_attention64";
         for (int s = 0; s < subs; s += group) {
             int k = Math.min(group, subs - s);
             long act = 2L * s * SUB * cf.qDim();
-            dev.launch(kernel, k, c.maxSplits, cf.nKvHeads(), 128, step.attentionShared(), query.withByteOffset(act),
+            dev.launch(attentionKernel(), k, c.maxSplits, cf.nKvHeads(), 128, step.attentionShared(), query.withByteOffset(act),
                     c.keys[layer], c.values[layer], c.capacity, sub(params, s), cf.nHeads(), cf.groupSize(),
                     c.splitLength, step.attentionScaleLog2(), partialO, partialM, partialL);
             dev.launch("chunk_combine", cf.headDim() / 32, cf.nHeads(), k * SUB, 256, 0, sub(params, s), partialO,
                     partialM, partialL, c.maxSplits, cf.nHeads(), cf.headDim(), c.splitLength,
                     actHi.withByteOffset(act), actLo.withByteOffset(act));
         }
+    }
+
+    /** The step's attention kernel for this head size, over several sub-blocks (prefill.cuh). */
+    private String attentionKernel() {
+        return "chunk_" + step.attentionKernel();
     }
 
     private void freePartials() {
@@ -180,7 +185,7 @@ final class CudaPrefill implements AutoCloseable {
 
     @Override
     public void close() {
-        for (CUdeviceptr p : new CUdeviceptr[] {x, actHi, actLo, gatedHi, gatedLo, y, query, sumSquares, params}) {
+        for (CUdeviceptr p : new CUdeviceptr[] {x, actHi, actLo, gatedHi, gatedLo, y, query, ropeTable, sumSquares, params}) {
             CudaDevice.free(p);
         }
         cuMemFreeHost(hostParams);

@@ -261,7 +261,7 @@ public final class CudaTransformer implements Transformer {
         for (int l = 0; l < cf.nLayers(); l++) {
             gemv("gemv_qkv", model.qkv[l], n, model.attentionNorm[l], c.keys[l], c.values[l], c.capacity,
                     c.lastQuery.withByteOffset(4L * l * cf.qDim()));
-            attend(c, l, params, n, query, actHi, actLo);
+            attend(c, l, n);
             gemv("gemv_resid", model.wo[l], n, null, null, null, 0, null);
             gemv("gemv_gateup", model.gateUp[l], n, model.ffnNorm[l], null, null, 0, null);
             gemv("gemv_resid", model.down[l], n, null, null, null, 0, null);
@@ -273,8 +273,8 @@ public final class CudaTransformer implements Transformer {
     }
 
     /**
-     * x [n][dim] = embeddings of the step's tokens (params), with their sums of squares per 128-row group;
-     * with a {@code rope} table, also the tokens' RoPE cos and sin for the q/k/v epilogues.
+     * x [n][dim] = embeddings of the step's tokens (params), with their sums of squares per 128-row group,
+     * and the tokens' RoPE cos and sin [n][headDim/2] in {@code rope}, which the q/k/v epilogues read.
      */
     void embed(CUdeviceptr stepParams, int n, CUdeviceptr x, CUdeviceptr sumSquares, CUdeviceptr rope) {
         dev.launch("embed", normGroups, n, 1, GROUP_ROWS, 0, stepParams, model.embedding, config.dim(), x, sumSquares,
@@ -282,17 +282,16 @@ public final class CudaTransformer implements Transformer {
     }
 
     /**
-     * Attention of layer {@code layer} for the step's {@code n} queries (bf16 [n][nHeads][headDim]) over the
-     * cache, split over the slots and combined into o_proj's hi/lo activations.
+     * Attention of layer {@code layer} for the step's {@code n} queries over the cache, split over the
+     * slots and combined into o_proj's hi/lo activations.
      */
-    private void attend(CudaKvCache c, int layer, CUdeviceptr stepParams, int n, CUdeviceptr q, CUdeviceptr hi,
-                CUdeviceptr lo) {
+    private void attend(CudaKvCache c, int layer, int n) {
         ModelConfig cf = config;
-        dev.launch(attentionKernel(), c.maxSplits, cf.nKvHeads(), 1, 128, attentionShared, q, c.keys[layer],
-                c.values[layer], c.capacity, stepParams, n, cf.nHeads(), cf.groupSize(), c.splitLength,
+        dev.launch(attentionKernel(), c.maxSplits, cf.nKvHeads(), 1, 128, attentionShared, query, c.keys[layer],
+                c.values[layer], c.capacity, params, n, cf.nHeads(), cf.groupSize(), c.splitLength,
                 attentionScaleLog2(), c.partialO, c.partialM, c.partialL);
-        dev.launch("attention_combine", cf.headDim() / 32, cf.nHeads(), n, 256, 0, stepParams, c.partialO,
-                c.partialM, c.partialL, cf.nHeads(), cf.headDim(), c.splitLength, hi, lo);
+        dev.launch("attention_combine", cf.headDim() / 32, cf.nHeads(), n, 256, 0, params, c.partialO,
+                c.partialM, c.partialL, cf.nHeads(), cf.headDim(), c.splitLength, actHi, actLo);
     }
 
     /** log2(e) / sqrt(headDim): attention scores in base-2 units. */
@@ -322,7 +321,8 @@ public final class CudaTransformer implements Transformer {
         dev.launch(kernel + 8 * tiles, m.slices(), (m.rowTiles() + 7) / 8, 1, 256, staged, a.array());
     }
 
-    private String attentionKernel() {
+    /** The attention kernel for this model's head size. */
+    String attentionKernel() {
         return config.headDim() == 128 ? "attention128" : "attention64";
     }
 
