@@ -903,3 +903,4 @@ extern "C" __global__ void copy_slots(const uint64_t* srcK, const uint64_t* srcV
     }
 }
 #include "prefill.cuh"
+#include "sampling.cuh"

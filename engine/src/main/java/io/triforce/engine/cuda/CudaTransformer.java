@@ -7,6 +7,10 @@ import io.triforce.engine.backend.Transformer;
 import io.triforce.engine.kv.KvCache;
 import io.triforce.engine.kv.KvCacheSpec;
 import io.triforce.engine.model.ModelConfig;
+import io.triforce.engine.spec.DeviceRejection;
+import io.triforce.engine.spec.Proposal;
+import io.triforce.engine.spec.TokenPicker;
+import io.triforce.engine.spec.Verdict;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.IntBuffer;
@@ -24,7 +28,7 @@ import jcuda.driver.CUgraphExec;
  * tokens of its block, so a block and token-by-token feeding give the same bits. Long prompts
  * run through {@link CudaPrefill}'s chunks, which give those bits too.
  */
-public final class CudaTransformer implements Transformer {
+public final class CudaTransformer implements Transformer, DeviceRejection {
 
     static final int MAX_TOKENS = 64;
     /**
@@ -59,6 +63,7 @@ public final class CudaTransformer implements Transformer {
     private final int normGroups;
     private final int attentionShared;
     private CudaPrefill prefill;   // allocated by the first prompt long enough for it
+    private CudaSampling sampling; // allocated by the first sampled step
 
     CudaTransformer(CudaDevice dev, DeviceModel model) {
         this.dev = dev;
@@ -167,6 +172,33 @@ public final class CudaTransformer implements Transformer {
             }
         }
         return next;
+    }
+
+    /**
+     * Runs the block with its last {@code proposal.size() + 1} rows in one step, so their logits
+     * stay in one buffer, and judges the proposal there ({@link CudaSampling}).
+     */
+    @Override
+    public synchronized Verdict scoreAndVerify(int[] block, KvCache cache, Proposal proposal, TokenPicker picker,
+                                               boolean keepProbabilities) {
+        int rows = proposal.size() + 1;
+        if (rows > block.length || proposal.size() > CudaSampling.MAX_PROPOSAL) {
+            throw new IllegalArgumentException(proposal.size() + " proposed tokens in a block of " + block.length
+                    + " (at most " + CudaSampling.MAX_PROPOSAL + ", all at the block's end)");
+        }
+        dev.use();
+        CudaKvCache c = cudaCache(cache, block.length);
+        int n = block.length;
+        for (int start = prefill(c, block, n - rows); start < n - rows; ) {
+            int m = Math.min(maxBlock(), n - rows - start);
+            run(c, block, start, m, false);
+            start += m;
+        }
+        run(c, block, n - rows, rows, true);
+        if (sampling == null) {
+            sampling = new CudaSampling(dev, config.vocabSize());
+        }
+        return sampling.verify(logits, proposal, picker, keepProbabilities);
     }
 
     /** The slot store of {@code cache}, with room for {@code newTokens} more tokens if it can grow. */
@@ -340,6 +372,9 @@ public final class CudaTransformer implements Transformer {
         cuMemFreeHost(hostParams);
         if (prefill != null) {
             prefill.close();
+        }
+        if (sampling != null) {
+            sampling.close();
         }
         model.close();
     }

@@ -10,6 +10,8 @@ import io.triforce.engine.kv.KvCacheSpec;
 import io.triforce.engine.model.ModelConfig;
 import io.triforce.engine.sampling.Sampler;
 import io.triforce.engine.sampling.SamplingParams;
+import io.triforce.engine.spec.Proposal;
+import io.triforce.engine.spec.TokenPicker;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -225,9 +227,11 @@ public final class GpuBench {
     /**
      * A decode step as the decoders call it, host work included: {@code forward} (the row of
      * logits copied to the host, argmax there) against {@code greedyNext} (argmax on the GPU,
-     * one id copied), and sampling as it runs today (temperature 0.8, top-p 0.95: the rows of
-     * logits copied and turned into distributions on the host), for one token and for the four
-     * rows a verify of 3 proposed tokens scores. Mean over {@code reps} calls, median over trials.
+     * one id copied), and sampling (temperature 0.8, top-p 0.95) both ways: the rows of logits
+     * copied and turned into distributions on the host, or distributions, draws and the rejection
+     * test on the GPU ({@code scoreAndVerify}: q rows up, three ints down), for one token and for
+     * the four rows a verify of 3 proposed tokens scores. Mean over {@code reps} calls, median
+     * over trials.
      */
     private void decodeThroughTheApi(CudaTransformer model, CudaKvCache cache, String shape, int context, long bytes) {
         int[] token = {tokens(model.config(), 1)[0]};
@@ -245,7 +249,23 @@ public final class GpuBench {
             cache.truncate(context);
             Sampler.next(model.forward(token, cache, 1)[0], sampled, random);
         }), bytes);
+        TokenPicker picker = new TokenPicker(sampled);
+        report(shape, context, "decode, sampled on GPU", perCall(() -> {
+            cache.truncate(context);
+            model.scoreAndVerify(token, cache, Proposal.NONE, picker, false);
+        }), bytes);
         int[] block = Arrays.copyOf(tokens(model.config(), 4), 4);
+        cache.truncate(context);
+        float[][] q = new float[3][];
+        for (int i = 0; i < 3; i++) {   // the verifier's own rows as q: the test accepts (almost) every token
+            q[i] = Sampler.distribution(model.forward(block, cache, 4)[i], sampled);
+            cache.truncate(context);
+        }
+        Proposal proposal = new Proposal(Arrays.copyOfRange(block, 1, 4), q);
+        report(shape, context, "verify 3, sampled on GPU", perCall(() -> {
+            cache.truncate(context);
+            model.scoreAndVerify(block, cache, proposal, picker, false);
+        }), bytes);
         report(shape, context, "verify 3, picks on GPU", perCall(() -> {
             cache.truncate(context);
             model.greedyNext(block, cache, 4);

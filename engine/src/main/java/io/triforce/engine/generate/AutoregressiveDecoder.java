@@ -4,6 +4,8 @@ import io.triforce.engine.backend.Transformer;
 import io.triforce.engine.kv.KvCache;
 import io.triforce.engine.kv.KvCacheSpec;
 import io.triforce.engine.sampling.SamplingParams;
+import io.triforce.engine.spec.DeviceRejection;
+import io.triforce.engine.spec.Proposal;
 import io.triforce.engine.spec.SpeculationStats;
 import io.triforce.engine.spec.TokenPicker;
 import java.util.Arrays;
@@ -42,11 +44,18 @@ public final class AutoregressiveDecoder implements Decoder {
         return cache;
     }
 
-    /** Greedy asks the backend for its pick only (no logits leave a GPU); sampling draws from the row. */
+    /**
+     * Greedy asks the backend for its pick only (no logits leave a GPU); sampling draws from the
+     * row, on the model's device when it can (a proposal of no tokens: the draw is the bonus token).
+     */
     private int decodeOne(int token, KvCache cache, TokenPicker picker) {
+        int[] block = {token};
         if (picker.greedy()) {
-            return target.greedyNext(new int[] {token}, cache, 1)[0];
+            return target.greedyNext(block, cache, 1)[0];
         }
-        return picker.pick(target.forward(new int[] {token}, cache, 1)[0]);
+        if (target instanceof DeviceRejection device) {
+            return device.scoreAndVerify(block, cache, Proposal.NONE, picker, false).nextToken();
+        }
+        return picker.pick(target.forward(block, cache, 1)[0]);
     }
 }

@@ -13,10 +13,22 @@ public final class CacheScorer {
 
     private final Transformer model;
     private final KvCache cache;
+    private final boolean proposesUpward;
 
+    /** The top level: its verdicts commit tokens; only their ids are needed. */
     public CacheScorer(Transformer model, KvCache cache) {
+        this(model, cache, false);
+    }
+
+    /**
+     * @param proposesUpward whether the kept tokens become a proposal to a level above, which
+     *                       needs this level's distributions as its q (sampled verdicts then
+     *                       carry them)
+     */
+    public CacheScorer(Transformer model, KvCache cache, boolean proposesUpward) {
         this.model = model;
         this.cache = cache;
+        this.proposesUpward = proposesUpward;
     }
 
     public KvCache cache() {
@@ -31,14 +43,18 @@ public final class CacheScorer {
     /**
      * Judges {@code proposal} after {@code sequence} with {@code rejection}. Greedy decoding asks
      * the backend for the verifier's picks only ({@link Transformer#greedyNext}: on a GPU no
-     * logits cross to the host); sampling scores the rows the rejection test needs.
+     * logits cross to the host); sampling runs the rejection test on the model's device when it
+     * can ({@link DeviceRejection}), else scores the rows the test needs and runs it here.
      */
     public Verdict verify(IntSequence sequence, Proposal proposal, RejectionSampler rejection, TokenPicker picker) {
+        int[] block = block(sequence, proposal.tokens());
         if (picker.greedy()) {
-            return rejection.verifyGreedy(proposal,
-                    model.greedyNext(block(sequence, proposal.tokens()), cache, proposal.size() + 1));
+            return rejection.verifyGreedy(proposal, model.greedyNext(block, cache, proposal.size() + 1));
         }
-        return rejection.verify(proposal, score(sequence, proposal.tokens()), picker);
+        if (rejection.recoversFromResidual() && model instanceof DeviceRejection device) {
+            return device.scoreAndVerify(block, cache, proposal, picker, proposesUpward);
+        }
+        return rejection.verify(proposal, model.forward(block, cache, proposal.size() + 1), picker);
     }
 
     /** The verifier's greedy token after {@code sequence}. */

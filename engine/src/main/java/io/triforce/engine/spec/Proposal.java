@@ -10,6 +10,9 @@ package io.triforce.engine.spec;
  */
 public record Proposal(int[] tokens, float[][] probabilities) {
 
+    /** No tokens: the verifier's next token is then its own draw (a bonus token). */
+    public static final Proposal NONE = new Proposal(new int[0], new float[0][]);
+
     public int size() {
         return tokens.length;
     }

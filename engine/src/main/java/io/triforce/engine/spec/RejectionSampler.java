@@ -22,9 +22,11 @@ public final class RejectionSampler {
     }
 
     private final Recovery recovery;
+    private final boolean residualRecovery;
 
     public RejectionSampler() {
-        this(RejectionSampler::residual);
+        this.recovery = RejectionSampler::residual;
+        this.residualRecovery = true;
     }
 
     /**
@@ -33,6 +35,12 @@ public final class RejectionSampler {
      */
     RejectionSampler(Recovery recovery) {
         this.recovery = recovery;
+        this.residualRecovery = false;
+    }
+
+    /** Whether a rejection draws from the residual norm(max(0, p - q)): the rule a {@link DeviceRejection} runs. */
+    public boolean recoversFromResidual() {
+        return residualRecovery;
     }
 
     /**

@@ -19,6 +19,10 @@ public final class TokenPicker {
         this.random = Sampler.newRandom(params.seed());
     }
 
+    public SamplingParams params() {
+        return params;
+    }
+
     public boolean greedy() {
         return params.isGreedy();
     }

@@ -89,7 +89,7 @@ public final class TriForceDecoder implements Decoder {
                     config.sinks(), config.window(), config.gamma1() + config.gamma2() + 4));
             this.verifier = new CacheScorer(target, fullCache);
             this.level2 = new RetrievalProposer(new DraftModelProposer(draft, draftCache),
-                    new CacheScorer(target, retrievalCache), level2Rejection, config.gamma1());
+                    new CacheScorer(target, retrievalCache, true), level2Rejection, config.gamma1());
         }
 
         void prefill() {

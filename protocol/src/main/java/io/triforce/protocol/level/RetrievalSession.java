@@ -87,7 +87,7 @@ public final class RetrievalSession implements AutoCloseable {
             retrieval.close();
             throw e;
         }
-        this.scorer = new CacheScorer(target, retrieval);
+        this.scorer = new CacheScorer(target, retrieval, true);
         this.picker = new TokenPicker(start.samplingParams(2));
         this.committed = new IntSequence(log);
         this.sequence = new IntSequence(log);

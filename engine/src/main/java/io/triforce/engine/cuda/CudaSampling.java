@@ -1,0 +1,104 @@
+package io.triforce.engine.cuda;
+
+import static jcuda.driver.JCudaDriver.cuMemAllocHost;
+import static jcuda.driver.JCudaDriver.cuMemFreeHost;
+
+import io.triforce.engine.sampling.SamplingParams;
+import io.triforce.engine.spec.Proposal;
+import io.triforce.engine.spec.TokenPicker;
+import io.triforce.engine.spec.Verdict;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import jcuda.Pointer;
+import jcuda.driver.CUdeviceptr;
+
+/**
+ * Sampling and the rejection test on the GPU (sampling.cuh): the verifier's rows of logits stay
+ * on the device, become distributions p there, and the proposal's q rows go up to meet them.
+ * What comes back is the verdict (three ints) and, when asked, the rows of p the verdict keeps.
+ */
+final class CudaSampling implements AutoCloseable {
+
+    /** Most proposed tokens one verdict judges (rows of q); p has one row more. */
+    static final int MAX_PROPOSAL = 63;
+    private static final int THREADS = 1024;
+    private static final int ARGS_BYTES = 800;   // SampleArgs
+
+    private final CudaDevice dev;
+    private final int vocab;
+    private final CUdeviceptr probs;     // fp32 [64][vocab] the verifier's p, row i after the i-th proposed token's prefix
+    private final CUdeviceptr draft;     // fp32 [63][vocab] the proposal's q
+    private final CUdeviceptr verdict;   // int [3] accepted, next token, bonus
+    private final Pointer hostDraft;     // pinned fp32 [63][vocab]: q on its way up
+    private final FloatBuffer hostDraftFloats;
+
+    CudaSampling(CudaDevice dev, int vocab) {
+        this.dev = dev;
+        this.vocab = vocab;
+        probs = dev.alloc(4L * (MAX_PROPOSAL + 1) * vocab);
+        draft = dev.alloc(4L * MAX_PROPOSAL * vocab);
+        verdict = dev.alloc(4 * 3);
+        hostDraft = new Pointer();
+        cuMemAllocHost(hostDraft, 4L * MAX_PROPOSAL * vocab);
+        hostDraftFloats = hostDraft.getByteBuffer(0, 4L * MAX_PROPOSAL * vocab).order(ByteOrder.nativeOrder())
+                .asFloatBuffer();
+    }
+
+    /**
+     * The rejection test of {@code proposal} against the distributions of {@code logitRows}
+     * [proposal.size() + 1][vocab] on the device, with uniforms from {@code picker}.
+     */
+    Verdict verify(CUdeviceptr logitRows, Proposal proposal, TokenPicker picker, boolean keepProbabilities) {
+        int k = proposal.size();
+        if (k > MAX_PROPOSAL) {
+            throw new IllegalArgumentException(k + " proposed tokens: at most " + MAX_PROPOSAL + " on the GPU");
+        }
+        double[] uniforms = new double[k + 1];
+        for (int i = 0; i <= k; i++) {
+            uniforms[i] = picker.uniform();
+        }
+        byte[] args = args(picker.params(), proposal.tokens(), uniforms);
+        if (k > 0) {
+            hostDraftFloats.clear();
+            for (float[] q : proposal.probabilities()) {
+                hostDraftFloats.put(q);
+            }
+            dev.toDevice(draft, hostDraft, 4L * k * vocab);
+        }
+        dev.launch("sample_probs", k + 1, 1, 1, THREADS, 0, logitRows, probs, args);
+        dev.launch("reject_chain", 1, 1, 1, THREADS, 0, probs, draft, verdict, args);
+        int[] out = new int[3];
+        dev.toHost(Pointer.to(out), verdict, 4L * out.length);
+        float[][] p = null;
+        if (keepProbabilities) {
+            p = new float[out[0] + 1][vocab];
+            for (int i = 0; i < p.length; i++) {
+                dev.toHost(Pointer.to(p[i]), probs.withByteOffset(4L * i * vocab), 4L * vocab);
+            }
+        }
+        return new Verdict(out[0], out[1], out[2] == 1, p);
+    }
+
+    /** SampleArgs (sampling.cuh). */
+    private byte[] args(SamplingParams params, int[] tokens, double[] uniforms) {
+        ByteBuffer a = ByteBuffer.allocate(ARGS_BYTES).order(ByteOrder.LITTLE_ENDIAN);
+        a.putDouble(params.topP()).putFloat((float) (1 / params.temperature())).putInt(params.topK())
+                .putInt(tokens.length).putInt(vocab);
+        for (int i = 0; i < 64; i++) {
+            a.putInt(i < tokens.length ? tokens[i] : 0);
+        }
+        for (int i = 0; i < 65; i++) {
+            a.putDouble(i < uniforms.length ? uniforms[i] : 0);
+        }
+        return a.array();
+    }
+
+    @Override
+    public void close() {
+        for (CUdeviceptr p : new CUdeviceptr[] {probs, draft, verdict}) {
+            CudaDevice.free(p);
+        }
+        cuMemFreeHost(hostDraft);
+    }
+}

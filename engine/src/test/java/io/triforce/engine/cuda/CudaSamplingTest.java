@@ -1,0 +1,172 @@
+package io.triforce.engine.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.triforce.engine.sampling.Sampler;
+import io.triforce.engine.sampling.SamplingParams;
+import io.triforce.engine.spec.Proposal;
+import io.triforce.engine.spec.TokenPicker;
+import io.triforce.engine.spec.Verdict;
+import java.util.Random;
+import java.util.random.RandomGenerator;
+import jcuda.Pointer;
+import jcuda.driver.CUdeviceptr;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * The GPU's sampling and rejection kernels ({@link CudaSampling}) against the host's rules
+ * ({@link Sampler}, the rejection test of {@code RejectionSampler}) on the same rows of logits
+ * and the same uniforms. Skipped where no CUDA GPU is present.
+ */
+class CudaSamplingTest {
+
+    private static final int VOCAB = 32000;
+
+    private CudaDevice dev;
+    private CudaSampling sampling;
+    private CUdeviceptr logits;
+
+    @BeforeEach
+    void setUp() {
+        String why = CudaBackend.unavailableReason();
+        Assumptions.assumeTrue(why == null, "CUDA sampling tests skipped: " + why);
+        dev = CudaDevice.get();
+        dev.use();
+        sampling = new CudaSampling(dev, VOCAB);
+        logits = dev.alloc(4L * 64 * VOCAB);
+    }
+
+    @AfterEach
+    void tearDown() {
+        if (sampling != null) {
+            sampling.close();
+            CudaDevice.free(logits);
+        }
+    }
+
+    /**
+     * Rows like a language model's (a few strong tokens, a long tail), with ties among the
+     * strong tokens and a masked token, so the cuts meet equal keys and -Infinity.
+     */
+    private static float[] row(Random random) {
+        float[] row = new float[VOCAB];
+        for (int i = 0; i < VOCAB; i++) {
+            row[i] = (float) (random.nextGaussian() * 2);
+        }
+        for (int i = 0; i < 20; i++) {
+            row[random.nextInt(VOCAB)] = 8 + random.nextInt(4);
+        }
+        row[random.nextInt(VOCAB)] = Float.NEGATIVE_INFINITY;
+        return row;
+    }
+
+    private void upload(float[][] rows) {
+        for (int i = 0; i < rows.length; i++) {
+            dev.toDevice(logits.withByteOffset(4L * i * VOCAB), Pointer.to(rows[i]), 4L * VOCAB);
+        }
+    }
+
+    @ParameterizedTest(name = "temperature {0}, top-k {1}, top-p {2}")
+    @CsvSource({"1, 0, 1", "0.7, 0, 0.9", "1.3, 40, 1", "1, 1000, 0.8", "0.3, 0, 0.5", "2, 0, 0.99", "1, 3, 1"})
+    void distributionsAndDrawsMatchTheHostSampler(double temperature, int topK, double topP) {
+        Random random = new Random(11);
+        int sameDraws = 0;
+        for (int trial = 0; trial < 20; trial++) {
+            float[] row = row(random);
+            upload(new float[][] {row});
+            SamplingParams params = new SamplingParams(temperature, topK, topP, trial);
+            Verdict verdict = sampling.verify(logits, Proposal.NONE, new TokenPicker(params), true);
+            float[] host = Sampler.distribution(row, params);
+            float[] gpu = verdict.verifierProbabilities()[0];
+            int support = 0;
+            for (int i = 0; i < VOCAB; i++) {
+                assertEquals(host[i] > 0, gpu[i] > 0, "token " + i + " in the support, trial " + trial);
+                assertEquals(host[i], gpu[i], 1e-5 * host[i] + 1e-9, "p(" + i + "), trial " + trial);
+                support += host[i] > 0 ? 1 : 0;
+            }
+            assertTrue(verdict.bonus() && verdict.accepted() == 0);
+            assertTrue(host[verdict.nextToken()] > 0, "the draw is in the support");
+            sameDraws += verdict.nextToken() == Sampler.sample(host, Sampler.newRandom(trial)) ? 1 : 0;
+            if (topK > 0 && topP == 1) {
+                assertEquals(Math.min(topK, VOCAB), support, "top-k keeps k tokens");
+            }
+        }
+        assertEquals(20, sameDraws, "the same uniform draws the same token");
+    }
+
+    @Test
+    void rejectionTestMatchesTheHostRule() {
+        Random random = new Random(5);
+        SamplingParams params = new SamplingParams(0.9, 0, 0.95, 0);
+        int k = 6;
+        int[] outcomes = new int[k + 2];
+        for (int trial = 0; trial < 150; trial++) {
+            // q: a draft's distributions; p: a verifier that mostly agrees with it
+            float[][] target = new float[k + 1][];
+            float[][] q = new float[k][];
+            int[] tokens = new int[k];
+            RandomGenerator draftStream = Sampler.newRandom(1000 + trial);
+            for (int i = 0; i <= k; i++) {
+                target[i] = row(random);
+                if (i < k) {
+                    float[] draft = target[i].clone();
+                    for (int j = 0; j < VOCAB; j++) {
+                        draft[j] += (float) (random.nextGaussian() * (trial % 3));
+                    }
+                    q[i] = Sampler.distribution(draft, params);
+                    tokens[i] = Sampler.sample(q[i], draftStream);
+                }
+            }
+            upload(target);
+            SamplingParams seeded = new SamplingParams(params.temperature(), params.topK(), params.topP(), trial);
+            Verdict gpu = sampling.verify(logits, new Proposal(tokens, q), new TokenPicker(seeded), true);
+            Verdict host = hostRule(target, q, tokens, seeded);
+            assertEquals(host.accepted(), gpu.accepted(), "accepted, trial " + trial);
+            assertEquals(host.nextToken(), gpu.nextToken(), "next token, trial " + trial);
+            assertEquals(host.bonus(), gpu.bonus(), "bonus, trial " + trial);
+            assertEquals(gpu.accepted() + 1, gpu.verifierProbabilities().length, "p for the kept rows");
+            outcomes[gpu.accepted() + (gpu.bonus() ? 1 : 0)]++;
+        }
+        System.out.println("accepted 0.." + k + " then bonus: " + java.util.Arrays.toString(outcomes));
+        assertTrue(outcomes[0] > 0 && outcomes[k + 1] > 0, "both early rejections and bonus tokens occur");
+    }
+
+    /**
+     * The host's rule with the device's uniforms: the picker's stream gives one uniform per
+     * proposed token, then the one for the recovered or bonus draw.
+     */
+    private static Verdict hostRule(float[][] logits, float[][] q, int[] tokens, SamplingParams params) {
+        RandomGenerator stream = Sampler.newRandom(params.seed());
+        double[] u = new double[tokens.length + 1];
+        for (int i = 0; i < u.length; i++) {
+            u[i] = stream.nextDouble();
+        }
+        for (int i = 0; i < tokens.length; i++) {
+            float[] p = Sampler.distribution(logits[i], params);
+            int x = tokens[i];
+            if (!(p[x] > 0 && u[i] * q[i][x] < p[x])) {
+                float[] residual = new float[p.length];
+                boolean mass = false;
+                for (int j = 0; j < p.length; j++) {
+                    residual[j] = Math.max(0f, p[j] - q[i][j]);
+                    mass |= residual[j] > 0;
+                }
+                return new Verdict(i, Sampler.sample(mass ? residual : p, fixed(u[tokens.length])), false, null);
+            }
+        }
+        float[] p = Sampler.distribution(logits[tokens.length], params);
+        return new Verdict(tokens.length, Sampler.sample(p, fixed(u[tokens.length])), true, null);
+    }
+
+    /** A generator whose next double is {@code u} (a double drawn by nextDouble: a multiple of 2^-53). */
+    private static RandomGenerator fixed(double u) {
+        long bits = (long) (u * 0x1p53) << 11;
+        return () -> bits;
+    }
+}
