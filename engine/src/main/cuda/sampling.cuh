@@ -29,15 +29,14 @@ __device__ __forceinline__ unsigned ordered_bits(float v) {
     return b ^ ((b >> 31) ? 0xffffffffu : 0x80000000u);
 }
 
-// Block-wide sum in a fixed order (xor-shuffle trees); every thread gets the result.
-template <typename T>
-__device__ T block_sum(T v, T* scratch) {
+// Block-wide sum of integers (exact in any order); every thread gets the result.
+__device__ unsigned long long block_sum(unsigned long long v, unsigned long long* scratch) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     __syncthreads();
     if (lane == 0) scratch[warp] = v;
     __syncthreads();
-    v = lane < (int) (blockDim.x >> 5) ? scratch[lane] : (T) 0;
+    v = lane < (int) (blockDim.x >> 5) ? scratch[lane] : 0ull;
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
 }
@@ -53,137 +52,293 @@ __device__ unsigned block_min(unsigned v, unsigned* scratch) {
     return v;
 }
 
-// Weight of token i in 2^-40 units (w <= 1: a row sums to < 2^57, exact and order-free).
+// Weight in 2^-40 units (w <= 1: a row sums to < 2^57, exactly and in any order).
 __device__ __forceinline__ unsigned long long fixed_weight(float w) {
     return (unsigned long long) (w * 1099511627776.0f);
 }
 
-// How much of the row lies at or above the key (v, c): tokens with ordered logit > v, and those
-// equal to v with id <= c. Counts tokens, or sums their fixed-point weights when mass.
-__device__ unsigned long long tally(const float* row, const float* w, int vocab, unsigned v, int c, bool mass,
-                                    unsigned long long* scratch) {
-    unsigned long long acc = 0;
+// A token's place in the Sampler's order as one number: larger logit first, then lower id.
+__device__ __forceinline__ unsigned long long sort_key(float logit, int id) {
+    return ((unsigned long long) ordered_bits(logit) << 32) | (unsigned) ~id;
+}
+
+#define SAMPLE_BINS 2048         // histogram bins: -log2(weight) in 1/64 steps (the last holds the rest), then
+                                 // 1/2048 of such a bin
+#define SAMPLE_CANDIDATES 8192   // keys of one bin that fit in shared memory to be sorted
+
+// -log2(weight) * 64 for a logit: non-decreasing as the logit falls, so bins hold runs of keys.
+__device__ __forceinline__ float weight_scale(float logit, float maxLogit, float inverseT) {
+    return (maxLogit - logit) * inverseT * (64 * 1.44269504f);
+}
+
+__device__ __forceinline__ int weight_bin(float scaled) {
+    return scaled < SAMPLE_BINS - 1 ? (int) scaled : SAMPLE_BINS - 1;
+}
+
+// The finer bin within weight bin b.
+__device__ __forceinline__ int sub_bin(float scaled, int b) {
+    float f = (scaled - b) * SAMPLE_BINS;
+    return f < SAMPLE_BINS - 1 ? (int) f : SAMPLE_BINS - 1;
+}
+
+// The kept keys: those >= key; their count and fixed-point mass.
+struct Cut {
+    unsigned long long key, count, mass;
+};
+
+// How many of the row's tokens lie at or above key, and their fixed-point mass (w: their weights).
+__device__ void tally(const float* row, const float* w, int vocab, unsigned long long key, unsigned long long* count,
+                      unsigned long long* mass, unsigned long long* scratch) {
+    unsigned long long c = 0, m = 0;
     for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
-        unsigned o = ordered_bits(row[i]);
-        if (o > v || (o == v && i <= c)) acc += mass ? fixed_weight(w[i]) : 1ull;
+        if (sort_key(row[i], i) >= key) { c++; m += fixed_weight(w[i]); }
     }
-    return block_sum(acc, scratch);
+    *count = block_sum(c, scratch);
+    *mass = block_sum(m, scratch);
 }
 
-// The largest key (v, c) with tally(v, c) >= target: bisection over the ordered logits in
-// [lo, hi], then over the ids of the tokens tied at v when there are several.
-__device__ void select_key(const float* row, const float* w, int vocab, unsigned lo, unsigned hi,
-                           unsigned long long target, bool mass, unsigned long long* scratch, unsigned* v, int* c) {
-    unsigned long long top = (unsigned long long) hi + 1;      // tally(top) < target <= tally(lo)
-    unsigned long long bottom = lo;
-    while (top - bottom > 1) {
-        unsigned mid = (unsigned) (bottom + (top - bottom) / 2);
-        if (tally(row, w, vocab, mid, vocab - 1, mass, scratch) >= target) bottom = mid;
-        else top = mid;
+// The slow way to the cut, for a bin too full to sort even after refining: bisection over the
+// keys, a pass over the row each.
+__device__ Cut bisect_cut(const float* row, const float* w, int vocab, unsigned long long target, bool mass,
+                          unsigned long long* scratch) {
+    unsigned long long lo = 0, hi = ~0ull;   // tally(lo) >= target > tally(hi), or hi is the largest key
+    unsigned long long c, m;
+    tally(row, w, vocab, hi, &c, &m, scratch);
+    if ((mass ? m : c) >= target) return Cut{hi, c, m};
+    while (hi - lo > 1) {
+        unsigned long long mid = lo + (hi - lo) / 2;
+        tally(row, w, vocab, mid, &c, &m, scratch);
+        if ((mass ? m : c) >= target) lo = mid; else hi = mid;
     }
-    *v = (unsigned) bottom;
-    int first = -1, last = vocab - 1;                        // tally(v, first) < target <= tally(v, last)
-    if (tally(row, w, vocab, *v, vocab - 1, false, scratch) - tally(row, w, vocab, *v, -1, false, scratch) > 1) {
-        while (last - first > 1) {
-            int mid = first + (last - first) / 2;
-            if (tally(row, w, vocab, *v, mid, mass, scratch) >= target) last = mid;
-            else first = mid;
+    tally(row, w, vocab, lo, &c, &m, scratch);
+    return Cut{lo, c, m};
+}
+
+// A bin of a histogram and what lies above it (the keys of earlier bins, plus what lies above
+// the histogram itself).
+struct Place {
+    int bin;
+    unsigned long long count, mass;
+};
+
+// The bin where the running total (count, or mass), starting from above, reaches target.
+__device__ Place find_bin(const unsigned long long* binCount, const unsigned long long* binMass,
+                          unsigned long long target, bool mass, Place above, unsigned long long* scratch) {
+    __shared__ int bin;
+    const int t = threadIdx.x, warp = t >> 5, lane = t & 31;
+    const unsigned long long* v = mass ? binMass : binCount;
+    unsigned long long s = v[2 * t] + v[2 * t + 1];   // two bins a thread; exclusive scan over the block
+    unsigned long long inclusive = s;
+    for (int o = 1; o < 32; o <<= 1) {
+        unsigned long long up = __shfl_up_sync(0xffffffffu, inclusive, o);
+        if (lane >= o) inclusive += up;
+    }
+    __syncthreads();
+    if (lane == 31) scratch[warp] = inclusive;
+    __syncthreads();
+    unsigned long long prefix = (mass ? above.mass : above.count) + inclusive - s;
+    for (int i = 0; i < warp; i++) prefix += scratch[i];
+    for (int b = 2 * t; b < 2 * t + 2; b++) {
+        if (prefix < target && prefix + v[b] >= target) bin = b;
+        prefix += v[b];
+    }
+    __syncthreads();
+    const int b = bin;
+    unsigned long long c = 0, m = 0;
+    for (int i = t; i < b; i += blockDim.x) { c += binCount[i]; m += binMass[i]; }
+    return Place{b, above.count + block_sum(c, scratch), above.mass + block_sum(m, scratch)};
+}
+
+// The cut among the n keys inBin selects, with what lies above them: the keys sorted in shared
+// memory (bitonic, largest first), then walked by one warp until the running total reaches target.
+template <typename InBin>
+__device__ Cut sorted_cut(const float* row, const float* w, int vocab, InBin inBin, int n, Place above,
+                          unsigned long long target, bool mass, unsigned long long* candidates) {
+    __shared__ int found;
+    __shared__ Cut cut;
+    const int t = threadIdx.x, warp = t >> 5, lane = t & 31;
+    int size = 1;
+    while (size < n) size <<= 1;
+    __syncthreads();
+    for (int i = t; i < size; i += blockDim.x) candidates[i] = 0;   // padding sorts last
+    if (t == 0) found = 0;
+    __syncthreads();
+    for (int i = t; i < vocab; i += blockDim.x) {
+        if (inBin(i)) candidates[atomicAdd(&found, 1)] = sort_key(row[i], i);
+    }
+    __syncthreads();
+    for (int k = 2; k <= size; k <<= 1) {
+        for (int j = k >> 1; j > 0; j >>= 1) {
+            for (int i = t; i < size; i += blockDim.x) {
+                int partner = i ^ j;
+                if (partner > i) {
+                    unsigned long long x = candidates[i], y = candidates[partner];
+                    if ((i & k) == 0 ? x < y : x > y) { candidates[i] = y; candidates[partner] = x; }
+                }
+            }
+            __syncthreads();
         }
-        *c = last;
-    } else {
-        *c = vocab - 1;                                      // one token at v: all of v is kept
     }
+    if (warp == 0) {
+        unsigned long long runCount = above.count, runMass = above.mass;
+        for (int base = 0; base < n; base += 32) {
+            const int i = base + lane;
+            unsigned long long cc = i < n ? 1 : 0, mm = i < n ? fixed_weight(w[~(unsigned) candidates[i]]) : 0;
+            for (int o = 1; o < 32; o <<= 1) {
+                unsigned long long uc = __shfl_up_sync(0xffffffffu, cc, o), um = __shfl_up_sync(0xffffffffu, mm, o);
+                if (lane >= o) { cc += uc; mm += um; }
+            }
+            unsigned reached = __ballot_sync(0xffffffffu, i < n && (mass ? runMass + mm : runCount + cc) >= target);
+            if (reached) {
+                if (lane == __ffs(reached) - 1) cut = Cut{candidates[i], runCount + cc, runMass + mm};
+                break;
+            }
+            runCount += __shfl_sync(0xffffffffu, cc, 31);
+            runMass += __shfl_sync(0xffffffffu, mm, 31);
+        }
+    }
+    __syncthreads();
+    return cut;
 }
 
-// probs[r] = the distribution of logits row r (Sampler.distribution). grid (rows), 1024 threads.
+// The smallest prefix of the keys, largest first, whose count (or fixed-point mass) reaches
+// target: the weight bin where the histogram's running total reaches it; when that bin holds too
+// many keys to sort, the finer bin within it (a histogram in the candidates' memory); then the
+// bin's keys sorted. Bisection when even the finer bin is too full (thousands of equal logits).
+__device__ Cut select_cut(const float* row, const float* w, int vocab, float maxLogit, float inverseT,
+                          const unsigned long long* binCount, const unsigned long long* binMass,
+                          unsigned long long* candidates, unsigned long long target, bool mass,
+                          unsigned long long* scratch) {
+    const Place p = find_bin(binCount, binMass, target, mass, Place{0, 0, 0}, scratch);
+    const int b = p.bin;
+    if (binCount[b] <= SAMPLE_CANDIDATES) {
+        return sorted_cut(row, w, vocab, [&](int i) { return weight_bin(weight_scale(row[i], maxLogit, inverseT)) == b; },
+                          (int) binCount[b], p, target, mass, candidates);
+    }
+    unsigned long long* subCount = candidates;
+    unsigned long long* subMass = candidates + SAMPLE_BINS;
+    for (int i = threadIdx.x; i < SAMPLE_BINS; i += blockDim.x) { subCount[i] = 0; subMass[i] = 0; }
+    __syncthreads();
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+        float scaled = weight_scale(row[i], maxLogit, inverseT);
+        if (weight_bin(scaled) == b) {
+            int sb = sub_bin(scaled, b);
+            atomicAdd(&subCount[sb], 1ull);
+            atomicAdd(&subMass[sb], fixed_weight(w[i]));
+        }
+    }
+    __syncthreads();
+    const Place q = find_bin(subCount, subMass, target, mass, p, scratch);
+    const unsigned long long n = subCount[q.bin];
+    if (n > SAMPLE_CANDIDATES) return bisect_cut(row, w, vocab, target, mass, scratch);
+    return sorted_cut(row, w, vocab, [&](int i) {
+        float scaled = weight_scale(row[i], maxLogit, inverseT);
+        return weight_bin(scaled) == b && sub_bin(scaled, b) == q.bin;
+    }, (int) n, q, target, mass, candidates);
+}
+
+// probs[r] = the distribution of logits row r (Sampler.distribution). grid (rows), 1024 threads,
+// (2 * SAMPLE_BINS + SAMPLE_CANDIDATES) * 8 bytes of dynamic shared memory: counts, masses, candidates.
 extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) sample_probs(const float* logits, float* probs,
                                                                            const SampleArgs a) {
+    extern __shared__ unsigned long long sampleShared[];
+    unsigned long long* binCount = sampleShared;
+    unsigned long long* binMass = binCount + SAMPLE_BINS;
+    unsigned long long* candidates = binMass + SAMPLE_BINS;
     __shared__ unsigned long long scratch[32];
-    __shared__ double dscratch[32];
     __shared__ unsigned uscratch[32];
     pdl_wait();
     const int vocab = a.vocab;
     const float* row = logits + (size_t) blockIdx.x * vocab;
     float* w = probs + (size_t) blockIdx.x * vocab;          // the weights first, then the probabilities
-    unsigned mx = 0, mn = 0xffffffffu;
-    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
-        unsigned o = ordered_bits(row[i]);
-        mx = max(mx, o);
-        mn = min(mn, o);
-    }
+    unsigned mx = 0;
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x) mx = max(mx, ordered_bits(row[i]));
     mx = ~block_min(~mx, uscratch);
-    mn = block_min(mn, uscratch);
     const float maxLogit = __uint_as_float(mx ^ ((mx >> 31) ? 0x80000000u : 0xffffffffu));
-    for (int i = threadIdx.x; i < vocab; i += blockDim.x) w[i] = expf((row[i] - maxLogit) * a.inverseT);
+    for (int i = threadIdx.x; i < SAMPLE_BINS; i += blockDim.x) { binCount[i] = 0; binMass[i] = 0; }
     __syncthreads();
-    unsigned v = mn;                                          // the kept keys: those >= (v, c)
-    int c = vocab - 1;
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+        float wi = expf((row[i] - maxLogit) * a.inverseT);
+        w[i] = wi;
+        int b = weight_bin(weight_scale(row[i], maxLogit, a.inverseT));
+        atomicAdd(&binCount[b], 1ull);
+        atomicAdd(&binMass[b], fixed_weight(wi));
+    }
+    __syncthreads();
+    Cut cut{0, (unsigned long long) vocab, 0};
+    unsigned long long m = 0;
+    for (int i = threadIdx.x; i < SAMPLE_BINS; i += blockDim.x) m += binMass[i];
+    cut.mass = block_sum(m, scratch);
     if (a.topK > 0 && a.topK < vocab) {
-        select_key(row, w, vocab, mn, mx, (unsigned long long) a.topK, false, scratch, &v, &c);
+        cut = select_cut(row, w, vocab, maxLogit, a.inverseT, binCount, binMass, candidates, a.topK, false, scratch);
     }
     if (a.topP < 1) {
-        unsigned long long kept = tally(row, w, vocab, v, c, true, scratch);
-        unsigned long long target = (unsigned long long) ceil(a.topP * (double) kept);
-        target = max(1ull, min(target, kept));
-        select_key(row, w, vocab, v, mx, target, true, scratch, &v, &c);
+        unsigned long long target = (unsigned long long) ceil(a.topP * (double) cut.mass);
+        target = max(1ull, min(target, cut.mass));
+        cut = select_cut(row, w, vocab, maxLogit, a.inverseT, binCount, binMass, candidates, target, true, scratch);
     }
-    double keptMass = 0;
+    const double scale = 1099511627776.0 / (double) cut.mass;
     for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
-        unsigned o = ordered_bits(row[i]);
-        if (o > v || (o == v && i <= c)) keptMass += w[i];
-    }
-    keptMass = block_sum(keptMass, dscratch);
-    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
-        unsigned o = ordered_bits(row[i]);
-        w[i] = (o > v || (o == v && i <= c)) ? (float) (w[i] / keptMass) : 0.f;
+        w[i] = sort_key(row[i], i) >= cut.key ? (float) (w[i] * scale) : 0.f;
     }
 }
 
-// Inverse-CDF draw over weight(j), j in id order, with uniform u: each thread sums a contiguous
-// segment, a block scan places the segments, and the thread whose segment holds u * total walks
-// it. -1 when the weights have no mass. Rounding can leave u * total in no segment (the last
-// token with weight is taken, as Sampler.sample does) or in two (the lower id is taken).
+// Inverse-CDF draw over weight(j) >= 0, j in id order, with uniform u; -1 when the weights have
+// no mass. Each warp sums a contiguous run of ids (coalesced); the warp whose run holds u * total
+// walks it 32 ids at a time. Runs are placed by adding their sums in one order, so exactly one
+// warp holds u * total unless rounding puts it past the end: then the last id with weight is
+// taken, as Sampler.sample does.
 template <typename Weight>
 __device__ int draw(int vocab, double u, Weight weight) {
-    __shared__ double sums[SAMPLE_THREADS / 32];
-    __shared__ double dscratch[32];
-    __shared__ unsigned uscratch[32];
-    const int seg = (vocab + blockDim.x - 1) / blockDim.x;
-    const int lo = min(vocab, (int) threadIdx.x * seg), hi = min(vocab, lo + seg);
+    __shared__ double runSums[32];
+    __shared__ int runLast[32];
+    __shared__ int drawn;
+    const int warps = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int run = ((vocab + warps - 1) / warps + 31) / 32 * 32;
+    const int lo = min(vocab, warp * run), hi = min(vocab, lo + run);
     double s = 0;
-    int lastPositive = -1;
-    for (int j = lo; j < hi; j++) {
+    int last = -1;
+    for (int j = lo + lane; j < hi; j += 32) {
         float wj = weight(j);
-        if (wj > 0) { s += wj; lastPositive = j; }
+        if (wj > 0) { s += wj; last = j; }
     }
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    double inclusive = s;                                     // scan within the warp
-    for (int o = 1; o < 32; o <<= 1) {
-        double up = __shfl_up_sync(0xffffffffu, inclusive, o);
-        if (lane >= o) inclusive += up;
+    for (int o = 16; o > 0; o >>= 1) {
+        s += __shfl_xor_sync(0xffffffffu, s, o);
+        last = max(last, __shfl_xor_sync(0xffffffffu, last, o));
     }
-    if (lane == 31) sums[warp] = inclusive;
+    if (lane == 0) { runSums[warp] = s; runLast[warp] = last; }
+    if (threadIdx.x == 0) drawn = -1;
     __syncthreads();
-    double before = 0;
-    for (int wi = 0; wi < warp; wi++) before += sums[wi];
-    const double prefix = before + inclusive - s;
-    const double total = block_sum(s, dscratch);
-    if (!(total > 0)) return -1;
-    const double local = u * total - prefix;
-    unsigned found = 0xffffffffu;
-    if (local >= 0 && local < s) {
-        double cumulative = 0;
-        for (int j = lo; j < hi; j++) {
-            float wj = weight(j);
-            if (wj > 0) {
-                cumulative += wj;
-                if (local < cumulative) { found = j; break; }
-            }
-        }
+    double prefix = 0, total = 0;
+    int lastOverall = -1;
+    for (int i = 0; i < warps; i++) {
+        if (i == warp) prefix = total;
+        total += runSums[i];
+        lastOverall = max(lastOverall, runLast[i]);
     }
-    found = block_min(found, uscratch);
-    if (found != 0xffffffffu) return (int) found;
-    return (int) ~block_min(~(unsigned) lastPositive, uscratch);
+    const double target = u * total;
+    s = runSums[warp];   // lane 0's sum: the lanes' butterfly sums may differ in the last bit
+    if (total > 0 && target >= prefix && target < prefix + s) {
+        const double local = target - prefix;
+        double below = 0;
+        int hit = -1;
+        for (int base = lo; base < hi && hit < 0; base += 32) {
+            const int j = base + lane;
+            const float wj = j < hi ? weight(j) : 0.f;
+            double inclusive = wj > 0 ? wj : 0;
+            for (int o = 1; o < 32; o <<= 1) {
+                double up = __shfl_up_sync(0xffffffffu, inclusive, o);
+                if (lane >= o) inclusive += up;
+            }
+            unsigned reached = __ballot_sync(0xffffffffu, wj > 0 && local < below + inclusive);
+            if (reached) hit = base + __ffs(reached) - 1;
+            below += __shfl_sync(0xffffffffu, inclusive, 31);
+        }
+        if (lane == 0) drawn = hit >= 0 ? hit : last;
+    }
+    __syncthreads();
+    if (!(total > 0)) return -1;
+    return drawn >= 0 ? drawn : lastOverall;
 }
 
 // The rejection test over p [k + 1][vocab] (sample_probs' rows) and q [k][vocab]:

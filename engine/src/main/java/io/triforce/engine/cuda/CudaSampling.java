@@ -24,6 +24,8 @@ final class CudaSampling implements AutoCloseable {
     static final int MAX_PROPOSAL = 63;
     private static final int THREADS = 1024;
     private static final int ARGS_BYTES = 800;   // SampleArgs
+    /** sample_probs' histogram of weights (2048 counts and masses) and one bin's keys to sort (8192). */
+    private static final int PROBS_SHARED = 2048 * 8 * 2 + 8192 * 8;
 
     private final CudaDevice dev;
     private final int vocab;
@@ -41,6 +43,7 @@ final class CudaSampling implements AutoCloseable {
         verdict = dev.alloc(4 * 3);
         hostDraft = new Pointer();
         cuMemAllocHost(hostDraft, 4L * MAX_PROPOSAL * vocab);
+        dev.allowSharedMemory("sample_probs", PROBS_SHARED);
         hostDraftFloats = hostDraft.getByteBuffer(0, 4L * MAX_PROPOSAL * vocab).order(ByteOrder.nativeOrder())
                 .asFloatBuffer();
     }
@@ -66,7 +69,7 @@ final class CudaSampling implements AutoCloseable {
             }
             dev.toDevice(draft, hostDraft, 4L * k * vocab);
         }
-        dev.launch("sample_probs", k + 1, 1, 1, THREADS, 0, logitRows, probs, args);
+        dev.launch("sample_probs", k + 1, 1, 1, THREADS, PROBS_SHARED, logitRows, probs, args);
         dev.launch("reject_chain", 1, 1, 1, THREADS, 0, probs, draft, verdict, args);
         int[] out = new int[3];
         dev.toHost(Pointer.to(out), verdict, 4L * out.length);

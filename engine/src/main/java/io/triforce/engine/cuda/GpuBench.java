@@ -266,6 +266,12 @@ public final class GpuBench {
             cache.truncate(context);
             model.scoreAndVerify(block, cache, proposal, picker, false);
         }), bytes);
+        if (breakdown) {
+            cache.truncate(context);
+            dev.startProfile();
+            model.scoreAndVerify(block, cache, proposal, picker, false);
+            printProfile("sampling kernels of a verify of 3 (the step's graph not included)");
+        }
         report(shape, context, "verify 3, picks on GPU", perCall(() -> {
             cache.truncate(context);
             model.greedyNext(block, cache, 4);
@@ -299,9 +305,14 @@ public final class GpuBench {
         model.runUncaptured(cache, context, n, tokens(model.config(), n));
         dev.startProfile();
         model.runUncaptured(cache, context, n, tokens(model.config(), n));
+        printProfile("kernels, uncaptured");
+    }
+
+    /** The kernels launched outside graphs since {@link CudaDevice#startProfile}, longest first. */
+    private void printProfile(String what) {
         Map<String, Double> ms = dev.stopProfile();
         double total = ms.values().stream().mapToDouble(Double::doubleValue).sum();
-        System.out.printf("    kernels, uncaptured, %.3f ms in all:%n", total);
+        System.out.printf("    %s, %.3f ms in all:%n", what, total);
         ms.entrySet().stream().sorted(Map.Entry.<String, Double>comparingByValue().reversed())
                 .forEach(e -> System.out.printf("    %-40s %8.3f ms%n", e.getKey(), e.getValue()));
     }

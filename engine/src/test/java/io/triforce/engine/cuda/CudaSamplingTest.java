@@ -66,19 +66,36 @@ class CudaSamplingTest {
         return row;
     }
 
+    /**
+     * Rows whose top holds {@code tied} equal logits: the cut falls among them, by id. More ties
+     * than the kernel sorts in shared memory (8192) take its bisection path.
+     */
+    private static float[] plateau(Random random, int tied) {
+        float[] row = new float[VOCAB];
+        for (int i = 0; i < VOCAB; i++) {
+            row[i] = (float) (random.nextGaussian() - 3);
+        }
+        for (int i : random.ints(0, VOCAB).distinct().limit(tied).toArray()) {
+            row[i] = 1;
+        }
+        return row;
+    }
+
     private void upload(float[][] rows) {
         for (int i = 0; i < rows.length; i++) {
             dev.toDevice(logits.withByteOffset(4L * i * VOCAB), Pointer.to(rows[i]), 4L * VOCAB);
         }
     }
 
-    @ParameterizedTest(name = "temperature {0}, top-k {1}, top-p {2}")
-    @CsvSource({"1, 0, 1", "0.7, 0, 0.9", "1.3, 40, 1", "1, 1000, 0.8", "0.3, 0, 0.5", "2, 0, 0.99", "1, 3, 1"})
-    void distributionsAndDrawsMatchTheHostSampler(double temperature, int topK, double topP) {
+    @ParameterizedTest(name = "temperature {0}, top-k {1}, top-p {2}, {3} tied at the top")
+    @CsvSource({"1, 0, 1, 0", "0.7, 0, 0.9, 0", "1.3, 40, 1, 0", "1, 1000, 0.8, 0", "0.3, 0, 0.5, 0",
+                "2, 0, 0.99, 0", "1, 3, 1, 0", "1, 100, 1, 3000", "0.8, 0, 0.5, 3000", "1, 5000, 0.7, 20000",
+                "1, 0, 0.3, 20000"})
+    void distributionsAndDrawsMatchTheHostSampler(double temperature, int topK, double topP, int tied) {
         Random random = new Random(11);
         int sameDraws = 0;
         for (int trial = 0; trial < 20; trial++) {
-            float[] row = row(random);
+            float[] row = tied == 0 ? row(random) : plateau(random, tied);
             upload(new float[][] {row});
             SamplingParams params = new SamplingParams(temperature, topK, topP, trial);
             Verdict verdict = sampling.verify(logits, Proposal.NONE, new TokenPicker(params), true);
