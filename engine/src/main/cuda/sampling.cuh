@@ -62,6 +62,25 @@ __device__ __forceinline__ unsigned long long sort_key(float logit, int id) {
     return ((unsigned long long) ordered_bits(logit) << 32) | (unsigned) ~id;
 }
 
+// Calls f(i, logit) for every token of a row: 4 consecutive tokens a thread at a time with
+// 16-byte loads when rows are 16-byte aligned (vocab % 4 == 0), two loads in flight.
+template <typename F>
+__device__ __forceinline__ void each_logit(const float* row, int vocab, F f) {
+    if ((vocab & 3) == 0) {
+        const float4* quads = (const float4*) row;
+#pragma unroll 2
+        for (int q = threadIdx.x; q < vocab / 4; q += blockDim.x) {
+            const float4 v = quads[q];
+            f(4 * q, v.x);
+            f(4 * q + 1, v.y);
+            f(4 * q + 2, v.z);
+            f(4 * q + 3, v.w);
+        }
+    } else {
+        for (int i = threadIdx.x; i < vocab; i += blockDim.x) f(i, row[i]);
+    }
+}
+
 #define SAMPLE_BINS 2048         // histogram bins: -log2(weight) in 1/64 steps (the last holds the rest), then
                                  // 1/2048 of such a bin
 #define SAMPLE_CANDIDATES 8192   // keys of one bin that fit in shared memory to be sorted
@@ -90,9 +109,9 @@ struct Cut {
 __device__ void tally(const float* row, const float* w, int vocab, unsigned long long key, unsigned long long* count,
                       unsigned long long* mass, unsigned long long* scratch) {
     unsigned long long c = 0, m = 0;
-    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
-        if (sort_key(row[i], i) >= key) { c++; m += fixed_weight(w[i]); }
-    }
+    each_logit(row, vocab, [&](int i, float l) {
+        if (sort_key(l, i) >= key) { c++; m += fixed_weight(w[i]); }
+    });
     *count = block_sum(c, scratch);
     *mass = block_sum(m, scratch);
 }
@@ -114,6 +133,28 @@ __device__ Cut bisect_cut(const float* row, const float* w, int vocab, unsigned 
     return Cut{lo, c, m};
 }
 
+// Per bin of keys: how many, and their fixed-point mass as 32-bit halves, so that every update
+// is a native 32-bit shared-memory atomic (the high half takes the carries); exact in any order.
+struct Histogram {
+    unsigned* count;
+    unsigned* lo;
+    unsigned* hi;
+
+    __device__ void clear() const {
+        for (int i = threadIdx.x; i < SAMPLE_BINS; i += blockDim.x) { count[i] = 0; lo[i] = 0; hi[i] = 0; }
+    }
+
+    __device__ void add(int b, unsigned long long m) const {
+        atomicAdd(&count[b], 1u);
+        const unsigned l = (unsigned) m;
+        unsigned h = (unsigned) (m >> 32);
+        if (atomicAdd(&lo[b], l) + l < l) h++;
+        if (h) atomicAdd(&hi[b], h);
+    }
+
+    __device__ unsigned long long mass(int b) const { return ((unsigned long long) hi[b] << 32) | lo[b]; }
+};
+
 // A bin of a histogram and what lies above it (the keys of earlier bins, plus what lies above
 // the histogram itself).
 struct Place {
@@ -122,12 +163,13 @@ struct Place {
 };
 
 // The bin where the running total (count, or mass), starting from above, reaches target.
-__device__ Place find_bin(const unsigned long long* binCount, const unsigned long long* binMass,
-                          unsigned long long target, bool mass, Place above, unsigned long long* scratch) {
+__device__ __forceinline__ Place find_bin(const Histogram h, unsigned long long target, bool mass, Place above,
+                          unsigned long long* scratch) {
     __shared__ int bin;
     const int t = threadIdx.x, warp = t >> 5, lane = t & 31;
-    const unsigned long long* v = mass ? binMass : binCount;
-    unsigned long long s = v[2 * t] + v[2 * t + 1];   // two bins a thread; exclusive scan over the block
+    const unsigned long long v0 = mass ? h.mass(2 * t) : h.count[2 * t];   // two bins a thread;
+    const unsigned long long v1 = mass ? h.mass(2 * t + 1) : h.count[2 * t + 1];   // scanned over the block
+    const unsigned long long s = v0 + v1;
     unsigned long long inclusive = s;
     for (int o = 1; o < 32; o <<= 1) {
         unsigned long long up = __shfl_up_sync(0xffffffffu, inclusive, o);
@@ -138,21 +180,19 @@ __device__ Place find_bin(const unsigned long long* binCount, const unsigned lon
     __syncthreads();
     unsigned long long prefix = (mass ? above.mass : above.count) + inclusive - s;
     for (int i = 0; i < warp; i++) prefix += scratch[i];
-    for (int b = 2 * t; b < 2 * t + 2; b++) {
-        if (prefix < target && prefix + v[b] >= target) bin = b;
-        prefix += v[b];
-    }
+    if (prefix < target && prefix + v0 >= target) bin = 2 * t;
+    if (prefix + v0 < target && prefix + v0 + v1 >= target) bin = 2 * t + 1;
     __syncthreads();
     const int b = bin;
     unsigned long long c = 0, m = 0;
-    for (int i = t; i < b; i += blockDim.x) { c += binCount[i]; m += binMass[i]; }
+    for (int i = t; i < b; i += blockDim.x) { c += h.count[i]; m += h.mass(i); }
     return Place{b, above.count + block_sum(c, scratch), above.mass + block_sum(m, scratch)};
 }
 
 // The cut among the n keys inBin selects, with what lies above them: the keys sorted in shared
 // memory (bitonic, largest first), then walked by one warp until the running total reaches target.
 template <typename InBin>
-__device__ Cut sorted_cut(const float* row, const float* w, int vocab, InBin inBin, int n, Place above,
+__device__ __forceinline__ Cut sorted_cut(const float* row, const float* w, int vocab, InBin inBin, int n, Place above,
                           unsigned long long target, bool mass, unsigned long long* candidates) {
     __shared__ int found;
     __shared__ Cut cut;
@@ -163,9 +203,9 @@ __device__ Cut sorted_cut(const float* row, const float* w, int vocab, InBin inB
     for (int i = t; i < size; i += blockDim.x) candidates[i] = 0;   // padding sorts last
     if (t == 0) found = 0;
     __syncthreads();
-    for (int i = t; i < vocab; i += blockDim.x) {
-        if (inBin(i)) candidates[atomicAdd(&found, 1)] = sort_key(row[i], i);
-    }
+    each_logit(row, vocab, [&](int i, float l) {
+        if (inBin(l)) candidates[atomicAdd(&found, 1)] = sort_key(l, i);
+    });
     __syncthreads();
     for (int k = 2; k <= size; k <<= 1) {
         for (int j = k >> 1; j > 0; j >>= 1) {
@@ -205,46 +245,43 @@ __device__ Cut sorted_cut(const float* row, const float* w, int vocab, InBin inB
 // target: the weight bin where the histogram's running total reaches it; when that bin holds too
 // many keys to sort, the finer bin within it (a histogram in the candidates' memory); then the
 // bin's keys sorted. Bisection when even the finer bin is too full (thousands of equal logits).
-__device__ Cut select_cut(const float* row, const float* w, int vocab, float maxLogit, float inverseT,
-                          const unsigned long long* binCount, const unsigned long long* binMass,
-                          unsigned long long* candidates, unsigned long long target, bool mass,
-                          unsigned long long* scratch) {
-    const Place p = find_bin(binCount, binMass, target, mass, Place{0, 0, 0}, scratch);
+__device__ __forceinline__ Cut select_cut(const float* row, const float* w, int vocab, float maxLogit, float inverseT,
+                          const Histogram bins, unsigned long long* candidates, unsigned long long target,
+                          bool mass, unsigned long long* scratch) {
+    const Place p = find_bin(bins, target, mass, Place{0, 0, 0}, scratch);
     const int b = p.bin;
-    if (binCount[b] <= SAMPLE_CANDIDATES) {
-        return sorted_cut(row, w, vocab, [&](int i) { return weight_bin(weight_scale(row[i], maxLogit, inverseT)) == b; },
-                          (int) binCount[b], p, target, mass, candidates);
+    if (bins.count[b] <= SAMPLE_CANDIDATES) {
+        return sorted_cut(row, w, vocab, [&](float l) { return weight_bin(weight_scale(l, maxLogit, inverseT)) == b; },
+                          (int) bins.count[b], p, target, mass, candidates);
     }
-    unsigned long long* subCount = candidates;
-    unsigned long long* subMass = candidates + SAMPLE_BINS;
-    for (int i = threadIdx.x; i < SAMPLE_BINS; i += blockDim.x) { subCount[i] = 0; subMass[i] = 0; }
+    unsigned* subMemory = (unsigned*) candidates;
+    const Histogram sub{subMemory, subMemory + SAMPLE_BINS, subMemory + 2 * SAMPLE_BINS};
+    sub.clear();
     __syncthreads();
-    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
-        float scaled = weight_scale(row[i], maxLogit, inverseT);
+    each_logit(row, vocab, [&](int i, float l) {
+        float scaled = weight_scale(l, maxLogit, inverseT);
         if (weight_bin(scaled) == b) {
-            int sb = sub_bin(scaled, b);
-            atomicAdd(&subCount[sb], 1ull);
-            atomicAdd(&subMass[sb], fixed_weight(w[i]));
+            sub.add(sub_bin(scaled, b), fixed_weight(w[i]));
         }
-    }
+    });
     __syncthreads();
-    const Place q = find_bin(subCount, subMass, target, mass, p, scratch);
-    const unsigned long long n = subCount[q.bin];
+    const Place q = find_bin(sub, target, mass, p, scratch);
+    const unsigned long long n = sub.count[q.bin];
     if (n > SAMPLE_CANDIDATES) return bisect_cut(row, w, vocab, target, mass, scratch);
-    return sorted_cut(row, w, vocab, [&](int i) {
-        float scaled = weight_scale(row[i], maxLogit, inverseT);
+    return sorted_cut(row, w, vocab, [&](float l) {
+        float scaled = weight_scale(l, maxLogit, inverseT);
         return weight_bin(scaled) == b && sub_bin(scaled, b) == q.bin;
     }, (int) n, q, target, mass, candidates);
 }
 
 // probs[r] = the distribution of logits row r (Sampler.distribution). grid (rows), 1024 threads,
-// (2 * SAMPLE_BINS + SAMPLE_CANDIDATES) * 8 bytes of dynamic shared memory: counts, masses, candidates.
-extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) sample_probs(const float* logits, float* probs,
+// SAMPLE_CANDIDATES * 8 + SAMPLE_BINS * 12 bytes of dynamic shared memory: candidates, histogram.
+extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS, 1) sample_probs(const float* logits, float* probs,
                                                                            const SampleArgs a) {
     extern __shared__ unsigned long long sampleShared[];
-    unsigned long long* binCount = sampleShared;
-    unsigned long long* binMass = binCount + SAMPLE_BINS;
-    unsigned long long* candidates = binMass + SAMPLE_BINS;
+    unsigned long long* candidates = sampleShared;
+    unsigned* binMemory = (unsigned*) (candidates + SAMPLE_CANDIDATES);
+    const Histogram bins{binMemory, binMemory + SAMPLE_BINS, binMemory + 2 * SAMPLE_BINS};
     __shared__ unsigned long long scratch[32];
     __shared__ unsigned uscratch[32];
     pdl_wait();
@@ -252,74 +289,95 @@ extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) sample_probs(const 
     const float* row = logits + (size_t) blockIdx.x * vocab;
     float* w = probs + (size_t) blockIdx.x * vocab;          // the weights first, then the probabilities
     unsigned mx = 0;
-    for (int i = threadIdx.x; i < vocab; i += blockDim.x) mx = max(mx, ordered_bits(row[i]));
+    each_logit(row, vocab, [&](int, float l) { mx = max(mx, ordered_bits(l)); });
     mx = ~block_min(~mx, uscratch);
     const float maxLogit = __uint_as_float(mx ^ ((mx >> 31) ? 0x80000000u : 0xffffffffu));
-    for (int i = threadIdx.x; i < SAMPLE_BINS; i += blockDim.x) { binCount[i] = 0; binMass[i] = 0; }
+    bins.clear();
     __syncthreads();
-    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
-        float wi = expf((row[i] - maxLogit) * a.inverseT);
+    each_logit(row, vocab, [&](int i, float l) {
+        float wi = expf((l - maxLogit) * a.inverseT);
         w[i] = wi;
-        int b = weight_bin(weight_scale(row[i], maxLogit, a.inverseT));
-        atomicAdd(&binCount[b], 1ull);
-        atomicAdd(&binMass[b], fixed_weight(wi));
-    }
+        bins.add(weight_bin(weight_scale(l, maxLogit, a.inverseT)), fixed_weight(wi));
+    });
     __syncthreads();
     Cut cut{0, (unsigned long long) vocab, 0};
     unsigned long long m = 0;
-    for (int i = threadIdx.x; i < SAMPLE_BINS; i += blockDim.x) m += binMass[i];
+    for (int i = threadIdx.x; i < SAMPLE_BINS; i += blockDim.x) m += bins.mass(i);
     cut.mass = block_sum(m, scratch);
     if (a.topK > 0 && a.topK < vocab) {
-        cut = select_cut(row, w, vocab, maxLogit, a.inverseT, binCount, binMass, candidates, a.topK, false, scratch);
+        cut = select_cut(row, w, vocab, maxLogit, a.inverseT, bins, candidates, a.topK, false, scratch);
     }
     if (a.topP < 1) {
         unsigned long long target = (unsigned long long) ceil(a.topP * (double) cut.mass);
         target = max(1ull, min(target, cut.mass));
-        cut = select_cut(row, w, vocab, maxLogit, a.inverseT, binCount, binMass, candidates, target, true, scratch);
+        cut = select_cut(row, w, vocab, maxLogit, a.inverseT, bins, candidates, target, true, scratch);
     }
     const double scale = 1099511627776.0 / (double) cut.mass;
-    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
-        w[i] = sort_key(row[i], i) >= cut.key ? (float) (w[i] * scale) : 0.f;
-    }
+    each_logit(row, vocab, [&](int i, float l) { w[i] = sort_key(l, i) >= cut.key ? (float) (w[i] * scale) : 0.f; });
 }
 
-// Inverse-CDF draw over weight(j) >= 0, j in id order, with uniform u; -1 when the weights have
-// no mass. Each warp sums a contiguous run of ids (coalesced); the warp whose run holds u * total
-// walks it 32 ids at a time. Runs are placed by adding their sums in one order, so exactly one
-// warp holds u * total unless rounding puts it past the end: then the last id with weight is
-// taken, as Sampler.sample does.
+// The sum of weight(j) over ids [lo, hi) for one warp (coalesced), every lane getting lane 0's
+// sum, and the last id there with weight.
 template <typename Weight>
-__device__ int draw(int vocab, double u, Weight weight) {
-    __shared__ double runSums[32];
-    __shared__ int runLast[32];
-    __shared__ int drawn;
-    const int warps = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    const int run = ((vocab + warps - 1) / warps + 31) / 32 * 32;
-    const int lo = min(vocab, warp * run), hi = min(vocab, lo + run);
+__device__ double warp_sum(int lo, int hi, Weight weight, int* last) {
     double s = 0;
-    int last = -1;
-    for (int j = lo + lane; j < hi; j += 32) {
+    int l = -1;
+#pragma unroll 4
+    for (int j = lo + (threadIdx.x & 31); j < hi; j += 32) {
         float wj = weight(j);
-        if (wj > 0) { s += wj; last = j; }
+        if (wj > 0) { s += wj; l = j; }
     }
     for (int o = 16; o > 0; o >>= 1) {
         s += __shfl_xor_sync(0xffffffffu, s, o);
-        last = max(last, __shfl_xor_sync(0xffffffffu, last, o));
+        l = max(l, __shfl_xor_sync(0xffffffffu, l, o));
     }
-    if (lane == 0) { runSums[warp] = s; runLast[warp] = last; }
+    *last = l;
+    return __shfl_sync(0xffffffffu, s, 0);
+}
+
+// Which of n pieces of consecutive ids, their sums added in order, holds target; how far into it.
+__device__ int locate(const double* sums, int n, double target, double* into) {
+    double prefix = 0;
+    for (int i = 0; i < n; i++) {
+        double next = prefix + sums[i];
+        if (target >= prefix && target < next) { *into = target - prefix; return i; }
+        prefix = next;
+    }
+    return -1;
+}
+
+// Inverse-CDF draw over weight(j) >= 0, j in id order, with uniform u; -1 when the weights have
+// no mass. Every warp sums a run of consecutive ids; every warp then sums a 32nd of the run that
+// holds u * total; one warp walks that piece 32 ids at a time. Rounding can leave the target in
+// no piece (sums added in another order): then the last id with weight before it is taken, as
+// Sampler.sample does at the end.
+template <typename Weight>
+__device__ int draw(int vocab, double u, Weight weight) {
+    __shared__ double sums[32];
+    __shared__ int lasts[32];
+    __shared__ int drawn;
+    const int warps = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int run = ((vocab + warps - 1) / warps + 31) / 32 * 32;
+    int last;
+    double s = warp_sum(min(vocab, warp * run), min(vocab, (warp + 1) * run), weight, &last);
+    if (lane == 0) { sums[warp] = s; lasts[warp] = last; }
+    __syncthreads();
+    double total = 0, into;
+    int lastOverall = -1;
+    for (int i = 0; i < warps; i++) { total += sums[i]; lastOverall = max(lastOverall, lasts[i]); }
+    const int r = total > 0 ? locate(sums, warps, u * total, &into) : -1;
+    __syncthreads();
+    if (!(total > 0)) return -1;
+    if (r < 0) return lastOverall;
+    const int runLo = r * run, runHi = min(vocab, runLo + run);
+    const int piece = ((run + warps - 1) / warps + 31) / 32 * 32;
+    s = warp_sum(min(runHi, runLo + warp * piece), min(runHi, runLo + (warp + 1) * piece), weight, &last);
+    if (lane == 0) { sums[warp] = s; lasts[warp] = last; }
     if (threadIdx.x == 0) drawn = -1;
     __syncthreads();
-    double prefix = 0, total = 0;
-    int lastOverall = -1;
-    for (int i = 0; i < warps; i++) {
-        if (i == warp) prefix = total;
-        total += runSums[i];
-        lastOverall = max(lastOverall, runLast[i]);
-    }
-    const double target = u * total;
-    s = runSums[warp];   // lane 0's sum: the lanes' butterfly sums may differ in the last bit
-    if (total > 0 && target >= prefix && target < prefix + s) {
-        const double local = target - prefix;
+    const int p = locate(sums, warps, into, &into);
+    if (p >= 0 && warp == 0) {
+        const int lo = runLo + p * piece, hi = min(runHi, lo + piece);
         double below = 0;
         int hit = -1;
         for (int base = lo; base < hi && hit < 0; base += 32) {
@@ -330,20 +388,22 @@ __device__ int draw(int vocab, double u, Weight weight) {
                 double up = __shfl_up_sync(0xffffffffu, inclusive, o);
                 if (lane >= o) inclusive += up;
             }
-            unsigned reached = __ballot_sync(0xffffffffu, wj > 0 && local < below + inclusive);
+            unsigned reached = __ballot_sync(0xffffffffu, wj > 0 && into < below + inclusive);
             if (reached) hit = base + __ffs(reached) - 1;
             below += __shfl_sync(0xffffffffu, inclusive, 31);
         }
-        if (lane == 0) drawn = hit >= 0 ? hit : last;
+        if (lane == 0) drawn = hit >= 0 ? hit : lasts[p];
     }
     __syncthreads();
-    if (!(total > 0)) return -1;
-    return drawn >= 0 ? drawn : lastOverall;
+    if (drawn >= 0) return drawn;
+    int before = -1;   // no piece held the target: the last id with weight in the run
+    for (int i = 0; i < warps; i++) before = max(before, lasts[i]);
+    return before >= 0 ? before : lastOverall;
 }
 
 // The rejection test over p [k + 1][vocab] (sample_probs' rows) and q [k][vocab]:
 // out = {accepted, next token, 1 if bonus}. grid (1), 1024 threads.
-extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) reject_chain(const float* p, const float* q, int* out,
+extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS, 1) reject_chain(const float* p, const float* q, int* out,
                                                                            const SampleArgs a) {
     pdl_wait();
     const size_t V = a.vocab;

@@ -24,8 +24,8 @@ final class CudaSampling implements AutoCloseable {
     static final int MAX_PROPOSAL = 63;
     private static final int THREADS = 1024;
     private static final int ARGS_BYTES = 800;   // SampleArgs
-    /** sample_probs' histogram of weights (2048 counts and masses) and one bin's keys to sort (8192). */
-    private static final int PROBS_SHARED = 2048 * 8 * 2 + 8192 * 8;
+    /** sample_probs' shared memory: one bin's keys to sort (8192) and the weight histogram (2048 bins). */
+    private static final int PROBS_SHARED = 8192 * 8 + 2048 * 12;
 
     private final CudaDevice dev;
     private final int vocab;
