@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
+import io.smallrye.common.annotation.NonBlocking;
 import io.smallrye.reactive.messaging.kafka.KafkaRecord;
 import io.triforce.protocol.Commit;
 import io.triforce.protocol.Correction;
@@ -80,8 +81,9 @@ public class DraftService {
         return host != null;
     }
 
-    /** Every input topic arrives here, through one consumer (see {@link Inbox}). */
+    /** Every input topic arrives here, through one consumer (see {@link Inbox}), on its event loop. */
     @Incoming("inbox")
+    @NonBlocking
     public void onRecord(ConsumerRecord<String, String> record) {
         inbox.accept(record.topic(), record.value());
     }

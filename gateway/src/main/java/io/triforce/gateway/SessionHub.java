@@ -7,6 +7,7 @@ import io.triforce.protocol.Topics;
 import io.triforce.protocol.runtime.SessionWorker;
 import io.triforce.protocol.runtime.Transit;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.smallrye.common.annotation.NonBlocking;
 import io.micrometer.core.instrument.Gauge;
 import io.vertx.core.Vertx;
 import jakarta.annotation.PostConstruct;
@@ -105,7 +106,9 @@ public class SessionHub {
         return open.get();
     }
 
+    /** On the consumer's event loop: the request's own context writes the stream (see {@link CompletionExchange}). */
     @Incoming("committed")
+    @NonBlocking
     public void onCommit(Commit commit) {
         LiveSession session = live.get(commit.sessionId());
         if (session != null) {
@@ -117,6 +120,7 @@ public class SessionHub {
 
     /** A level asks for a session it lost: the instance that serves it re-announces it. */
     @Incoming("session-requests")
+    @NonBlocking
     public void onSessionEvent(SessionEvent event) {
         LiveSession session = event.kind() == SessionEvent.Kind.RESYNC ? live.get(event.sessionId()) : null;
         if (session != null) {

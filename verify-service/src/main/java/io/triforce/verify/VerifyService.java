@@ -5,6 +5,7 @@ import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
+import io.smallrye.common.annotation.NonBlocking;
 import io.smallrye.reactive.messaging.kafka.KafkaRecord;
 import io.triforce.protocol.Commit;
 import io.triforce.protocol.Level2Proposal;
@@ -85,8 +86,9 @@ public class VerifyService {
         return host != null;
     }
 
-    /** Every input topic arrives here, through one consumer (see {@link Inbox}). */
+    /** Every input topic arrives here, through one consumer (see {@link Inbox}), on its event loop. */
     @Incoming("inbox")
+    @NonBlocking
     public void onRecord(ConsumerRecord<String, String> record) {
         inbox.accept(record.topic(), record.value());
     }
