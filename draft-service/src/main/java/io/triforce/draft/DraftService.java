@@ -10,7 +10,6 @@ import io.triforce.protocol.Commit;
 import io.triforce.protocol.Correction;
 import io.triforce.protocol.Level1Proposal;
 import io.triforce.protocol.SessionEvent;
-import io.triforce.protocol.Topics;
 import io.triforce.protocol.level.DraftSession;
 import io.triforce.protocol.level.LevelSettings;
 import io.triforce.protocol.runtime.Inbox;
@@ -67,7 +66,7 @@ public class DraftService {
         settings = LevelSettings.from(k -> ConfigProvider.getConfig().getOptionalValue(k, Integer.class));
         host = new LevelHost<>(1, "draft", modelDir, "cpu", threads, sessionTimeout, registry,
                 (id, e) -> publish(SessionEvent.failed(id, "draft-service", e)), id -> publish(SessionEvent.resync(id)));
-        inbox = new Inbox(json).on(sessionsTopic, SessionEvent.class, this::onSession)
+        inbox = new Inbox(json, host.transit()).on(sessionsTopic, SessionEvent.class, this::onSession)
                 .on(correctionsTopic, Correction.class, this::onCorrection)
                 .on(committedTopic, Commit.class, this::onCommit);
         LOG.infof("draft model %s loaded; %s", modelDir, settings);
@@ -98,7 +97,6 @@ public class DraftService {
     }
 
     private void onCorrection(Correction correction) {
-        host.transit().received(Topics.CORRECTIONS, correction.sentAtMicros());
         host.worker().with(correction.sessionId(), s -> s.onCorrection(correction));
         pump();
     }

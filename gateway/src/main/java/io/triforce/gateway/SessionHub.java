@@ -3,7 +3,6 @@ package io.triforce.gateway;
 import io.smallrye.reactive.messaging.kafka.KafkaRecord;
 import io.triforce.protocol.Commit;
 import io.triforce.protocol.SessionEvent;
-import io.triforce.protocol.Topics;
 import io.triforce.protocol.runtime.SessionWorker;
 import io.triforce.protocol.runtime.Transit;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -54,6 +53,9 @@ public class SessionHub {
     Duration retryAfter;
     @ConfigProperty(name = "triforce.gateway.reannounce-after")
     Duration reannounceAfter;
+    /** The committed log's topic as configured: the name its transit is timed under. */
+    @ConfigProperty(name = "mp.messaging.incoming.committed.topic")
+    String committedTopic;
 
     private final Map<String, LiveSession> live = new ConcurrentHashMap<>();
     private final AtomicInteger open = new AtomicInteger();
@@ -112,7 +114,7 @@ public class SessionHub {
     public void onCommit(Commit commit) {
         LiveSession session = live.get(commit.sessionId());
         if (session != null) {
-            transit.received(Topics.COMMITTED, commit.sentAtMicros());
+            transit.received(committedTopic, commit.sentAtMicros());
             session.heard(commit, System.nanoTime());
             session.listener().accept(commit);
         }

@@ -12,7 +12,6 @@ import io.triforce.protocol.Level1Proposal;
 import io.triforce.protocol.Level2Proposal;
 import io.triforce.protocol.LevelCounters;
 import io.triforce.protocol.SessionEvent;
-import io.triforce.protocol.Topics;
 import io.triforce.protocol.level.LevelSettings;
 import io.triforce.protocol.level.RetrievalSession;
 import io.triforce.protocol.runtime.AcceptanceMeter;
@@ -81,7 +80,7 @@ public class RetrievalService implements RetrievalSession.Outbox {
                 (id, e) -> publish(SessionEvent.failed(id, "kv-retrieval-service", e)),
                 id -> publish(SessionEvent.resync(id)));
         level1Acceptance = new AcceptanceMeter(registry, 1);
-        inbox = new Inbox(json).on(sessionsTopic, SessionEvent.class, this::onSession)
+        inbox = new Inbox(json, host.transit()).on(sessionsTopic, SessionEvent.class, this::onSession)
                 .on(level1Topic, Level1Proposal.class, this::onProposal)
                 .on(committedTopic, Commit.class, this::onCommit);
         LOG.infof("target model %s loaded for level 2 on the %s backend; %s", modelDir, host.backendName(), settings);
@@ -112,7 +111,6 @@ public class RetrievalService implements RetrievalSession.Outbox {
     }
 
     private void onProposal(Level1Proposal proposal) {
-        host.transit().received(Topics.LEVEL1_PROPOSALS, proposal.sentAtMicros());
         host.worker().with(proposal.sessionId(), s -> {
             LevelCounters before = s.level1Counters();
             s.onProposal(proposal, this);

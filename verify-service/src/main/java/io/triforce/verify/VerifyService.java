@@ -11,7 +11,6 @@ import io.triforce.protocol.Commit;
 import io.triforce.protocol.Level2Proposal;
 import io.triforce.protocol.LevelCounters;
 import io.triforce.protocol.SessionEvent;
-import io.triforce.protocol.Topics;
 import io.triforce.protocol.level.VerifySession;
 import io.triforce.protocol.runtime.AcceptanceMeter;
 import io.triforce.protocol.runtime.Inbox;
@@ -73,7 +72,7 @@ public class VerifyService {
                 id -> sessionEvents.send(KafkaRecord.of(id, SessionEvent.resync(id))));
         committedTokens = Counter.builder("triforce.tokens.committed").register(registry);
         level2Acceptance = new AcceptanceMeter(registry, 2);
-        inbox = new Inbox(json).on(sessionsTopic, SessionEvent.class, this::onSession)
+        inbox = new Inbox(json, host.transit()).on(sessionsTopic, SessionEvent.class, this::onSession)
                 .on(level2Topic, Level2Proposal.class, this::onProposal);
         LOG.infof("target model %s loaded for level 3 on the %s backend", modelDir, host.backendName());
     }
@@ -101,7 +100,6 @@ public class VerifyService {
     }
 
     private void onProposal(Level2Proposal proposal) {
-        host.transit().received(Topics.LEVEL2_PROPOSALS, proposal.sentAtMicros());
         host.worker().with(proposal.sessionId(), s -> {
             LevelCounters before = s.level2Counters();
             s.onProposal(proposal).ifPresent(commit -> {
