@@ -14,6 +14,8 @@ import jakarta.annotation.PreDestroy;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
 import java.time.Duration;
+import java.util.Collections;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -33,7 +35,9 @@ import org.jboss.logging.Logger;
  * {@link SessionEvent}) when a level asks for it (RESYNC, answered at most once per
  * {@link SessionWorker#ASK_INTERVAL}) and when its log has been silent for
  * {@code triforce.gateway.reannounce-after}: a level that lost the session may get no message
- * that would make it ask. Levels treat a re-announcement idempotently, so an extra one is safe.
+ * that would make it ask. Before the first commit the levels are prefilling, which takes seconds
+ * on a long prompt, so silence then counts only after half the token timeout. Levels treat a
+ * re-announcement idempotently, so an extra one is safe.
  */
 @ApplicationScoped
 public class SessionHub {
@@ -53,6 +57,8 @@ public class SessionHub {
     Duration retryAfter;
     @ConfigProperty(name = "triforce.gateway.reannounce-after")
     Duration reannounceAfter;
+    @ConfigProperty(name = "triforce.gateway.token-timeout")
+    Duration tokenTimeout;
     /** The committed log's topic as configured: the name its transit is timed under. */
     @ConfigProperty(name = "mp.messaging.incoming.committed.topic")
     String committedTopic;
@@ -133,8 +139,12 @@ public class SessionHub {
 
     private void reannounceSilent() {
         long now = System.nanoTime();
-        live.values().forEach(s -> s.reannounce(now, reannounceAfter.toNanos(), true)
-                .ifPresent(e -> reannounce(e, "its log was silent for " + reannounceAfter.toSeconds() + " s")));
+        Duration prefilling = Collections.max(List.of(reannounceAfter, tokenTimeout.dividedBy(2)));
+        live.values().forEach(s -> {
+            Duration silence = s.heardAny() ? reannounceAfter : prefilling;
+            s.reannounce(now, silence.toNanos(), true)
+                    .ifPresent(e -> reannounce(e, "its log was silent for " + silence.toSeconds() + " s"));
+        });
     }
 
     private void reannounce(SessionEvent event, String why) {
