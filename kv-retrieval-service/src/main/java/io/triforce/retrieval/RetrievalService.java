@@ -1,11 +1,8 @@
 package io.triforce.retrieval;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import io.smallrye.common.annotation.NonBlocking;
-import io.smallrye.reactive.messaging.kafka.KafkaRecord;
 import io.triforce.protocol.Commit;
 import io.triforce.protocol.Correction;
 import io.triforce.protocol.Level1Proposal;
@@ -17,11 +14,11 @@ import io.triforce.protocol.level.RetrievalSession;
 import io.triforce.protocol.runtime.AcceptanceMeter;
 import io.triforce.protocol.runtime.Inbox;
 import io.triforce.protocol.runtime.LevelHost;
+import io.triforce.protocol.runtime.LevelWiring;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
 import java.nio.file.Path;
-import java.time.Duration;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.eclipse.microprofile.config.ConfigProvider;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
@@ -41,31 +38,18 @@ public class RetrievalService implements RetrievalSession.Outbox {
 
     @ConfigProperty(name = "triforce.model")
     Path modelDir;
-    @ConfigProperty(name = "triforce.session-timeout")
-    Duration sessionTimeout;
+    @Inject
+    LevelWiring wiring;
     @Inject
     @Channel("level2-proposals")
     Emitter<Level2Proposal> proposals;
     @Inject
     @Channel("corrections")
     Emitter<Correction> corrections;
-    @Inject
-    MeterRegistry registry;
-    @Inject
-    @Channel("session-events")
-    Emitter<SessionEvent> sessionEvents;
-
-    @Inject
-    ObjectMapper json;
-    @ConfigProperty(name = "triforce.topic.sessions")
-    String sessionsTopic;
     @ConfigProperty(name = "triforce.topic.level1")
     String level1Topic;
     @ConfigProperty(name = "triforce.topic.committed")
     String committedTopic;
-
-    @ConfigProperty(name = "triforce.threads", defaultValue = "0")
-    int threads;
     @ConfigProperty(name = "triforce.backend", defaultValue = "auto")
     String backend;
 
@@ -76,12 +60,10 @@ public class RetrievalService implements RetrievalSession.Outbox {
 
     void start(@Observes StartupEvent event) {
         settings = LevelSettings.from(k -> ConfigProvider.getConfig().getOptionalValue(k, Integer.class));
-        host = new LevelHost<>(2, "retrieval", modelDir, backend, threads, sessionTimeout, registry,
-                (id, e) -> publish(SessionEvent.failed(id, "kv-retrieval-service", e)),
-                id -> publish(SessionEvent.resync(id)));
-        level1Acceptance = new AcceptanceMeter(registry, 1);
-        inbox = new Inbox(json, host.transit()).on(sessionsTopic, SessionEvent.class, this::onSession)
-                .on(level1Topic, Level1Proposal.class, this::onProposal)
+        host = wiring.host(2, "retrieval", modelDir, backend,
+                (id, e) -> wiring.publish(SessionEvent.failed(id, "kv-retrieval-service", e)));
+        level1Acceptance = new AcceptanceMeter(wiring.registry(), 1);
+        inbox = wiring.inbox(host, this::onSession).on(level1Topic, Level1Proposal.class, this::onProposal)
                 .on(committedTopic, Commit.class, this::onCommit);
         LOG.infof("target model %s loaded for level 2 on the %s backend; %s", modelDir, host.backendName(), settings);
     }
@@ -135,17 +117,13 @@ public class RetrievalService implements RetrievalSession.Outbox {
         }
     }
 
-    private void publish(SessionEvent event) {
-        sessionEvents.send(KafkaRecord.of(event.sessionId(), event));
-    }
-
     @Override
     public void propose(Level2Proposal proposal) {
-        proposals.send(KafkaRecord.of(proposal.sessionId(), proposal));
+        LevelWiring.send(proposals, proposal.sessionId(), proposal);
     }
 
     @Override
     public void correct(Correction correction) {
-        corrections.send(KafkaRecord.of(correction.sessionId(), correction));
+        LevelWiring.send(corrections, correction.sessionId(), correction);
     }
 }

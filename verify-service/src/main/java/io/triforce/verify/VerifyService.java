@@ -1,12 +1,9 @@
 package io.triforce.verify;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.micrometer.core.instrument.Counter;
-import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import io.smallrye.common.annotation.NonBlocking;
-import io.smallrye.reactive.messaging.kafka.KafkaRecord;
 import io.triforce.protocol.Commit;
 import io.triforce.protocol.Level2Proposal;
 import io.triforce.protocol.LevelCounters;
@@ -15,11 +12,11 @@ import io.triforce.protocol.level.VerifySession;
 import io.triforce.protocol.runtime.AcceptanceMeter;
 import io.triforce.protocol.runtime.Inbox;
 import io.triforce.protocol.runtime.LevelHost;
+import io.triforce.protocol.runtime.LevelWiring;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
 import java.nio.file.Path;
-import java.time.Duration;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.eclipse.microprofile.reactive.messaging.Channel;
@@ -38,26 +35,13 @@ public class VerifyService {
 
     @ConfigProperty(name = "triforce.model")
     Path modelDir;
-    @ConfigProperty(name = "triforce.session-timeout")
-    Duration sessionTimeout;
+    @Inject
+    LevelWiring wiring;
     @Inject
     @Channel("committed")
     Emitter<Commit> committed;
-    @Inject
-    MeterRegistry registry;
-    @Inject
-    @Channel("session-events")
-    Emitter<SessionEvent> sessionEvents;
-
-    @Inject
-    ObjectMapper json;
-    @ConfigProperty(name = "triforce.topic.sessions")
-    String sessionsTopic;
     @ConfigProperty(name = "triforce.topic.level2")
     String level2Topic;
-
-    @ConfigProperty(name = "triforce.threads", defaultValue = "0")
-    int threads;
     @ConfigProperty(name = "triforce.backend", defaultValue = "auto")
     String backend;
 
@@ -67,13 +51,11 @@ public class VerifyService {
     private Inbox inbox;
 
     void start(@Observes StartupEvent event) {
-        host = new LevelHost<>(3, "verify", modelDir, backend, threads, sessionTimeout, registry,
-                (id, e) -> send(Commit.failed(id, "verify-service: " + e.getMessage())),
-                id -> sessionEvents.send(KafkaRecord.of(id, SessionEvent.resync(id))));
-        committedTokens = Counter.builder("triforce.tokens.committed").register(registry);
-        level2Acceptance = new AcceptanceMeter(registry, 2);
-        inbox = new Inbox(json, host.transit()).on(sessionsTopic, SessionEvent.class, this::onSession)
-                .on(level2Topic, Level2Proposal.class, this::onProposal);
+        host = wiring.host(3, "verify", modelDir, backend,
+                (id, e) -> send(Commit.failed(id, "verify-service: " + e.getMessage())));
+        committedTokens = Counter.builder("triforce.tokens.committed").register(wiring.registry());
+        level2Acceptance = new AcceptanceMeter(wiring.registry(), 2);
+        inbox = wiring.inbox(host, this::onSession).on(level2Topic, Level2Proposal.class, this::onProposal);
         LOG.infof("target model %s loaded for level 3 on the %s backend", modelDir, host.backendName());
     }
 
@@ -114,6 +96,6 @@ public class VerifyService {
     }
 
     private void send(Commit commit) {
-        committed.send(KafkaRecord.of(commit.sessionId(), commit));
+        LevelWiring.send(committed, commit.sessionId(), commit);
     }
 }
