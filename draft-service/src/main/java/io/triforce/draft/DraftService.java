@@ -1,27 +1,22 @@
 package io.triforce.draft;
 
-import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
-import io.smallrye.common.annotation.NonBlocking;
 import io.triforce.protocol.Commit;
 import io.triforce.protocol.Correction;
 import io.triforce.protocol.Level1Proposal;
 import io.triforce.protocol.SessionEvent;
 import io.triforce.protocol.level.DraftSession;
 import io.triforce.protocol.level.LevelSettings;
-import io.triforce.protocol.runtime.Inbox;
 import io.triforce.protocol.runtime.LevelHost;
 import io.triforce.protocol.runtime.LevelWiring;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
 import java.nio.file.Path;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.eclipse.microprofile.config.ConfigProvider;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.eclipse.microprofile.reactive.messaging.Channel;
 import org.eclipse.microprofile.reactive.messaging.Emitter;
-import org.eclipse.microprofile.reactive.messaging.Incoming;
 import org.jboss.logging.Logger;
 
 /** Level 1: the tiny draft streams proposals for every live session, ahead of the committed log. */
@@ -44,30 +39,18 @@ public class DraftService {
 
     private LevelHost<DraftSession> host;
     private LevelSettings settings;
-    private Inbox inbox;
 
     void start(@Observes StartupEvent event) {
         settings = LevelSettings.from(k -> ConfigProvider.getConfig().getOptionalValue(k, Integer.class));
         host = wiring.host(1, "draft", modelDir, "cpu",
                 (id, e) -> wiring.publish(SessionEvent.failed(id, "draft-service", e)));
-        inbox = wiring.inbox(host, this::onSession).on(correctionsTopic, Correction.class, this::onCorrection)
-                .on(committedTopic, Commit.class, this::onCommit);
+        wiring.listen(wiring.inbox(host, this::onSession).on(correctionsTopic, Correction.class, this::onCorrection)
+                .on(committedTopic, Commit.class, this::onCommit));
         LOG.infof("draft model %s loaded; %s", modelDir, settings);
-    }
-
-    void stop(@Observes ShutdownEvent event) throws Exception {
-        host.close();
     }
 
     public boolean ready() {
         return host != null;
-    }
-
-    /** Every input topic arrives here, through one consumer (see {@link Inbox}), on its event loop. */
-    @Incoming("inbox")
-    @NonBlocking
-    public void onRecord(ConsumerRecord<String, String> record) {
-        inbox.accept(record.topic(), record.value());
     }
 
     private void onSession(SessionEvent event) {

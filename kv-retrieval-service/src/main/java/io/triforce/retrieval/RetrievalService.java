@@ -1,8 +1,6 @@
 package io.triforce.retrieval;
 
-import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
-import io.smallrye.common.annotation.NonBlocking;
 import io.triforce.protocol.Commit;
 import io.triforce.protocol.Correction;
 import io.triforce.protocol.Level1Proposal;
@@ -12,19 +10,16 @@ import io.triforce.protocol.SessionEvent;
 import io.triforce.protocol.level.LevelSettings;
 import io.triforce.protocol.level.RetrievalSession;
 import io.triforce.protocol.runtime.AcceptanceMeter;
-import io.triforce.protocol.runtime.Inbox;
 import io.triforce.protocol.runtime.LevelHost;
 import io.triforce.protocol.runtime.LevelWiring;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
 import java.nio.file.Path;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.eclipse.microprofile.config.ConfigProvider;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.eclipse.microprofile.reactive.messaging.Channel;
 import org.eclipse.microprofile.reactive.messaging.Emitter;
-import org.eclipse.microprofile.reactive.messaging.Incoming;
 import org.jboss.logging.Logger;
 
 /**
@@ -56,31 +51,19 @@ public class RetrievalService implements RetrievalSession.Outbox {
     private LevelHost<RetrievalSession> host;
     private LevelSettings settings;
     private AcceptanceMeter level1Acceptance;
-    private Inbox inbox;
 
     void start(@Observes StartupEvent event) {
         settings = LevelSettings.from(k -> ConfigProvider.getConfig().getOptionalValue(k, Integer.class));
         host = wiring.host(2, "retrieval", modelDir, backend,
                 (id, e) -> wiring.publish(SessionEvent.failed(id, "kv-retrieval-service", e)));
         level1Acceptance = new AcceptanceMeter(wiring.registry(), 1);
-        inbox = wiring.inbox(host, this::onSession).on(level1Topic, Level1Proposal.class, this::onProposal)
-                .on(committedTopic, Commit.class, this::onCommit);
+        wiring.listen(wiring.inbox(host, this::onSession).on(level1Topic, Level1Proposal.class, this::onProposal)
+                .on(committedTopic, Commit.class, this::onCommit));
         LOG.infof("target model %s loaded for level 2 on the %s backend; %s", modelDir, host.backendName(), settings);
-    }
-
-    void stop(@Observes ShutdownEvent event) throws Exception {
-        host.close();
     }
 
     public boolean ready() {
         return host != null;
-    }
-
-    /** Every input topic arrives here, through one consumer (see {@link Inbox}), on its event loop. */
-    @Incoming("inbox")
-    @NonBlocking
-    public void onRecord(ConsumerRecord<String, String> record) {
-        inbox.accept(record.topic(), record.value());
     }
 
     private void onSession(SessionEvent event) {

@@ -1,27 +1,22 @@
 package io.triforce.verify;
 
 import io.micrometer.core.instrument.Counter;
-import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
-import io.smallrye.common.annotation.NonBlocking;
 import io.triforce.protocol.Commit;
 import io.triforce.protocol.Level2Proposal;
 import io.triforce.protocol.LevelCounters;
 import io.triforce.protocol.SessionEvent;
 import io.triforce.protocol.level.VerifySession;
 import io.triforce.protocol.runtime.AcceptanceMeter;
-import io.triforce.protocol.runtime.Inbox;
 import io.triforce.protocol.runtime.LevelHost;
 import io.triforce.protocol.runtime.LevelWiring;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
 import java.nio.file.Path;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.eclipse.microprofile.reactive.messaging.Channel;
 import org.eclipse.microprofile.reactive.messaging.Emitter;
-import org.eclipse.microprofile.reactive.messaging.Incoming;
 import org.jboss.logging.Logger;
 
 /**
@@ -48,30 +43,18 @@ public class VerifyService {
     private LevelHost<VerifySession> host;
     private Counter committedTokens;
     private AcceptanceMeter level2Acceptance;
-    private Inbox inbox;
 
     void start(@Observes StartupEvent event) {
         host = wiring.host(3, "verify", modelDir, backend,
                 (id, e) -> send(Commit.failed(id, "verify-service: " + e.getMessage())));
         committedTokens = Counter.builder("triforce.tokens.committed").register(wiring.registry());
         level2Acceptance = new AcceptanceMeter(wiring.registry(), 2);
-        inbox = wiring.inbox(host, this::onSession).on(level2Topic, Level2Proposal.class, this::onProposal);
+        wiring.listen(wiring.inbox(host, this::onSession).on(level2Topic, Level2Proposal.class, this::onProposal));
         LOG.infof("target model %s loaded for level 3 on the %s backend", modelDir, host.backendName());
-    }
-
-    void stop(@Observes ShutdownEvent event) throws Exception {
-        host.close();
     }
 
     public boolean ready() {
         return host != null;
-    }
-
-    /** Every input topic arrives here, through one consumer (see {@link Inbox}), on its event loop. */
-    @Incoming("inbox")
-    @NonBlocking
-    public void onRecord(ConsumerRecord<String, String> record) {
-        inbox.accept(record.topic(), record.value());
     }
 
     private void onSession(SessionEvent event) {
