@@ -1,30 +1,22 @@
 package io.triforce.draft;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import io.micrometer.core.instrument.MeterRegistry;
-import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
-import io.smallrye.reactive.messaging.kafka.KafkaRecord;
 import io.triforce.protocol.Commit;
 import io.triforce.protocol.Correction;
 import io.triforce.protocol.Level1Proposal;
 import io.triforce.protocol.SessionEvent;
-import io.triforce.protocol.Topics;
 import io.triforce.protocol.level.DraftSession;
 import io.triforce.protocol.level.LevelSettings;
-import io.triforce.protocol.runtime.Inbox;
 import io.triforce.protocol.runtime.LevelHost;
+import io.triforce.protocol.runtime.LevelWiring;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
 import java.nio.file.Path;
-import java.time.Duration;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.eclipse.microprofile.config.ConfigProvider;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.eclipse.microprofile.reactive.messaging.Channel;
 import org.eclipse.microprofile.reactive.messaging.Emitter;
-import org.eclipse.microprofile.reactive.messaging.Incoming;
 import org.jboss.logging.Logger;
 
 /** Level 1: the tiny draft streams proposals for every live session, ahead of the committed log. */
@@ -35,55 +27,30 @@ public class DraftService {
 
     @ConfigProperty(name = "triforce.draft-model")
     Path modelDir;
-    @ConfigProperty(name = "triforce.session-timeout")
-    Duration sessionTimeout;
+    @Inject
+    LevelWiring wiring;
     @Inject
     @Channel("level1-proposals")
     Emitter<Level1Proposal> proposals;
-    @Inject
-    MeterRegistry registry;
-    @Inject
-    @Channel("session-events")
-    Emitter<SessionEvent> sessionEvents;
-
-    @Inject
-    ObjectMapper json;
-    @ConfigProperty(name = "triforce.topic.sessions")
-    String sessionsTopic;
     @ConfigProperty(name = "triforce.topic.corrections")
     String correctionsTopic;
     @ConfigProperty(name = "triforce.topic.committed")
     String committedTopic;
 
-    @ConfigProperty(name = "triforce.threads", defaultValue = "0")
-    int threads;
-
     private LevelHost<DraftSession> host;
     private LevelSettings settings;
-    private Inbox inbox;
 
     void start(@Observes StartupEvent event) {
         settings = LevelSettings.from(k -> ConfigProvider.getConfig().getOptionalValue(k, Integer.class));
-        host = new LevelHost<>(1, "draft", modelDir, "cpu", threads, sessionTimeout, registry,
-                (id, e) -> publish(SessionEvent.failed(id, "draft-service", e)), id -> publish(SessionEvent.resync(id)));
-        inbox = new Inbox(json).on(sessionsTopic, SessionEvent.class, this::onSession)
-                .on(correctionsTopic, Correction.class, this::onCorrection)
-                .on(committedTopic, Commit.class, this::onCommit);
+        host = wiring.host(1, "draft", modelDir, "cpu",
+                (id, e) -> wiring.publish(SessionEvent.failed(id, "draft-service", e)));
+        wiring.listen(wiring.inbox(host, this::onSession).on(correctionsTopic, Correction.class, this::onCorrection)
+                .on(committedTopic, Commit.class, this::onCommit));
         LOG.infof("draft model %s loaded; %s", modelDir, settings);
-    }
-
-    void stop(@Observes ShutdownEvent event) throws Exception {
-        host.close();
     }
 
     public boolean ready() {
         return host != null;
-    }
-
-    /** Every input topic arrives here, through one consumer (see {@link Inbox}). */
-    @Incoming("inbox")
-    public void onRecord(ConsumerRecord<String, String> record) {
-        inbox.accept(record.topic(), record.value());
     }
 
     private void onSession(SessionEvent event) {
@@ -96,7 +63,6 @@ public class DraftService {
     }
 
     private void onCorrection(Correction correction) {
-        host.transit().received(Topics.CORRECTIONS, correction.sentAtMicros());
         host.worker().with(correction.sessionId(), s -> s.onCorrection(correction));
         pump();
     }
@@ -107,14 +73,10 @@ public class DraftService {
         }
     }
 
-    private void publish(SessionEvent event) {
-        sessionEvents.send(KafkaRecord.of(event.sessionId(), event));
-    }
-
     /** One proposal per session that may speculate further, again and again until none may. */
     private void pump() {
         host.worker().pump((id, session) -> session.next().map(p -> {
-            proposals.send(KafkaRecord.of(id, p));
+            LevelWiring.send(proposals, id, p);
             return true;
         }).orElse(false));
     }

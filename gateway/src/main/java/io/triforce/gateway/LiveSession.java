@@ -19,6 +19,7 @@ final class LiveSession {
     private int epoch;
     private long heardNanos;
     private long announcedNanos;
+    private boolean heardAny;
 
     LiveSession(SessionEvent start, Consumer<Commit> listener, long nowNanos) {
         this.start = start;
@@ -34,6 +35,7 @@ final class LiveSession {
 
     synchronized void heard(Commit commit, long nowNanos) {
         heardNanos = nowNanos;
+        heardAny = true;
         epoch = Math.max(epoch, commit.epoch());
         if (commit.start() > log.length()) {
             return; // a gap: the request reports it
@@ -42,6 +44,11 @@ final class LiveSession {
         for (int i = log.length() - commit.start(); i < tokens.length; i++) {
             log.add(tokens[i]);
         }
+    }
+
+    /** Whether any commit of the log arrived yet (before the first, the levels are prefilling). */
+    synchronized boolean heardAny() {
+        return heardAny;
     }
 
     /**

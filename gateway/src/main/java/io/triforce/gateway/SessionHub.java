@@ -3,10 +3,10 @@ package io.triforce.gateway;
 import io.smallrye.reactive.messaging.kafka.KafkaRecord;
 import io.triforce.protocol.Commit;
 import io.triforce.protocol.SessionEvent;
-import io.triforce.protocol.Topics;
 import io.triforce.protocol.runtime.SessionWorker;
 import io.triforce.protocol.runtime.Transit;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.smallrye.common.annotation.NonBlocking;
 import io.micrometer.core.instrument.Gauge;
 import io.vertx.core.Vertx;
 import jakarta.annotation.PostConstruct;
@@ -14,6 +14,8 @@ import jakarta.annotation.PreDestroy;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
 import java.time.Duration;
+import java.util.Collections;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -33,7 +35,9 @@ import org.jboss.logging.Logger;
  * {@link SessionEvent}) when a level asks for it (RESYNC, answered at most once per
  * {@link SessionWorker#ASK_INTERVAL}) and when its log has been silent for
  * {@code triforce.gateway.reannounce-after}: a level that lost the session may get no message
- * that would make it ask. Levels treat a re-announcement idempotently, so an extra one is safe.
+ * that would make it ask. Before the first commit the levels are prefilling, which takes seconds
+ * on a long prompt, so silence then counts only after half the token timeout. Levels treat a
+ * re-announcement idempotently, so an extra one is safe.
  */
 @ApplicationScoped
 public class SessionHub {
@@ -53,6 +57,11 @@ public class SessionHub {
     Duration retryAfter;
     @ConfigProperty(name = "triforce.gateway.reannounce-after")
     Duration reannounceAfter;
+    @ConfigProperty(name = "triforce.gateway.token-timeout")
+    Duration tokenTimeout;
+    /** The committed log's topic as configured: the name its transit is timed under. */
+    @ConfigProperty(name = "mp.messaging.incoming.committed.topic")
+    String committedTopic;
 
     private final Map<String, LiveSession> live = new ConcurrentHashMap<>();
     private final AtomicInteger open = new AtomicInteger();
@@ -105,11 +114,13 @@ public class SessionHub {
         return open.get();
     }
 
+    /** On the consumer's event loop: the request's own context writes the stream (see {@link CompletionExchange}). */
     @Incoming("committed")
+    @NonBlocking
     public void onCommit(Commit commit) {
         LiveSession session = live.get(commit.sessionId());
         if (session != null) {
-            transit.received(Topics.COMMITTED, commit.sentAtMicros());
+            transit.received(committedTopic, commit.sentAtMicros());
             session.heard(commit, System.nanoTime());
             session.listener().accept(commit);
         }
@@ -117,6 +128,7 @@ public class SessionHub {
 
     /** A level asks for a session it lost: the instance that serves it re-announces it. */
     @Incoming("session-requests")
+    @NonBlocking
     public void onSessionEvent(SessionEvent event) {
         LiveSession session = event.kind() == SessionEvent.Kind.RESYNC ? live.get(event.sessionId()) : null;
         if (session != null) {
@@ -127,8 +139,12 @@ public class SessionHub {
 
     private void reannounceSilent() {
         long now = System.nanoTime();
-        live.values().forEach(s -> s.reannounce(now, reannounceAfter.toNanos(), true)
-                .ifPresent(e -> reannounce(e, "its log was silent for " + reannounceAfter.toSeconds() + " s")));
+        Duration prefilling = Collections.max(List.of(reannounceAfter, tokenTimeout.dividedBy(2)));
+        live.values().forEach(s -> {
+            Duration silence = s.heardAny() ? reannounceAfter : prefilling;
+            s.reannounce(now, silence.toNanos(), true)
+                    .ifPresent(e -> reannounce(e, "its log was silent for " + silence.toSeconds() + " s"));
+        });
     }
 
     private void reannounce(SessionEvent event, String why) {

@@ -2,6 +2,7 @@ package io.triforce.gateway;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.triforce.engine.sampling.SamplingParams;
@@ -49,7 +50,9 @@ class LiveSessionTest {
         LiveSession session = new LiveSession(SessionEvent.start("quiet", new int[] {1}, 4,
                 Sampling.of(SamplingParams.GREEDY)), c -> { }, 0);
         assertTrue(session.reannounce(SECOND / 2, SECOND, true).isEmpty(), "a fresh session is not silent yet");
+        assertFalse(session.heardAny(), "no commit yet: the levels prefill");
         session.heard(commit(1, 0, 3), SECOND / 2);
+        assertTrue(session.heardAny());
         assertTrue(session.reannounce(SECOND + SECOND / 4, SECOND, true).isEmpty(), "heard from within the interval");
         SessionEvent again = session.reannounce(2 * SECOND, SECOND, true).orElseThrow();
         assertArrayEquals(new int[] {3}, again.committed());

@@ -31,7 +31,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
  * session the gateway serves is answered with the start re-announced (the committed tokens so
  * far, keyed by session id), unless the session was announced within the ask interval; a RESYNC for a session it does not serve goes unanswered; a session
  * whose log stays silent for {@code triforce.gateway.reannounce-after} is re-announced unasked,
- * one whose log flows is not.
+ * one whose log flows is not, nor one still waiting for its first commit (the levels prefill).
  */
 @ExtendWith(SharedModelsCondition.class)
 @QuarkusTest
@@ -53,7 +53,9 @@ class SessionRecoveryTest {
         var requests = connector.source("session-requests");
         hub.start(SessionEvent.start("flowing", new int[] {5, 6, 7}, 64, Sampling.of(SamplingParams.GREEDY)), c -> { });
         hub.start(SessionEvent.start("silent", new int[] {8, 9}, 8, new Sampling(0.8, 0, 0.9, 1)), c -> { });
+        hub.start(SessionEvent.start("prefilling", new int[] {4}, 8, Sampling.of(SamplingParams.GREEDY)), c -> { });
         long started = System.nanoTime();
+        committed.send(commit("silent", 2, 3));
         committed.send(commit("flowing", 3, 1, 2));
         committed.send(commit("flowing", 4, 2, 9));
 
@@ -83,14 +85,17 @@ class SessionRecoveryTest {
         }
         List<SessionEvent> silent = announcements(sessions, "silent");
         assertTrue(!silent.isEmpty(), "the silent session was re-announced unasked");
-        assertEquals(0, silent.getFirst().committed().length);
+        assertArrayEquals(new int[] {3}, silent.getFirst().committed());
         assertEquals(0.8, silent.getFirst().sampling().temperature());
         assertEquals(1, announcements(sessions, "flowing").size(), "a flowing log is not re-announced on silence");
+        assertTrue(announcements(sessions, "prefilling").isEmpty(),
+                "no commit yet: silence counts only after half the token timeout");
         assertTrue(sessions.received().stream().noneMatch(m -> m.getPayload().sessionId().equals("nobody-here")),
                 "a session served elsewhere is not answered");
 
         hub.close("flowing", true);
         hub.close("silent", true);
+        hub.close("prefilling", true);
         requests.send(SessionEvent.resync("flowing"));
         Await.quiet(Duration.ofMillis(300));
         assertEquals(1, announcements(sessions, "flowing").size(), "a closed session is not re-announced");

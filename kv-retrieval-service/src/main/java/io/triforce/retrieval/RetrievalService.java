@@ -1,33 +1,25 @@
 package io.triforce.retrieval;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import io.micrometer.core.instrument.MeterRegistry;
-import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
-import io.smallrye.reactive.messaging.kafka.KafkaRecord;
 import io.triforce.protocol.Commit;
 import io.triforce.protocol.Correction;
 import io.triforce.protocol.Level1Proposal;
 import io.triforce.protocol.Level2Proposal;
 import io.triforce.protocol.LevelCounters;
 import io.triforce.protocol.SessionEvent;
-import io.triforce.protocol.Topics;
 import io.triforce.protocol.level.LevelSettings;
 import io.triforce.protocol.level.RetrievalSession;
 import io.triforce.protocol.runtime.AcceptanceMeter;
-import io.triforce.protocol.runtime.Inbox;
 import io.triforce.protocol.runtime.LevelHost;
+import io.triforce.protocol.runtime.LevelWiring;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
 import java.nio.file.Path;
-import java.time.Duration;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.eclipse.microprofile.config.ConfigProvider;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.eclipse.microprofile.reactive.messaging.Channel;
 import org.eclipse.microprofile.reactive.messaging.Emitter;
-import org.eclipse.microprofile.reactive.messaging.Incoming;
 import org.jboss.logging.Logger;
 
 /**
@@ -41,63 +33,37 @@ public class RetrievalService implements RetrievalSession.Outbox {
 
     @ConfigProperty(name = "triforce.model")
     Path modelDir;
-    @ConfigProperty(name = "triforce.session-timeout")
-    Duration sessionTimeout;
+    @Inject
+    LevelWiring wiring;
     @Inject
     @Channel("level2-proposals")
     Emitter<Level2Proposal> proposals;
     @Inject
     @Channel("corrections")
     Emitter<Correction> corrections;
-    @Inject
-    MeterRegistry registry;
-    @Inject
-    @Channel("session-events")
-    Emitter<SessionEvent> sessionEvents;
-
-    @Inject
-    ObjectMapper json;
-    @ConfigProperty(name = "triforce.topic.sessions")
-    String sessionsTopic;
     @ConfigProperty(name = "triforce.topic.level1")
     String level1Topic;
     @ConfigProperty(name = "triforce.topic.committed")
     String committedTopic;
-
-    @ConfigProperty(name = "triforce.threads", defaultValue = "0")
-    int threads;
     @ConfigProperty(name = "triforce.backend", defaultValue = "auto")
     String backend;
 
     private LevelHost<RetrievalSession> host;
     private LevelSettings settings;
     private AcceptanceMeter level1Acceptance;
-    private Inbox inbox;
 
     void start(@Observes StartupEvent event) {
         settings = LevelSettings.from(k -> ConfigProvider.getConfig().getOptionalValue(k, Integer.class));
-        host = new LevelHost<>(2, "retrieval", modelDir, backend, threads, sessionTimeout, registry,
-                (id, e) -> publish(SessionEvent.failed(id, "kv-retrieval-service", e)),
-                id -> publish(SessionEvent.resync(id)));
-        level1Acceptance = new AcceptanceMeter(registry, 1);
-        inbox = new Inbox(json).on(sessionsTopic, SessionEvent.class, this::onSession)
-                .on(level1Topic, Level1Proposal.class, this::onProposal)
-                .on(committedTopic, Commit.class, this::onCommit);
+        host = wiring.host(2, "retrieval", modelDir, backend,
+                (id, e) -> wiring.publish(SessionEvent.failed(id, "kv-retrieval-service", e)));
+        level1Acceptance = new AcceptanceMeter(wiring.registry(), 1);
+        wiring.listen(wiring.inbox(host, this::onSession).on(level1Topic, Level1Proposal.class, this::onProposal)
+                .on(committedTopic, Commit.class, this::onCommit));
         LOG.infof("target model %s loaded for level 2 on the %s backend; %s", modelDir, host.backendName(), settings);
-    }
-
-    void stop(@Observes ShutdownEvent event) throws Exception {
-        host.close();
     }
 
     public boolean ready() {
         return host != null;
-    }
-
-    /** Every input topic arrives here, through one consumer (see {@link Inbox}). */
-    @Incoming("inbox")
-    public void onRecord(ConsumerRecord<String, String> record) {
-        inbox.accept(record.topic(), record.value());
     }
 
     private void onSession(SessionEvent event) {
@@ -110,7 +76,6 @@ public class RetrievalService implements RetrievalSession.Outbox {
     }
 
     private void onProposal(Level1Proposal proposal) {
-        host.transit().received(Topics.LEVEL1_PROPOSALS, proposal.sentAtMicros());
         host.worker().with(proposal.sessionId(), s -> {
             LevelCounters before = s.level1Counters();
             s.onProposal(proposal, this);
@@ -135,17 +100,13 @@ public class RetrievalService implements RetrievalSession.Outbox {
         }
     }
 
-    private void publish(SessionEvent event) {
-        sessionEvents.send(KafkaRecord.of(event.sessionId(), event));
-    }
-
     @Override
     public void propose(Level2Proposal proposal) {
-        proposals.send(KafkaRecord.of(proposal.sessionId(), proposal));
+        LevelWiring.send(proposals, proposal.sessionId(), proposal);
     }
 
     @Override
     public void correct(Correction correction) {
-        corrections.send(KafkaRecord.of(correction.sessionId(), correction));
+        LevelWiring.send(corrections, correction.sessionId(), correction);
     }
 }

@@ -8,7 +8,7 @@ package io.triforce.protocol;
  * {@code finishReason} ("stop", "length", "cancelled") or {@code error} ends the session.
  */
 public record Commit(String sessionId, int epoch, int start, int[] tokens, String finishReason, String error,
-                     LevelCounters level1, LevelCounters level2, long sentAtMicros) {
+                     LevelCounters level1, LevelCounters level2, long sentAtMicros) implements Timestamped {
 
     public boolean last() {
         return finishReason != null || error != null;

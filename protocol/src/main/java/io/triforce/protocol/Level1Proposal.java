@@ -8,5 +8,5 @@ import java.util.List;
  * distribution for each token, null under greedy decoding.
  */
 public record Level1Proposal(String sessionId, int epoch, int base, int[] tokens, List<Distribution> q,
-                             long sentAtMicros) {
+                             long sentAtMicros) implements Timestamped {
 }

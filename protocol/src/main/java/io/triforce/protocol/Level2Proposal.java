@@ -8,5 +8,5 @@ import java.util.List;
  * token (null under greedy decoding). {@code level1} are level 2's counters of the draft.
  */
 public record Level2Proposal(String sessionId, int epoch, int base, int[] tokens, List<Distribution> q,
-                             LevelCounters level1, long sentAtMicros) {
+                             LevelCounters level1, long sentAtMicros) implements Timestamped {
 }

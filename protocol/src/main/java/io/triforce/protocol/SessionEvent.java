@@ -19,7 +19,7 @@ import java.util.Arrays;
  * keeps it and moves to that epoch, so proposals and corrections made before are dropped.
  */
 public record SessionEvent(String sessionId, Kind kind, int[] prompt, int maxTokens, Sampling sampling,
-                           int[] committed, int epoch, String error, long sentAtMicros) {
+                           int[] committed, int epoch, String error, long sentAtMicros) implements Timestamped {
 
     public enum Kind { START, CANCEL, FAILED, RESYNC }
 

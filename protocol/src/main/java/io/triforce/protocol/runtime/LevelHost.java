@@ -9,7 +9,6 @@ import io.triforce.engine.model.CheckpointLoader;
 import io.triforce.engine.model.LlamaCheckpoint;
 import io.triforce.protocol.Commit;
 import io.triforce.protocol.SessionEvent;
-import io.triforce.protocol.Topics;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.function.BiConsumer;
@@ -91,7 +90,6 @@ public final class LevelHost<S> implements AutoCloseable {
      * @return whether a session (re)started
      */
     public boolean onSession(SessionEvent event, Supplier<S> factory, Predicate<S> keep) {
-        transit.received(Topics.SESSIONS, event.sentAtMicros());
         switch (event.kind()) {
             case START -> {
                 if (event.reannounced()) {
@@ -118,7 +116,6 @@ public final class LevelHost<S> implements AutoCloseable {
      * @return whether the session goes on
      */
     public boolean onCommit(Commit commit, Consumer<S> follow) {
-        transit.received(Topics.COMMITTED, commit.sentAtMicros());
         if (commit.last()) {
             worker.end(commit.sessionId());
             return false;

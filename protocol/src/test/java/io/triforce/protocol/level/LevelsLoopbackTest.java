@@ -4,16 +4,14 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.triforce.engine.backend.Transformer;
-import io.triforce.engine.cpu.CpuBackend;
 import io.triforce.engine.generate.AutoregressiveDecoder;
 import io.triforce.engine.generate.Generation;
-import io.triforce.engine.model.CheckpointLoader;
-import io.triforce.engine.model.LlamaCheckpoint;
 import io.triforce.engine.sampling.SamplingParams;
 import io.triforce.engine.generate.TokenSink;
 import io.triforce.engine.tokenizer.Tokenizer;
 import io.triforce.protocol.Sampling;
 import io.triforce.protocol.SessionEvent;
+import io.triforce.protocol.testing.CpuModel;
 import io.triforce.protocol.testing.SharedModels;
 import java.util.Arrays;
 import java.util.Random;
@@ -29,27 +27,27 @@ import org.junit.jupiter.api.Test;
  */
 class LevelsLoopbackTest {
 
-    private static LlamaCheckpoint targetCheckpoint;
-    private static LlamaCheckpoint draftCheckpoint;
+    private static CpuModel targetModel;
+    private static CpuModel draftModel;
     private static Transformer target;
     private static Transformer draft;
     private static int[] prompt;
 
     @BeforeAll
     static void load() throws Exception {
-        targetCheckpoint = CheckpointLoader.load(SharedModels.target());
-        draftCheckpoint = CheckpointLoader.load(SharedModels.draft());
-        target = new CpuBackend().load(targetCheckpoint.weights());
-        draft = new CpuBackend().load(draftCheckpoint.weights());
-        try (Tokenizer tokenizer = Tokenizer.load(targetCheckpoint.tokenizerJson())) {
+        targetModel = CpuModel.target();
+        draftModel = CpuModel.draft();
+        target = targetModel.model();
+        draft = draftModel.model();
+        try (Tokenizer tokenizer = Tokenizer.load(targetModel.checkpoint().tokenizerJson())) {
             prompt = Arrays.copyOf(tokenizer.encode(SharedModels.devDocument(0)), 1024);
         }
     }
 
     @AfterAll
     static void close() throws Exception {
-        targetCheckpoint.close();
-        draftCheckpoint.close();
+        targetModel.close();
+        draftModel.close();
     }
 
     @Test

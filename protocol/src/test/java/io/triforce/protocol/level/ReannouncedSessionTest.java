@@ -6,11 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.triforce.engine.backend.Transformer;
-import io.triforce.engine.cpu.CpuBackend;
-import io.triforce.engine.generate.AutoregressiveDecoder;
-import io.triforce.engine.generate.TokenSink;
-import io.triforce.engine.model.CheckpointLoader;
-import io.triforce.engine.model.LlamaCheckpoint;
 import io.triforce.engine.sampling.SamplingParams;
 import io.triforce.protocol.Clock;
 import io.triforce.protocol.Commit;
@@ -20,6 +15,7 @@ import io.triforce.protocol.Level2Proposal;
 import io.triforce.protocol.LevelCounters;
 import io.triforce.protocol.Sampling;
 import io.triforce.protocol.SessionEvent;
+import io.triforce.protocol.testing.CpuModel;
 import io.triforce.protocol.testing.SharedModels;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -38,22 +34,22 @@ class ReannouncedSessionTest {
 
     private static final int COMMITTED = 6;
 
-    private static LlamaCheckpoint checkpoint;
+    private static CpuModel targetModel;
     private static Transformer target;
     private static int[] prompt;
     private static int[] ar;
 
     @BeforeAll
     static void load() throws Exception {
-        checkpoint = CheckpointLoader.load(SharedModels.target());
-        target = new CpuBackend().load(checkpoint.weights());
+        targetModel = CpuModel.target();
+        target = targetModel.model();
         prompt = SharedModels.promptTokens(0, 200);
-        ar = new AutoregressiveDecoder(target).generate(prompt, 16, SamplingParams.GREEDY, TokenSink.IGNORE).tokens();
+        ar = targetModel.greedy(prompt, 16);
     }
 
     @AfterAll
     static void close() throws Exception {
-        checkpoint.close();
+        targetModel.close();
     }
 
     private static SessionEvent announce(int committed, int epoch) {
@@ -150,9 +146,8 @@ class ReannouncedSessionTest {
 
     @Test
     void level1DraftsAfterTheLog() throws Exception {
-        try (LlamaCheckpoint draftCheckpoint = CheckpointLoader.load(SharedModels.draft())) {
-            Transformer draft = new CpuBackend().load(draftCheckpoint.weights());
-            DraftSession level1 = new DraftSession(draft, announce(COMMITTED, 2), new LevelSettings(2, 2, 512, 8, 16,
+        try (CpuModel draft = CpuModel.draft()) {
+            DraftSession level1 = new DraftSession(draft.model(), announce(COMMITTED, 2), new LevelSettings(2, 2, 512, 8, 16,
                     256, 8, 0));
             Level1Proposal first = level1.next().orElseThrow();
             assertEquals(prompt.length + COMMITTED, first.base());

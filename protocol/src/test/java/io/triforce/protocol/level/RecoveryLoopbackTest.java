@@ -4,14 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.triforce.engine.backend.Transformer;
-import io.triforce.engine.cpu.CpuBackend;
-import io.triforce.engine.generate.AutoregressiveDecoder;
-import io.triforce.engine.generate.TokenSink;
-import io.triforce.engine.model.CheckpointLoader;
-import io.triforce.engine.model.LlamaCheckpoint;
 import io.triforce.engine.sampling.SamplingParams;
 import io.triforce.protocol.Sampling;
 import io.triforce.protocol.SessionEvent;
+import io.triforce.protocol.testing.CpuModel;
 import io.triforce.protocol.testing.SharedModels;
 import java.util.Random;
 import java.util.stream.IntStream;
@@ -30,8 +26,8 @@ class RecoveryLoopbackTest {
 
     private static final int MAX_TOKENS = 40;
 
-    private static LlamaCheckpoint targetCheckpoint;
-    private static LlamaCheckpoint draftCheckpoint;
+    private static CpuModel targetModel;
+    private static CpuModel draftModel;
     private static Transformer target;
     private static Transformer draft;
     private static SessionEvent start;
@@ -39,20 +35,19 @@ class RecoveryLoopbackTest {
 
     @BeforeAll
     static void load() throws Exception {
-        targetCheckpoint = CheckpointLoader.load(SharedModels.target());
-        draftCheckpoint = CheckpointLoader.load(SharedModels.draft());
-        target = new CpuBackend().load(targetCheckpoint.weights());
-        draft = new CpuBackend().load(draftCheckpoint.weights());
+        targetModel = CpuModel.target();
+        draftModel = CpuModel.draft();
+        target = targetModel.model();
+        draft = draftModel.model();
         int[] prompt = SharedModels.promptTokens(2, 300);
         start = SessionEvent.start("lost", prompt, MAX_TOKENS, Sampling.of(SamplingParams.GREEDY));
-        expected = new AutoregressiveDecoder(target).generate(prompt, MAX_TOKENS, SamplingParams.GREEDY,
-                TokenSink.IGNORE).tokens();
+        expected = targetModel.greedy(prompt, MAX_TOKENS);
     }
 
     @AfterAll
     static void close() throws Exception {
-        targetCheckpoint.close();
-        draftCheckpoint.close();
+        targetModel.close();
+        draftModel.close();
     }
 
     @Test

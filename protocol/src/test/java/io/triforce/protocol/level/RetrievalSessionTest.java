@@ -6,11 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.triforce.engine.backend.Transformer;
-import io.triforce.engine.cpu.CpuBackend;
-import io.triforce.engine.generate.AutoregressiveDecoder;
-import io.triforce.engine.generate.TokenSink;
-import io.triforce.engine.model.CheckpointLoader;
-import io.triforce.engine.model.LlamaCheckpoint;
 import io.triforce.engine.sampling.SamplingParams;
 import io.triforce.protocol.Clock;
 import io.triforce.protocol.Correction;
@@ -18,6 +13,7 @@ import io.triforce.protocol.Level1Proposal;
 import io.triforce.protocol.Level2Proposal;
 import io.triforce.protocol.Sampling;
 import io.triforce.protocol.SessionEvent;
+import io.triforce.protocol.testing.CpuModel;
 import io.triforce.protocol.testing.SharedModels;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -35,22 +31,22 @@ import org.junit.jupiter.api.Test;
  */
 class RetrievalSessionTest {
 
-    private static LlamaCheckpoint checkpoint;
+    private static CpuModel targetModel;
     private static Transformer target;
     private static int[] prompt;
     private static int[] ar;
 
     @BeforeAll
     static void load() throws Exception {
-        checkpoint = CheckpointLoader.load(SharedModels.target());
-        target = new CpuBackend().load(checkpoint.weights());
+        targetModel = CpuModel.target();
+        target = targetModel.model();
         prompt = SharedModels.promptTokens(0, 200);
-        ar = new AutoregressiveDecoder(target).generate(prompt, 24, SamplingParams.GREEDY, TokenSink.IGNORE).tokens();
+        ar = targetModel.greedy(prompt, 24);
     }
 
     @AfterAll
     static void close() throws Exception {
-        checkpoint.close();
+        targetModel.close();
     }
 
     private static final class Box implements RetrievalSession.Outbox {
