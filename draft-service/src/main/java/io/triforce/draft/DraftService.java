@@ -49,9 +49,6 @@ public class DraftService {
         LOG.infof("draft model %s loaded; %s", modelDir, settings);
     }
 
-    public boolean ready() {
-        return host != null;
-    }
 
     private void onSession(SessionEvent event) {
         if (host.onSession(event, () -> new DraftSession(host.model(), event, settings), s -> {

@@ -62,9 +62,6 @@ public class RetrievalService implements RetrievalSession.Outbox {
         LOG.infof("target model %s loaded for level 2 on the %s backend; %s", modelDir, host.backendName(), settings);
     }
 
-    public boolean ready() {
-        return host != null;
-    }
 
     private void onSession(SessionEvent event) {
         if (host.onSession(event, () -> new RetrievalSession(host.model(), event, settings), s -> {

@@ -53,9 +53,6 @@ public class VerifyService {
         LOG.infof("target model %s loaded for level 3 on the %s backend", modelDir, host.backendName());
     }
 
-    public boolean ready() {
-        return host != null;
-    }
 
     private void onSession(SessionEvent event) {
         host.onSession(event, () -> new VerifySession(host.model(), event), s -> s.onReannounce(event));
