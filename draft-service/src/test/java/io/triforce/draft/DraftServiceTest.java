@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.test.common.QuarkusTestResource;
+import io.quarkus.test.common.ResourceArg;
 import io.quarkus.test.junit.QuarkusTest;
 import io.smallrye.reactive.messaging.memory.InMemoryConnector;
 import io.smallrye.reactive.messaging.memory.InMemorySink;
@@ -14,6 +15,7 @@ import io.triforce.protocol.Sampling;
 import io.triforce.protocol.SessionEvent;
 import io.triforce.protocol.Topics;
 import io.triforce.protocol.testing.Await;
+import io.triforce.protocol.testing.InMemoryChannels;
 import io.triforce.protocol.testing.KafkaJson;
 import io.triforce.protocol.testing.SharedModelsCondition;
 import jakarta.inject.Inject;
@@ -26,7 +28,8 @@ import org.junit.jupiter.api.extension.ExtendWith;
 /** draft-service on the in-memory connector: see {@link DraftScenario}. */
 @ExtendWith(SharedModelsCondition.class)
 @QuarkusTest
-@QuarkusTestResource(value = InMemoryChannels.class, restrictToAnnotatedClass = true)
+@QuarkusTestResource(value = InMemoryChannels.class, restrictToAnnotatedClass = true,
+        initArgs = @ResourceArg(name = InMemoryChannels.OUTGOING, value = "level1-proposals,session-events"))
 class DraftServiceTest {
 
     @Inject

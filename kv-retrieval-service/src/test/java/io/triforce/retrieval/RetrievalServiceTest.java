@@ -4,12 +4,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.test.common.QuarkusTestResource;
+import io.quarkus.test.common.ResourceArg;
 import io.quarkus.test.junit.QuarkusTest;
 import io.smallrye.reactive.messaging.memory.InMemoryConnector;
 import io.smallrye.reactive.messaging.memory.InMemorySink;
 import io.triforce.protocol.Correction;
 import io.triforce.protocol.Level2Proposal;
 import io.triforce.protocol.SessionEvent;
+import io.triforce.protocol.testing.InMemoryChannels;
 import io.triforce.protocol.testing.KafkaJson;
 import io.triforce.protocol.testing.SharedModelsCondition;
 import jakarta.inject.Inject;
@@ -23,7 +25,8 @@ import org.junit.jupiter.api.extension.ExtendWith;
 /** kv-retrieval-service on the in-memory connector: see {@link RetrievalScenario}. */
 @ExtendWith(SharedModelsCondition.class)
 @QuarkusTest
-@QuarkusTestResource(value = InMemoryChannels.class, restrictToAnnotatedClass = true)
+@QuarkusTestResource(value = InMemoryChannels.class, restrictToAnnotatedClass = true,
+        initArgs = @ResourceArg(name = InMemoryChannels.OUTGOING, value = "level2-proposals,corrections,session-events"))
 class RetrievalServiceTest {
 
     @Inject

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.test.common.QuarkusTestResource;
+import io.quarkus.test.common.ResourceArg;
 import io.quarkus.test.junit.QuarkusTest;
 import io.smallrye.reactive.messaging.memory.InMemoryConnector;
 import io.smallrye.reactive.messaging.memory.InMemorySink;
@@ -12,6 +13,7 @@ import io.triforce.protocol.Commit;
 import io.triforce.protocol.SessionEvent;
 import io.triforce.protocol.Topics;
 import io.triforce.protocol.testing.Await;
+import io.triforce.protocol.testing.InMemoryChannels;
 import io.triforce.protocol.testing.KafkaJson;
 import io.triforce.protocol.testing.SharedModelsCondition;
 import jakarta.inject.Inject;
@@ -26,7 +28,8 @@ import org.eclipse.microprofile.reactive.messaging.spi.Connector;
 /** verify-service on the in-memory connector: see {@link VerifyScenario}. */
 @ExtendWith(SharedModelsCondition.class)
 @QuarkusTest
-@QuarkusTestResource(value = InMemoryChannels.class, restrictToAnnotatedClass = true)
+@QuarkusTestResource(value = InMemoryChannels.class, restrictToAnnotatedClass = true,
+        initArgs = @ResourceArg(name = InMemoryChannels.OUTGOING, value = "committed,session-events"))
 class VerifyServiceTest {
 
     @Inject
