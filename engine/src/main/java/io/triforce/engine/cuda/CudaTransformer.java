@@ -9,6 +9,7 @@ import io.triforce.engine.kv.KvCacheSpec;
 import io.triforce.engine.model.ModelConfig;
 import io.triforce.engine.spec.DeviceRejection;
 import io.triforce.engine.spec.Proposal;
+import io.triforce.engine.spec.RejectionSampler;
 import io.triforce.engine.spec.TokenPicker;
 import io.triforce.engine.spec.Verdict;
 import java.nio.ByteBuffer;
@@ -176,15 +177,18 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
 
     /**
      * Runs the block with its last {@code proposal.size() + 1} rows in one step, so their logits
-     * stay in one buffer, and judges the proposal there ({@link CudaSampling}).
+     * stay in one buffer, and judges the proposal there ({@link CudaSampling}). Proposals longer
+     * than {@link CudaSampling#MAX_PROPOSAL} are judged on the host.
      */
     @Override
     public synchronized Verdict scoreAndVerify(int[] block, KvCache cache, Proposal proposal, TokenPicker picker,
                                                boolean keepProbabilities) {
         int rows = proposal.size() + 1;
-        if (rows > block.length || proposal.size() > CudaSampling.MAX_PROPOSAL) {
-            throw new IllegalArgumentException(proposal.size() + " proposed tokens in a block of " + block.length
-                    + " (at most " + CudaSampling.MAX_PROPOSAL + ", all at the block's end)");
+        if (rows > block.length) {
+            throw new IllegalArgumentException(proposal.size() + " proposed tokens in a block of " + block.length);
+        }
+        if (proposal.size() > CudaSampling.MAX_PROPOSAL) {
+            return new RejectionSampler().verify(proposal, forward(block, cache, rows), picker);
         }
         dev.use();
         CudaKvCache c = cudaCache(cache, block.length);

@@ -1,5 +1,6 @@
 package io.triforce.engine.cuda;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.triforce.engine.backend.Transformer;
@@ -13,9 +14,13 @@ import io.triforce.engine.kv.KvCacheSpec;
 import io.triforce.engine.model.ModelConfig;
 import io.triforce.engine.sampling.Sampler;
 import io.triforce.engine.sampling.SamplingParams;
+import io.triforce.engine.spec.Proposal;
 import io.triforce.engine.spec.RebuildPolicy;
+import io.triforce.engine.spec.RejectionSampler;
+import io.triforce.engine.spec.TokenPicker;
 import io.triforce.engine.spec.TriForceConfig;
 import io.triforce.engine.spec.TriForceDecoder;
+import io.triforce.engine.spec.Verdict;
 import io.triforce.engine.testing.ChiSquare;
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
@@ -109,6 +114,31 @@ class CudaSampledTriForceTest {
             r2 += g.stats().level2().recovered();
         }
         return new Draws(counts, r1, r2);
+    }
+
+    @Test
+    void aProposalLongerThanTheDeviceTakesIsJudgedOnTheHost() {
+        int k = CudaSampling.MAX_PROPOSAL + 7;
+        int vocab = target.config().vocabSize();
+        int[] tokens = new Random(3).ints(k, 0, vocab).toArray();
+        float[][] q = new float[k][vocab];
+        for (int i = 0; i < k; i++) {
+            java.util.Arrays.fill(q[i], 1f / vocab);
+        }
+        Proposal proposal = new Proposal(tokens, q);
+        int[] block = java.util.stream.IntStream.concat(java.util.stream.IntStream.of(prompt[prompt.length - 1]),
+                java.util.stream.IntStream.of(tokens)).toArray();
+        Verdict[] verdicts = new Verdict[2];
+        for (int run = 0; run < 2; run++) {
+            try (KvCache cache = target.newCache(new KvCacheSpec.Full(prompt.length + k + 1))) {
+                target.forward(java.util.Arrays.copyOf(prompt, prompt.length - 1), cache, 0);
+                TokenPicker picker = new TokenPicker(PARAMS);
+                verdicts[run] = run == 0 ? target.scoreAndVerify(block, cache, proposal, picker, false)
+                        : new RejectionSampler().verify(proposal, target.forward(block, cache, k + 1), picker);
+            }
+        }
+        assertEquals(verdicts[1].accepted(), verdicts[0].accepted());
+        assertEquals(verdicts[1].nextToken(), verdicts[0].nextToken());
     }
 
     @Test
