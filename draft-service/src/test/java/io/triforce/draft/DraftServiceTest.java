@@ -8,7 +8,6 @@ import io.quarkus.test.common.QuarkusTestResource;
 import io.quarkus.test.common.ResourceArg;
 import io.quarkus.test.junit.QuarkusTest;
 import io.smallrye.reactive.messaging.memory.InMemoryConnector;
-import io.smallrye.reactive.messaging.memory.InMemorySink;
 import io.triforce.engine.sampling.SamplingParams;
 import io.triforce.protocol.Level1Proposal;
 import io.triforce.protocol.Sampling;
@@ -16,11 +15,10 @@ import io.triforce.protocol.SessionEvent;
 import io.triforce.protocol.Topics;
 import io.triforce.protocol.testing.Await;
 import io.triforce.protocol.testing.InMemoryChannels;
-import io.triforce.protocol.testing.KafkaJson;
+import io.triforce.protocol.testing.InMemoryLevel;
 import io.triforce.protocol.testing.SharedModelsCondition;
 import jakarta.inject.Inject;
 import java.util.List;
-import org.eclipse.microprofile.reactive.messaging.Message;
 import org.eclipse.microprofile.reactive.messaging.spi.Connector;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -62,16 +60,14 @@ class DraftServiceTest {
     }
 
     private void send(String topic, Object message) {
-        connector.source("inbox").send(KafkaJson.record(topic, message));
+        new InMemoryLevel(connector).send(topic, message);
     }
 
     private List<SessionEvent> sessionEvents(String session) {
-        InMemorySink<SessionEvent> sink = connector.sink("session-events");
-        return sink.received().stream().map(Message::getPayload).filter(e -> e.sessionId().equals(session)).toList();
+        return new InMemoryLevel(connector).received("session-events", SessionEvent::sessionId, session);
     }
 
     private List<Level1Proposal> proposals(String session) {
-        InMemorySink<Level1Proposal> sink = connector.sink("level1-proposals");
-        return sink.received().stream().map(Message::getPayload).filter(x -> x.sessionId().equals(session)).toList();
+        return new InMemoryLevel(connector).received("level1-proposals", Level1Proposal::sessionId, session);
     }
 }

@@ -7,17 +7,15 @@ import io.quarkus.test.common.QuarkusTestResource;
 import io.quarkus.test.common.ResourceArg;
 import io.quarkus.test.junit.QuarkusTest;
 import io.smallrye.reactive.messaging.memory.InMemoryConnector;
-import io.smallrye.reactive.messaging.memory.InMemorySink;
 import io.triforce.protocol.Correction;
 import io.triforce.protocol.Level2Proposal;
 import io.triforce.protocol.SessionEvent;
 import io.triforce.protocol.testing.InMemoryChannels;
-import io.triforce.protocol.testing.KafkaJson;
+import io.triforce.protocol.testing.InMemoryLevel;
 import io.triforce.protocol.testing.SharedModelsCondition;
 import jakarta.inject.Inject;
 import java.util.List;
 import java.util.function.Function;
-import org.eclipse.microprofile.reactive.messaging.Message;
 import org.eclipse.microprofile.reactive.messaging.spi.Connector;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -56,7 +54,7 @@ class RetrievalServiceTest {
     }
 
     private void send(String topic, Object message) {
-        connector.source("inbox").send(KafkaJson.record(topic, message));
+        new InMemoryLevel(connector).send(topic, message);
     }
 
     private RetrievalScenario.Out out(String session) {
@@ -65,7 +63,6 @@ class RetrievalServiceTest {
     }
 
     private <T> List<T> received(String channel, Function<T, String> sessionOf, String session) {
-        InMemorySink<T> sink = connector.sink(channel);
-        return sink.received().stream().map(Message::getPayload).filter(x -> sessionOf.apply(x).equals(session)).toList();
+        return new InMemoryLevel(connector).received(channel, sessionOf, session);
     }
 }

@@ -14,7 +14,7 @@ import io.triforce.protocol.SessionEvent;
 import io.triforce.protocol.Topics;
 import io.triforce.protocol.testing.Await;
 import io.triforce.protocol.testing.InMemoryChannels;
-import io.triforce.protocol.testing.KafkaJson;
+import io.triforce.protocol.testing.InMemoryLevel;
 import io.triforce.protocol.testing.SharedModelsCondition;
 import jakarta.inject.Inject;
 import java.time.Duration;
@@ -82,7 +82,7 @@ class VerifyServiceTest {
     }
 
     private void send(String topic, Object message) {
-        connector.source("inbox").send(KafkaJson.record(topic, message));
+        new InMemoryLevel(connector).send(topic, message);
     }
 
     private List<SessionEvent> sessionEvents() {
@@ -91,7 +91,6 @@ class VerifyServiceTest {
     }
 
     private List<Commit> commits(String session) {
-        InMemorySink<Commit> sink = connector.sink("committed");
-        return sink.received().stream().map(Message::getPayload).filter(c -> c.sessionId().equals(session)).toList();
+        return new InMemoryLevel(connector).received("committed", Commit::sessionId, session);
     }
 }

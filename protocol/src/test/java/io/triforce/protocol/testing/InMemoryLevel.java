@@ -1,0 +1,22 @@
+package io.triforce.protocol.testing;
+
+import io.smallrye.reactive.messaging.memory.InMemoryConnector;
+import io.smallrye.reactive.messaging.memory.InMemorySink;
+import java.util.List;
+import java.util.function.Function;
+import org.eclipse.microprofile.reactive.messaging.Message;
+
+/** A level service on {@link InMemoryChannels}, seen from a test: what it is sent, what it sent. */
+public record InMemoryLevel(InMemoryConnector connector) {
+
+    /** {@code message} as a Kafka record of {@code topic} on the service's one input channel. */
+    public void send(String topic, Object message) {
+        connector.source("inbox").send(KafkaJson.record(topic, message));
+    }
+
+    /** What the service sent on {@code channel} for {@code session}, in order. */
+    public <T> List<T> received(String channel, Function<T, String> sessionOf, String session) {
+        InMemorySink<T> sink = connector.sink(channel);
+        return sink.received().stream().map(Message::getPayload).filter(x -> sessionOf.apply(x).equals(session)).toList();
+    }
+}
