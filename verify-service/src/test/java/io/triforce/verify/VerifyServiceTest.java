@@ -42,9 +42,7 @@ class VerifyServiceTest {
     @Test
     void commitsOnlyVerifiedTokensAndDropsStaleProposals() throws Exception {
         VerifyScenario.greedy("greedy-1", this::send, () -> commits("greedy-1"));
-        double proposed = registry.get("triforce.tokens.proposed").tag("level", "2").counter().count();
-        double accepted = registry.get("triforce.tokens.accepted").tag("level", "2").counter().count();
-        assertTrue(proposed > 0 && accepted <= proposed, "level-2 acceptance counted: " + accepted + "/" + proposed);
+        InMemoryLevel.assertAcceptanceCounted(registry, 2);
     }
 
     @Test

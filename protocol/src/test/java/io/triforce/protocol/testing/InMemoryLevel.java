@@ -1,5 +1,8 @@
 package io.triforce.protocol.testing;
 
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.micrometer.core.instrument.MeterRegistry;
 import io.smallrye.reactive.messaging.memory.InMemoryConnector;
 import io.smallrye.reactive.messaging.memory.InMemorySink;
 import java.util.List;
@@ -12,6 +15,15 @@ public record InMemoryLevel(InMemoryConnector connector) {
     /** {@code message} as a Kafka record of {@code topic} on the service's one input channel. */
     public void send(String topic, Object message) {
         connector.source("inbox").send(KafkaJson.record(topic, message));
+    }
+
+    /** The service counted proposals of level {@code level} and accepted no more than it was proposed. */
+    public static void assertAcceptanceCounted(MeterRegistry registry, int level) {
+        String tag = Integer.toString(level);
+        double proposed = registry.get("triforce.tokens.proposed").tag("level", tag).counter().count();
+        double accepted = registry.get("triforce.tokens.accepted").tag("level", tag).counter().count();
+        assertTrue(proposed > 0 && accepted <= proposed, "level-" + level + " acceptance counted: " + accepted + "/"
+                + proposed);
     }
 
     /** What the service sent on {@code channel} for {@code session}, in order. */
