@@ -49,7 +49,6 @@ public class DraftService {
         LOG.infof("draft model %s loaded; %s", modelDir, settings);
     }
 
-
     private void onSession(SessionEvent event) {
         if (host.onSession(event, () -> new DraftSession(host.model(), event, settings), s -> {
             s.onReannounce(event);

@@ -62,7 +62,6 @@ public class RetrievalService implements RetrievalSession.Outbox {
         LOG.infof("target model %s loaded for level 2 on the %s backend; %s", modelDir, host.backendName(), settings);
     }
 
-
     private void onSession(SessionEvent event) {
         if (host.onSession(event, () -> new RetrievalSession(host.model(), event, settings), s -> {
             s.onReannounce(event, this::correct);

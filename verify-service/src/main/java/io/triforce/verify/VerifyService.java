@@ -53,7 +53,6 @@ public class VerifyService {
         LOG.infof("target model %s loaded for level 3 on the %s backend", modelDir, host.backendName());
     }
 
-
     private void onSession(SessionEvent event) {
         host.onSession(event, () -> new VerifySession(host.model(), event), s -> s.onReannounce(event));
         if (event.kind() == SessionEvent.Kind.FAILED) {
