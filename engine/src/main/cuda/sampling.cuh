@@ -29,27 +29,22 @@ __device__ __forceinline__ unsigned ordered_bits(float v) {
     return b ^ ((b >> 31) ? 0xffffffffu : 0x80000000u);
 }
 
-// Block-wide sum of integers (exact in any order); every thread gets the result.
-__device__ unsigned long long block_sum(unsigned long long v, unsigned long long* scratch) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+// Block-wide reduction by op; every thread gets the result. Exact whatever the order for what
+// it reduces here: integer sums and a float maximum.
+template <typename T, typename Op>
+__device__ T block_reduce(T v, T identity, T* scratch, Op op) {
+    for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     __syncthreads();
     if (lane == 0) scratch[warp] = v;
     __syncthreads();
-    v = lane < (int) (blockDim.x >> 5) ? scratch[lane] : 0ull;
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    v = lane < (int) (blockDim.x >> 5) ? scratch[lane] : identity;
+    for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
     return v;
 }
 
-__device__ unsigned block_min(unsigned v, unsigned* scratch) {
-    for (int o = 16; o > 0; o >>= 1) v = min(v, __shfl_xor_sync(0xffffffffu, v, o));
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    __syncthreads();
-    if (lane == 0) scratch[warp] = v;
-    __syncthreads();
-    v = lane < (int) (blockDim.x >> 5) ? scratch[lane] : 0xffffffffu;
-    for (int o = 16; o > 0; o >>= 1) v = min(v, __shfl_xor_sync(0xffffffffu, v, o));
-    return v;
+__device__ unsigned long long block_sum(unsigned long long v, unsigned long long* scratch) {
+    return block_reduce(v, 0ull, scratch, [](unsigned long long a, unsigned long long b) { return a + b; });
 }
 
 // Weight in 2^-40 units (w <= 1: a row sums to < 2^57, exactly and in any order).
@@ -283,15 +278,14 @@ extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS, 1) sample_probs(con
     unsigned* binMemory = (unsigned*) (candidates + SAMPLE_CANDIDATES);
     const Histogram bins{binMemory, binMemory + SAMPLE_BINS, binMemory + 2 * SAMPLE_BINS};
     __shared__ unsigned long long scratch[32];
-    __shared__ unsigned uscratch[32];
+    __shared__ float fscratch[32];
     pdl_wait();
     const int vocab = a.vocab;
     const float* row = logits + (size_t) blockIdx.x * vocab;
     float* w = probs + (size_t) blockIdx.x * vocab;          // the weights first, then the probabilities
-    unsigned mx = 0;
-    each_logit(row, vocab, [&](int, float l) { mx = max(mx, ordered_bits(l)); });
-    mx = ~block_min(~mx, uscratch);
-    const float maxLogit = __uint_as_float(mx ^ ((mx >> 31) ? 0x80000000u : 0xffffffffu));
+    float mx = -INFINITY;
+    each_logit(row, vocab, [&](int, float l) { mx = fmaxf(mx, l); });
+    const float maxLogit = block_reduce(mx, -INFINITY, fscratch, [](float x, float y) { return fmaxf(x, y); });
     bins.clear();
     __syncthreads();
     each_logit(row, vocab, [&](int i, float l) {
