@@ -10,6 +10,7 @@ import io.triforce.engine.spec.Verdict;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
+import java.util.Arrays;
 import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
 
@@ -74,10 +75,12 @@ final class CudaSampling implements AutoCloseable {
         int[] out = new int[3];
         dev.toHost(Pointer.to(out), verdict, 4L * out.length);
         float[][] p = null;
-        if (keepProbabilities) {
-            p = new float[out[0] + 1][vocab];
+        if (keepProbabilities) {   // rows 0..accepted, in one copy
+            float[] rows = new float[(out[0] + 1) * vocab];
+            dev.toHost(Pointer.to(rows), probs, 4L * rows.length);
+            p = new float[out[0] + 1][];
             for (int i = 0; i < p.length; i++) {
-                dev.toHost(Pointer.to(p[i]), probs.withByteOffset(4L * i * vocab), 4L * vocab);
+                p[i] = Arrays.copyOfRange(rows, i * vocab, (i + 1) * vocab);
             }
         }
         return new Verdict(out[0], out[1], out[2] == 1, p);

@@ -193,10 +193,8 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         dev.use();
         CudaKvCache c = cudaCache(cache, block.length);
         int n = block.length;
-        for (int start = prefill(c, block, n - rows); start < n - rows; ) {
-            int m = Math.min(maxBlock(), n - rows - start);
-            run(c, block, start, m, false);
-            start += m;
+        for (int start = prefill(c, block, n - rows); start < n - rows; start += maxBlock()) {
+            run(c, block, start, Math.min(maxBlock(), n - rows - start), false);
         }
         run(c, block, n - rows, rows, true);
         if (sampling == null) {
