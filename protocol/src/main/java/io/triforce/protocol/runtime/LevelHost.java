@@ -25,6 +25,7 @@ import java.util.function.Supplier;
  */
 public final class LevelHost<S> implements AutoCloseable {
 
+    private final String name;
     private final LlamaCheckpoint checkpoint;
     private final Transformer model;
     private final SessionWorker<S> worker;
@@ -48,6 +49,7 @@ public final class LevelHost<S> implements AutoCloseable {
         if (threads > 0 && System.getProperty("triforce.threads") == null) {
             System.setProperty("triforce.threads", Integer.toString(threads)); // read when the first model loads
         }
+        this.name = name;
         Backend chosen = Backends.named(backend);
         this.checkpoint = CheckpointLoader.load(modelDir);
         this.model = chosen.load(checkpoint.weights());
@@ -76,6 +78,11 @@ public final class LevelHost<S> implements AutoCloseable {
 
     public SessionWorker<S> worker() {
         return worker;
+    }
+
+    /** The level's name ({@code draft}, {@code retrieval}, {@code verify}). */
+    public String name() {
+        return name;
     }
 
     public Transit transit() {

@@ -45,7 +45,6 @@ public class LevelWiring {
     String sessionsTopic;
 
     private volatile LevelHost<?> host;
-    private volatile String levelName;
     private volatile Inbox inbox;
 
     /**
@@ -57,13 +56,13 @@ public class LevelWiring {
         LevelHost<S> created = new LevelHost<>(level, name, modelDir, backend, threads, sessionTimeout, registry,
                 onFailure, id -> publish(SessionEvent.resync(id)));
         host = created;
-        levelName = name;
         return created;
     }
 
     /** The level's name once its host exists (its model is loaded); null before. */
     public String levelName() {
-        return levelName;
+        LevelHost<?> h = host;
+        return h == null ? null : h.name();
     }
 
     /**
