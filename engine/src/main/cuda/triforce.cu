@@ -302,7 +302,8 @@ __device__ void gemv_epilogue(const GemvArgs& a, int slices, int y, const float2
                 row[k] = tok[k] < n && tile < rowTiles ? tile * 16 + i % 8 : -1;
                 u[k] = v[k] = 0.f;
             }
-            for (int sl = 0; sl < slices; sl++) {
+#pragma unroll 4
+            for (int sl = 0; sl < slices; sl++) {  // 4 slices' loads in flight; added in slice order
 #pragma unroll
                 for (int k = 0; k < 4; k++) {
                     if (row[k] >= 0) {
@@ -334,6 +335,7 @@ __device__ void gemv_epilogue(const GemvArgs& a, int slices, int y, const float2
 #pragma unroll
         for (int k = 0; k < 8; k++) sum[k] = 0.f;
         if (r < a.rows) {
+#pragma unroll 4
             for (int sl = 0; sl < slices; sl++) {
 #pragma unroll
                 for (int k = 0; k < 8; k++) {

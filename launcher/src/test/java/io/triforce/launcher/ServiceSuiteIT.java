@@ -39,6 +39,8 @@ class ServiceSuiteIT {
 
     private static final int PROMPT_TOKENS = Integer.getInteger("triforce.e2e.prompt-tokens", 4096);
     private static final int NEW_TOKENS = Integer.getInteger("triforce.e2e.new-tokens", 64);
+    /** Streamed requests per stack; the first ones warm the services' (and the broker's) JIT. */
+    private static final int RUNS = Integer.getInteger("triforce.e2e.runs", 2);
     /**
      * Extra environment for the services, e.g. {@code -Dtriforce.e2e.env=TRIFORCE_LEVEL2_AHEAD=4,TRIFORCE_GAMMA1=4};
      * several configurations separated by ';' run one after the other, each with its own stack.
@@ -103,7 +105,7 @@ class ServiceSuiteIT {
 
             Map<String, Object> body = Map.of("model", model, "prompt", prompt, "max_tokens", NEW_TOKENS,
                     "temperature", 0, "stream", true);
-            for (int run = 0; run < 2; run++) { // the first run warms the services' JIT
+            for (int run = 0; run < RUNS; run++) {
                 StringBuilder streamed = new StringBuilder();
                 JsonNode last = null;
                 boolean done = false;
