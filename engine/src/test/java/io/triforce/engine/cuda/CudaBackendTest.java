@@ -11,10 +11,9 @@ import io.triforce.engine.kv.KvCacheSpec;
 import io.triforce.engine.model.LlamaWeights;
 import io.triforce.engine.model.ModelConfig;
 import io.triforce.engine.sampling.Sampler;
+import io.triforce.engine.testing.RequiresGpu;
 import java.lang.foreign.Arena;
 import java.util.Random;
-import org.junit.jupiter.api.Assumptions;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -24,15 +23,10 @@ import org.junit.jupiter.params.provider.CsvSource;
  * a time. Checks logit errors, greedy agreement, and that the GPU's block forward gives the
  * same bits as its token-by-token forward. Skipped where no CUDA GPU is present.
  */
+@RequiresGpu
 class CudaBackendTest {
 
     private static final int STEPS = 6;
-
-    @BeforeEach
-    void requireGpu() {
-        String why = CudaBackend.unavailableReason();
-        Assumptions.assumeTrue(why == null, "CUDA backend tests skipped: " + why);
-    }
 
     @ParameterizedTest
     @CsvSource({"pycode-target, -1, 300", "pycode-draft, -1, 300", "llama2-7b, 2, 150", "llama31-8b, 2, 530"})

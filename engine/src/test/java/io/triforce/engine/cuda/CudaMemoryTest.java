@@ -13,10 +13,9 @@ import io.triforce.engine.model.ModelConfig;
 import io.triforce.engine.sampling.SamplingParams;
 import io.triforce.engine.spec.TriForceConfig;
 import io.triforce.engine.spec.TriForceDecoder;
+import io.triforce.engine.testing.RequiresGpu;
 import java.lang.foreign.Arena;
 import java.util.Random;
-import org.junit.jupiter.api.Assumptions;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -24,15 +23,10 @@ import org.junit.jupiter.api.Test;
  * device is freed when it ends, so free device memory comes back to where it was. Skipped where
  * no CUDA GPU is present.
  */
+@RequiresGpu
 class CudaMemoryTest {
 
     private static final long SLACK = 8L << 20; // allocation granularity and the driver's own bookkeeping
-
-    @BeforeEach
-    void requireGpu() {
-        String why = CudaBackend.unavailableReason();
-        Assumptions.assumeTrue(why == null, "CUDA memory tests skipped: " + why);
-    }
 
     private static long freeBytes() {
         CudaDevice.get().use();

@@ -6,11 +6,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import io.triforce.engine.kv.KvCacheSpec;
 import io.triforce.engine.model.LlamaWeights;
 import io.triforce.engine.model.ModelConfig;
+import io.triforce.engine.testing.RequiresGpu;
 import java.lang.foreign.Arena;
 import java.util.Arrays;
 import java.util.Random;
-import org.junit.jupiter.api.Assumptions;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -20,13 +19,8 @@ import org.junit.jupiter.params.provider.CsvSource;
  * the same prompt fed 64 tokens at a time, which never reaches the chunked path — in the
  * logits and in the next greedy tokens. Skipped where no CUDA GPU is present.
  */
+@RequiresGpu
 class CudaPrefillTest {
-
-    @BeforeEach
-    void requireGpu() {
-        String why = CudaBackend.unavailableReason();
-        Assumptions.assumeTrue(why == null, "CUDA backend tests skipped: " + why);
-    }
 
     @ParameterizedTest
     @CsvSource({"pycode-target, -1, 1400", "llama2-7b, 2, 1300", "llama31-8b, 2, 1337"})

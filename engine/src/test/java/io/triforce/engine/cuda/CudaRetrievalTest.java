@@ -10,11 +10,10 @@ import io.triforce.engine.kv.KvCacheSpec;
 import io.triforce.engine.kv.RetrievalKvCache;
 import io.triforce.engine.model.LlamaWeights;
 import io.triforce.engine.model.ModelConfig;
+import io.triforce.engine.testing.RequiresGpu;
 import java.lang.foreign.Arena;
 import java.util.Arrays;
 import java.util.Random;
-import org.junit.jupiter.api.Assumptions;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -24,16 +23,11 @@ import org.junit.jupiter.params.provider.ValueSource;
  * speculation with it (level 2 proposes, the full cache verifies, as TriForce's upper two
  * levels do) against plain greedy decoding on the GPU. Skipped where no CUDA GPU is present.
  */
+@RequiresGpu
 class CudaRetrievalTest {
 
     private static final int BUDGET = 64;
     private static final int CHUNK = 8;
-
-    @BeforeEach
-    void requireGpu() {
-        String why = CudaBackend.unavailableReason();
-        Assumptions.assumeTrue(why == null, "CUDA retrieval tests skipped: " + why);
-    }
 
     @Test
     void selectsTheChunksTheCpuSelects() {

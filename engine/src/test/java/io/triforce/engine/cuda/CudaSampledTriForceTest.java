@@ -22,6 +22,7 @@ import io.triforce.engine.spec.TriForceConfig;
 import io.triforce.engine.spec.TriForceDecoder;
 import io.triforce.engine.spec.Verdict;
 import io.triforce.engine.testing.ChiSquare;
+import io.triforce.engine.testing.RequiresGpu;
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -29,7 +30,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -41,6 +41,7 @@ import org.junit.jupiter.api.Test;
  * has other weights and level 2 a small budget, so both levels reject often. Skipped where no
  * CUDA GPU is present.
  */
+@RequiresGpu
 class CudaSampledTriForceTest {
 
     private static final int DRAWS = 3000;
@@ -56,8 +57,6 @@ class CudaSampledTriForceTest {
 
     @BeforeAll
     static void setUp() {
-        String why = CudaBackend.unavailableReason();
-        Assumptions.assumeTrue(why == null, "CUDA sampled TriForce test skipped: " + why);
         arena = Arena.ofShared();
         ModelConfig config = ModelShapes.get("pycode-target");
         target = new CudaBackend().load(RandomWeights.create(config, 21, arena));

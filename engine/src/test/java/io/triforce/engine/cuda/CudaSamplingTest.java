@@ -8,12 +8,12 @@ import io.triforce.engine.sampling.SamplingParams;
 import io.triforce.engine.spec.Proposal;
 import io.triforce.engine.spec.TokenPicker;
 import io.triforce.engine.spec.Verdict;
+import io.triforce.engine.testing.RequiresGpu;
 import java.util.Random;
 import java.util.random.RandomGenerator;
 import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -24,6 +24,7 @@ import org.junit.jupiter.params.provider.CsvSource;
  * ({@link Sampler}, the rejection test of {@code RejectionSampler}) on the same rows of logits
  * and the same uniforms. Skipped where no CUDA GPU is present.
  */
+@RequiresGpu
 class CudaSamplingTest {
 
     private static final int VOCAB = 32000;
@@ -34,8 +35,6 @@ class CudaSamplingTest {
 
     @BeforeEach
     void setUp() {
-        String why = CudaBackend.unavailableReason();
-        Assumptions.assumeTrue(why == null, "CUDA sampling tests skipped: " + why);
         dev = CudaDevice.get();
         dev.use();
         sampling = new CudaSampling(dev, VOCAB);

@@ -14,10 +14,9 @@ import io.triforce.engine.sampling.SamplingParams;
 import io.triforce.engine.spec.RebuildPolicy;
 import io.triforce.engine.spec.TriForceConfig;
 import io.triforce.engine.spec.TriForceDecoder;
+import io.triforce.engine.testing.RequiresGpu;
 import java.lang.foreign.Arena;
 import java.util.Random;
-import org.junit.jupiter.api.Assumptions;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -26,13 +25,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  * caches on the device) and the draft on the CPU: greedy output equals greedy autoregressive
  * decoding on the GPU. Skipped where no CUDA GPU is present.
  */
+@RequiresGpu
 class CudaTriForceTest {
-
-    @BeforeEach
-    void requireGpu() {
-        String why = CudaBackend.unavailableReason();
-        Assumptions.assumeTrue(why == null, "CUDA TriForce tests skipped: " + why);
-    }
 
     /** A budget of a few chunks (level 2 often wrong) and one covering the prompt (level 2 = target). */
     @ParameterizedTest

@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.triforce.engine.backend.Backends;
 import io.triforce.engine.backend.Transformer;
 import io.triforce.engine.cpu.CpuBackend;
-import io.triforce.engine.cuda.CudaBackend;
 import io.triforce.engine.cuda.ModelShapes;
 import io.triforce.engine.cuda.RandomWeights;
 import io.triforce.engine.generate.AutoregressiveDecoder;
@@ -15,13 +14,12 @@ import io.triforce.engine.generate.TokenSink;
 import io.triforce.engine.model.LlamaWeights;
 import io.triforce.engine.model.ModelConfig;
 import io.triforce.engine.sampling.SamplingParams;
+import io.triforce.engine.testing.RequiresGpu;
 import io.triforce.protocol.Sampling;
 import io.triforce.protocol.SessionEvent;
 import java.lang.foreign.Arena;
 import java.util.Random;
 import java.util.stream.IntStream;
-import org.junit.jupiter.api.Assumptions;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -31,13 +29,8 @@ import org.junit.jupiter.api.Test;
  * autoregressive decoding on the GPU. Skipped where no CUDA GPU is present; run on the device
  * with {@code scripts/gpu/run-on-device.sh test}.
  */
+@RequiresGpu
 class LevelsOnGpuTest {
-
-    @BeforeEach
-    void requireGpu() {
-        String why = CudaBackend.unavailableReason();
-        Assumptions.assumeTrue(why == null, "GPU level-session tests skipped: " + why);
-    }
 
     @Test
     void greedyCommittedLogOnTheGpuEqualsAutoregressive() {
