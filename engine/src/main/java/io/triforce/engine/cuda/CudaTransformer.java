@@ -1,5 +1,6 @@
 package io.triforce.engine.cuda;
 
+import static jcuda.driver.JCudaDriver.cuGraphExecDestroy;
 import static jcuda.driver.JCudaDriver.cuMemAllocHost;
 import static jcuda.driver.JCudaDriver.cuMemFreeHost;
 
@@ -63,6 +64,11 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
     private final CUdeviceptr ropeTable;   // float2 [64][headDim/2]: the step's RoPE cos, sin (embed writes it)
     private final int normGroups;
     private final int attentionShared;
+    /** The GEMVs that also come in a PIPELINED form for 9-16-token blocks (triforce.cu, GEMV_KERNEL). */
+    private static final java.util.Set<String> PIPELINED_FORMS = java.util.Set.of("gemv_gateup", "gemv_resid",
+            "gemv_logits");
+    private Boolean pipelined16;   // whether 9-16-token blocks use those forms; timed by the first such step
+    private String tuning = "not timed yet";
     private CudaPrefill prefill;   // allocated by the first prompt long enough for it
     private CudaSampling sampling; // allocated by the first sampled step
 
@@ -96,6 +102,9 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         for (String kernel : new String[] {"gemv_qkv", "gemv_gateup", "gemv_resid", "gemv_logits"}) {
             for (int tiles = 1; tiles <= MAX_TOKENS / 8; tiles *= 2) {
                 dev.allowSharedMemory(kernel + 8 * tiles, STAGED_BYTES);
+            }
+            if (PIPELINED_FORMS.contains(kernel)) {
+                dev.allowSharedMemory(kernel + "16p", STAGED_BYTES);
             }
         }
         attentionShared = 4 * 64 * (c.headDim() + 8) * 2;  // two stages of 64-key K and V tiles, rows padded by 8
@@ -254,6 +263,7 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
 
     private void run(CudaKvCache c, int[] tokens, int from, int n, boolean withLogits) {
         checkStep(c, tokens, from, n);
+        tunePipelining(n);
         int slot = c.length() + c.slotShift;
         int[] block = new int[MAX_TOKENS];
         System.arraycopy(tokens, from, block, 0, n);
@@ -267,8 +277,40 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
      * it; launching the graph again repeats the same step (benchmarks).
      */
     CUgraphExec prepare(CudaKvCache c, int pos, int slot, int n, boolean withLogits, int[] tokens) {
+        tunePipelining(n);
         setParams(pos, slot, n, tokens);
         return graph(c, n, withLogits);
+    }
+
+    /**
+     * Before the first step of 9-16 tokens: times a 16-token step with the GEMVs' plain and
+     * PIPELINED forms (same bits) on a small scratch cache, twice each, and keeps the faster. Which
+     * one wins depends on the model's shapes (triforce.cu, GEMV_KERNEL). Graphs captured later use it.
+     */
+    private void tunePipelining(int n) {
+        if (n <= 8 || pipelined16 != null) {
+            return;
+        }
+        double[] ms = {Double.MAX_VALUE, Double.MAX_VALUE};
+        try (CudaKvCache scratch = new CudaKvCache(dev, config, 4 * MAX_TOKENS)) {
+            setParams(0, 0, 16, new int[MAX_TOKENS]);
+            for (int round = 0; round < 2; round++) {
+                for (int form = 0; form < 2; form++) {
+                    pipelined16 = form == 1;
+                    CUgraphExec step = dev.capture(() -> enqueue(scratch, 16, false));
+                    ms[form] = Math.min(ms[form], dev.timeMs(() -> dev.launch(step), 10, 3));
+                    cuGraphExecDestroy(step);
+                }
+            }
+        }
+        pipelined16 = ms[1] < ms[0];
+        tuning = String.format("%s (scratch 16-token step %.3f ms plain, %.3f ms pipelined)",
+                pipelined16 ? "pipelined" : "plain", ms[0], ms[1]);
+    }
+
+    /** Which GEMV form 9-16-token steps use and the timings that chose it (bench-gpu prints it). */
+    String gemvForm16() {
+        return tuning;
     }
 
     private CUgraphExec graph(CudaKvCache c, int n, boolean withLogits) {
@@ -352,7 +394,8 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         a.putInt(capacity).putInt(0);
         a.putFloat(config.normEps());
         int staged = Math.min(m.cps(), 64 / tiles) * tiles * 32 * 16 * 2;
-        dev.launch(kernel + 8 * tiles, m.slices(), (m.rowTiles() + 7) / 8, 1, 256, staged, a.array());
+        boolean pipelined = tiles == 2 && Boolean.TRUE.equals(pipelined16) && PIPELINED_FORMS.contains(kernel);
+        dev.launch(kernel + 8 * tiles + (pipelined ? "p" : ""), m.slices(), (m.rowTiles() + 7) / 8, 1, 256, staged, a.array());
     }
 
     /** The attention kernel for this model's head size. */

@@ -1,10 +1,5 @@
 package io.triforce.engine.cuda;
 
-import static jcuda.driver.JCudaDriver.cuEventCreate;
-import static jcuda.driver.JCudaDriver.cuEventDestroy;
-import static jcuda.driver.JCudaDriver.cuEventElapsedTime;
-import static jcuda.driver.JCudaDriver.cuEventRecord;
-import static jcuda.driver.JCudaDriver.cuEventSynchronize;
 
 import io.triforce.engine.kv.KvCacheSpec;
 import io.triforce.engine.model.ModelConfig;
@@ -18,7 +13,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import jcuda.driver.CUdeviceptr;
-import jcuda.driver.CUevent;
 import jcuda.driver.CUgraphExec;
 
 /**
@@ -128,26 +122,13 @@ public final class GpuBench {
         long bytes = (long) gib << 30;
         CUdeviceptr buffer = dev.alloc(bytes);
         CUdeviceptr sink = dev.alloc(4);
-        CUevent start = new CUevent();
-        CUevent stop = new CUevent();
-        cuEventCreate(start, 0);
-        cuEventCreate(stop, 0);
         double best = 0;
-        float[] elapsed = new float[1];
         for (int blocksPerSm : new int[] {2, 4, 8, 16}) {
             int blocks = dev.multiprocessors * blocksPerSm;
-            dev.launch("read_bandwidth", blocks, 1, 1, 256, 0, buffer, bytes / 16, sink);
-            cuEventRecord(start, dev.stream);
-            for (int i = 0; i < reps; i++) {
-                dev.launch("read_bandwidth", blocks, 1, 1, 256, 0, buffer, bytes / 16, sink);
-            }
-            cuEventRecord(stop, dev.stream);
-            cuEventSynchronize(stop);
-            cuEventElapsedTime(elapsed, start, stop);
-            best = Math.max(best, bytes * (double) reps / (elapsed[0] / 1e3));
+            double ms = dev.timeMs(() -> dev.launch("read_bandwidth", blocks, 1, 1, 256, 0, buffer, bytes / 16, sink),
+                    reps, 1);
+            best = Math.max(best, bytes / (ms / 1e3));
         }
-        cuEventDestroy(start);
-        cuEventDestroy(stop);
         CudaDevice.free(buffer);
         CudaDevice.free(sink);
         System.out.printf("read roofline: %.2f TB/s (streaming %d GiB with the GEMVs' loads; the floor uses %.2f)%n",
@@ -180,6 +161,7 @@ public final class GpuBench {
                     }
                 }
             }
+            System.out.printf("%-14s 9-16-token GEMVs: %s%n", shape, model.gemvForm16());
             if (prefill > 0) {
                 try (CudaKvCache cache = (CudaKvCache) model.newCache(new KvCacheSpec.Full(prefill))) {
                     int[] prompt = new Random(seed).ints(prefill, 0, c.vocabSize()).toArray();
@@ -325,29 +307,7 @@ public final class GpuBench {
 
     /** Median over trials of the mean time of {@code reps} back-to-back launches, in ms. */
     private double time(CUgraphExec graph) {
-        CUevent start = new CUevent();
-        CUevent stop = new CUevent();
-        cuEventCreate(start, 0);
-        cuEventCreate(stop, 0);
-        for (int i = 0; i < 3; i++) {
-            dev.launch(graph);
-        }
-        double[] ms = new double[trials];
-        float[] elapsed = new float[1];
-        for (int t = 0; t < trials; t++) {
-            cuEventRecord(start, dev.stream);
-            for (int i = 0; i < reps; i++) {
-                dev.launch(graph);
-            }
-            cuEventRecord(stop, dev.stream);
-            cuEventSynchronize(stop);
-            cuEventElapsedTime(elapsed, start, stop);
-            ms[t] = elapsed[0] / reps;
-        }
-        cuEventDestroy(start);
-        cuEventDestroy(stop);
-        Arrays.sort(ms);
-        return ms[trials / 2];
+        return dev.timeMs(() -> dev.launch(graph), reps, trials);
     }
 
     /** Keys and values read by a step whose queries see {@code slots} slots. */
