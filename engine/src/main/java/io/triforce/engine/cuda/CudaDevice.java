@@ -15,6 +15,7 @@ import java.lang.reflect.Field;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -330,7 +331,7 @@ public final class CudaDevice {
                 cuEventElapsedTime(elapsed, start, stop);
                 ms[t] = elapsed[0] / reps;
             }
-            java.util.Arrays.sort(ms);
+            Arrays.sort(ms);
             return ms[trials / 2];
         } finally {
             cuEventDestroy(start);

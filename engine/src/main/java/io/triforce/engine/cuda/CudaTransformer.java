@@ -16,6 +16,7 @@ import io.triforce.engine.spec.Verdict;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.IntBuffer;
+import java.util.Set;
 import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUgraphExec;
@@ -45,6 +46,8 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
     static final int PARAMS_BYTES = 16 + 4 * MAX_TOKENS;
     /** Most shared memory a GEMV block stages activations in (triforce.cu: 64 / NT chunks at a time). */
     private static final int STAGED_BYTES = 64 * 1024;
+    /** The GEMVs that also come in a PIPELINED form for 9-16-token blocks (triforce.cu, GEMV_KERNEL). */
+    private static final Set<String> PIPELINED_FORMS = Set.of("gemv_gateup", "gemv_resid", "gemv_logits");
 
     private final CudaDevice dev;
     private final DeviceModel model;
@@ -64,9 +67,6 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
     private final CUdeviceptr ropeTable;   // float2 [64][headDim/2]: the step's RoPE cos, sin (embed writes it)
     private final int normGroups;
     private final int attentionShared;
-    /** The GEMVs that also come in a PIPELINED form for 9-16-token blocks (triforce.cu, GEMV_KERNEL). */
-    private static final java.util.Set<String> PIPELINED_FORMS = java.util.Set.of("gemv_gateup", "gemv_resid",
-            "gemv_logits");
     private Boolean pipelined16;   // whether 9-16-token blocks use those forms; timed by the first such step
     private String tuning = "not timed yet";
     private CudaPrefill prefill;   // allocated by the first prompt long enough for it
@@ -395,7 +395,8 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         a.putFloat(config.normEps());
         int staged = Math.min(m.cps(), 64 / tiles) * tiles * 32 * 16 * 2;
         boolean pipelined = tiles == 2 && Boolean.TRUE.equals(pipelined16) && PIPELINED_FORMS.contains(kernel);
-        dev.launch(kernel + 8 * tiles + (pipelined ? "p" : ""), m.slices(), (m.rowTiles() + 7) / 8, 1, 256, staged, a.array());
+        dev.launch(kernel + 8 * tiles + (pipelined ? "p" : ""), m.slices(), (m.rowTiles() + 7) / 8, 1, 256, staged,
+                a.array());
     }
 
     /** The attention kernel for this model's head size. */
