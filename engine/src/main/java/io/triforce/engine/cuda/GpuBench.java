@@ -1,6 +1,5 @@
 package io.triforce.engine.cuda;
 
-
 import io.triforce.engine.kv.KvCacheSpec;
 import io.triforce.engine.model.ModelConfig;
 import io.triforce.engine.sampling.Sampler;

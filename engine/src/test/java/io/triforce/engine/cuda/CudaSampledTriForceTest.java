@@ -25,10 +25,12 @@ import io.triforce.engine.testing.ChiSquare;
 import io.triforce.engine.testing.RequiresGpu;
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.stream.IntStream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -122,15 +124,14 @@ class CudaSampledTriForceTest {
         int[] tokens = new Random(3).ints(k, 0, vocab).toArray();
         float[][] q = new float[k][vocab];
         for (int i = 0; i < k; i++) {
-            java.util.Arrays.fill(q[i], 1f / vocab);
+            Arrays.fill(q[i], 1f / vocab);
         }
         Proposal proposal = new Proposal(tokens, q);
-        int[] block = java.util.stream.IntStream.concat(java.util.stream.IntStream.of(prompt[prompt.length - 1]),
-                java.util.stream.IntStream.of(tokens)).toArray();
+        int[] block = IntStream.concat(IntStream.of(prompt[prompt.length - 1]), IntStream.of(tokens)).toArray();
         Verdict[] verdicts = new Verdict[2];
         for (int run = 0; run < 2; run++) {
             try (KvCache cache = target.newCache(new KvCacheSpec.Full(prompt.length + k + 1))) {
-                target.forward(java.util.Arrays.copyOf(prompt, prompt.length - 1), cache, 0);
+                target.forward(Arrays.copyOf(prompt, prompt.length - 1), cache, 0);
                 TokenPicker picker = new TokenPicker(PARAMS);
                 verdicts[run] = run == 0 ? target.scoreAndVerify(block, cache, proposal, picker, false)
                         : new RejectionSampler().verify(proposal, target.forward(block, cache, k + 1), picker);
