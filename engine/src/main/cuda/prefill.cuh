@@ -224,7 +224,8 @@ extern "C" __global__ void prefill_rope(const float* y, const float2* rope, int 
 // The step's attention for sub-blocks sb0 .. sb0 + gridDim.x of a chunk, one launch: grid
 // (sub-blocks, splits, kvHeads), so the blocks reading one split's keys run side by side and
 // share them through L2. Each sub-block has its StepParams and its own partial buffers
-// (splits * 64 * nHeads rows apart).
+// (splits * 64 * nHeads rows apart). No keys are read before the wait (settled 0): the launches of
+// a prompt's chunks follow each other without a host sync, so any slot may still be in flight.
 template <int HD>
 __device__ __forceinline__ void chunk_attention_body(const uint16_t* q, const uint16_t* kc, const uint16_t* vc,
                                                      int capacity, const StepParams* p, int nHeads, int G, int S,
@@ -232,7 +233,7 @@ __device__ __forceinline__ void chunk_attention_body(const uint16_t* q, const ui
     const int sb = blockIdx.x;
     const size_t rows = (size_t) gridDim.y * MAX_TOKENS * nHeads;
     attention_body<HD>(q + (size_t) sb * MAX_TOKENS * nHeads * HD, kc, vc, capacity, p + sb, MAX_TOKENS, nHeads, G, S,
-                       scaleLog2, po + sb * rows * HD, pm + sb * rows, pl + sb * rows, blockIdx.y, blockIdx.z);
+                       scaleLog2, po + sb * rows * HD, pm + sb * rows, pl + sb * rows, blockIdx.y, blockIdx.z, 0);
 }
 
 extern "C" __global__ void __launch_bounds__(128) chunk_attention64(const uint16_t* q, const uint16_t* kc,
@@ -247,13 +248,13 @@ extern "C" __global__ void __launch_bounds__(128) chunk_attention128(const uint1
     chunk_attention_body<128>(q, kc, vc, capacity, p, nHeads, G, S, scaleLog2, po, pm, pl);
 }
 
-// The step's combine for the sub-blocks chunk_attention ran: grid (hd / 32, nHeads, 64 * sub-blocks),
-// 256 threads; splits = the splits chunk_attention was launched with.
+// The step's combine for the sub-blocks chunk_attention ran: grid (nHeads, 64 * sub-blocks), 256
+// threads; splits = the splits chunk_attention was launched with.
 extern "C" __global__ void chunk_combine(const StepParams* p, const float* po, const float* pm, const float* pl,
                                          int splits, int nHeads, int hd, int S, uint16_t* hi, uint16_t* lo) {
-    const int sb = blockIdx.z / MAX_TOKENS;
+    const int sb = blockIdx.y / MAX_TOKENS;
     const size_t rows = (size_t) splits * MAX_TOKENS * nHeads;
     const size_t act = (size_t) sb * MAX_TOKENS * nHeads * hd;
     combine_body(p + sb, po + sb * rows * hd, pm + sb * rows, pl + sb * rows, nHeads, hd, S, hi + act, lo + act,
-                 blockIdx.z % MAX_TOKENS);
+                 blockIdx.x, blockIdx.y % MAX_TOKENS);
 }

@@ -142,8 +142,8 @@ extern "C" __global__ void read_bandwidth(const uint4* p, size_t count, unsigned
 
 // ---------------------------------------------------------------------------------------------
 // Programmatic dependent launch: a kernel lets the next one start early (its blocks prefetch
-// weights, which nothing writes) and waits for the previous kernel before touching anything
-// that kernel wrote. Every kernel waits before it exits, so completion is transitive. Without
+// weights, which nothing writes, or keys the step does not write) and waits for the previous
+// kernel before touching anything that kernel wrote. Every kernel waits before it exits, so completion is transitive. Without
 // the launch attribute both instructions are no-ops.
 
 __device__ __forceinline__ void pdl_launch_next() { asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); }
@@ -562,24 +562,16 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
                                                const uint16_t* __restrict__ vc, int capacity,
                                                const StepParams* p, int n, int nHeads, int G, int S,
                                                float scaleLog2, float* po, float* pm, float* pl, int split,
-                                               int kvh) {
+                                               int kvh, int settled) {
     constexpr int LD = HD + 8;  // padded row (bf16): ldmatrix rows land in distinct banks
     extern __shared__ uint16_t sm[];
     uint16_t* ks = sm;                       // [2][ATT_TILE][LD]
     uint16_t* vs = sm + 2 * ATT_TILE * LD;   // [2][ATT_TILE][LD]
 
     pdl_launch_next();
-    pdl_wait();
-    const int slot0 = p->slot;
+    const int slot0 = p->slot;  // StepParams are set by the host, not by a kernel: readable before the wait
     const int total = slot0 + n;
     const int kStart = split * S;
-    if (kStart >= total) return;
-    const int kEnd = min(kStart + S, total);
-    const int tiles = (kEnd - kStart + ATT_TILE - 1) / ATT_TILE;
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int g = lane >> 2, tq = lane & 3;
-    const int qcount = n * G;
-
     const uint16_t* kbase = kc + (size_t) kvh * capacity * HD;
     const uint16_t* vbase = vc + (size_t) kvh * capacity * HD;
     auto load_tile = [&](int tile, int buf) {
@@ -592,11 +584,23 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
         }
         cp_async_commit();
     };
+    // Slots below `settled` were written before this launch's kernel chain began: a first tile
+    // of them streams while the kernel before this one finishes.
+    const bool early = kStart + ATT_TILE <= settled;
+    if (early) load_tile(0, 0);
+    pdl_wait();
+    if (kStart >= total) return;
+    const int kEnd = min(kStart + S, total);
+    const int tiles = (kEnd - kStart + ATT_TILE - 1) / ATT_TILE;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int g = lane >> 2, tq = lane & 3;
+    const int qcount = n * G;
+
     // Rows 64 at a time (4 warps x 16); more rows than that (blocks of many tokens) stream the
     // split's keys and values again.
     for (int qBase = 0; qBase < qcount; qBase += 64) {
         const bool active = qBase + warp * 16 < qcount;
-        load_tile(0, 0);
+        if (qBase > 0 || !early) load_tile(0, 0);
 
         // Query fragments (A operand), rows qi = qBase + 16*warp + g and + 8.
         uint32_t qa[HD / 16][4];
@@ -735,7 +739,8 @@ extern "C" __global__ void __launch_bounds__(128) attention64(const uint16_t* q,
                                                                const StepParams* p, int n, int nHeads, int G,
                                                                int S, float scaleLog2, float* po, float* pm,
                                                                float* pl) {
-    attention_body<64>(q, kc, vc, capacity, p, n, nHeads, G, S, scaleLog2, po, pm, pl, blockIdx.x, blockIdx.y);
+    attention_body<64>(q, kc, vc, capacity, p, n, nHeads, G, S, scaleLog2, po, pm, pl, blockIdx.x, blockIdx.y,
+                        p->slot);
 }
 
 extern "C" __global__ void __launch_bounds__(128) attention128(const uint16_t* q, const uint16_t* kc,
@@ -743,18 +748,18 @@ extern "C" __global__ void __launch_bounds__(128) attention128(const uint16_t* q
                                                                 const StepParams* p, int n, int nHeads, int G,
                                                                 int S, float scaleLog2, float* po, float* pm,
                                                                 float* pl) {
-    attention_body<128>(q, kc, vc, capacity, p, n, nHeads, G, S, scaleLog2, po, pm, pl, blockIdx.x, blockIdx.y);
+    attention_body<128>(q, kc, vc, capacity, p, n, nHeads, G, S, scaleLog2, po, pm, pl, blockIdx.x, blockIdx.y,
+                        p->slot);
 }
 
-// Merges the splits query t can see (slots <= slot + t) -> o_proj activations. grid (hd / 32,
-// nHeads, n), 256 threads: warp w takes splits w, w + 8, ...; lane = head dimension.
+// Merges the splits query t can see (slots <= slot + t) -> o_proj activations. One block of 256
+// threads per (head, token): warp w takes splits w, w + 8, ...; lane takes dims lane + 32 j.
 __device__ __forceinline__ void combine_body(const StepParams* p, const float* po, const float* pm, const float* pl,
-                                             int nHeads, int hd, int S, uint16_t* hi, uint16_t* lo, int t) {
-    __shared__ float wm[8], wl[8], wo[8][32];
+                                             int nHeads, int hd, int S, uint16_t* hi, uint16_t* lo, int head, int t) {
+    __shared__ float wm[8], wl[8], wo[8][128];
     pdl_launch_next();
     pdl_wait();
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    const int head = blockIdx.y, d = blockIdx.x * 32 + lane;
     const int splits = (p->slot + t + S) / S;
     const size_t row = (size_t) t * nHeads + head;
     const size_t stride = (size_t) MAX_TOKENS * nHeads;
@@ -765,30 +770,39 @@ __device__ __forceinline__ void combine_body(const StepParams* p, const float* p
     __syncthreads();
     float mMax = wm[0];
     for (int w = 1; w < 8; w++) mMax = fmaxf(mMax, wm[w]);
-    float sum = 0.f, acc = 0.f;
+    float sum = 0.f, acc[4] = {0.f, 0.f, 0.f, 0.f};
 #pragma unroll 4
     for (int s = warp; s < splits; s += 8) {
         float w = exp2f(pm[s * stride + row] - mMax);
         sum += pl[s * stride + row] * w;
-        acc += po[(s * stride + row) * hd + d] * w;
+        const float* o = po + (s * stride + row) * hd + lane;
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            if (32 * j < hd) acc[j] += o[32 * j] * w;
+        }
     }
-    wo[warp][lane] = acc;
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        if (32 * j < hd) wo[warp][lane + 32 * j] = acc[j];
+    }
     if (lane == 0) wl[warp] = sum;
     __syncthreads();
-    if (warp == 0) {
+    const int d = threadIdx.x;
+    if (d < hd) {
         float total = 0.f, out = 0.f;
         for (int w = 0; w < 8; w++) {
             total += wl[w];
-            out += wo[w][lane];
+            out += wo[w][d];
         }
         write_act(hi, lo, t, head * hd + d, out / total);
     }
 }
 
+// grid (nHeads, n), 256 threads.
 extern "C" __global__ void attention_combine(const StepParams* p, const float* po, const float* pm,
                                              const float* pl, int nHeads, int hd, int S, uint16_t* hi,
                                              uint16_t* lo) {
-    combine_body(p, po, pm, pl, nHeads, hd, S, hi, lo, blockIdx.z);
+    combine_body(p, po, pm, pl, nHeads, hd, S, hi, lo, blockIdx.x, blockIdx.y);
 }
 
 // Greedy next token of each row (lowest index on ties). n blocks, 1024 threads.

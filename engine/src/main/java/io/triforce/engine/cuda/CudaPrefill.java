@@ -144,7 +144,7 @@ final class CudaPrefill implements AutoCloseable {
             dev.launch(attentionKernel(), k, c.maxSplits, cf.nKvHeads(), 128, step.attentionShared(), query.withByteOffset(act),
                     c.keys[layer], c.values[layer], c.capacity, sub(params, s), cf.nHeads(), cf.groupSize(),
                     c.splitLength, step.attentionScaleLog2(), partialO, partialM, partialL);
-            dev.launch("chunk_combine", cf.headDim() / 32, cf.nHeads(), k * SUB, 256, 0, sub(params, s), partialO,
+            dev.launch("chunk_combine", cf.nHeads(), k * SUB, 1, 256, 0, sub(params, s), partialO,
                     partialM, partialL, c.maxSplits, cf.nHeads(), cf.headDim(), c.splitLength,
                     actHi.withByteOffset(act), actLo.withByteOffset(act));
         }

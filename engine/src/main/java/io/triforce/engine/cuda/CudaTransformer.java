@@ -366,7 +366,7 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         dev.launch(attentionKernel(), c.maxSplits, cf.nKvHeads(), 1, 128, attentionShared, query, c.keys[layer],
                 c.values[layer], c.capacity, params, n, cf.nHeads(), cf.groupSize(), c.splitLength,
                 attentionScaleLog2(), c.partialO, c.partialM, c.partialL);
-        dev.launch("attention_combine", cf.headDim() / 32, cf.nHeads(), n, 256, 0, params, c.partialO,
+        dev.launch("attention_combine", cf.nHeads(), n, 1, 256, 0, params, c.partialO,
                 c.partialM, c.partialL, cf.nHeads(), cf.headDim(), c.splitLength, actHi, actLo);
     }
 
