@@ -406,9 +406,19 @@ __device__ __forceinline__ void gemv_body(const GemvArgs& a) {
     }
     pdl_wait();
     if (IN == IN_NORM && threadIdx.x < NT * 8) {
+        // Token threadIdx.x's sums of squares, added in group order (as prefill_norm adds them), B
+        // groups' loads in flight at once: this is on the path from the previous kernel to this one.
+        // 32 for one-token steps; the wider forms keep 8, as registers are tight there (16 or 32
+        // pushed gemv_gateup16 to 100 registers or into spills).
+        constexpr int B = NT == 1 ? 32 : 8;
         float ss = 0.f;
-#pragma unroll 8
-        for (int g = 0; g < a.ssGroups; g++) ss += a.ssIn[threadIdx.x * a.ssGroups + g];
+        for (int g0 = 0; g0 < a.ssGroups; g0 += B) {
+            float part[B];
+#pragma unroll
+            for (int j = 0; j < B; j++) part[j] = g0 + j < a.ssGroups ? a.ssIn[threadIdx.x * a.ssGroups + g0 + j] : 0.f;
+#pragma unroll
+            for (int j = 0; j < B; j++) ss += part[j];  // + 0 past the last group: ss stays the same
+        }
         inv[threadIdx.x] = (float) (1.0 / sqrt((double) (ss / (a.kChunks * 32)) + (double) a.eps));
     }
     if (IN == IN_NORM) __syncthreads();
