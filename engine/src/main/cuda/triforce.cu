@@ -143,8 +143,8 @@ extern "C" __global__ void read_bandwidth(const uint4* p, size_t count, unsigned
 // ---------------------------------------------------------------------------------------------
 // Programmatic dependent launch: a kernel lets the next one start early (its blocks prefetch
 // weights, which nothing writes, or keys the step does not write) and waits for the previous
-// kernel before touching anything that kernel wrote. Every kernel waits before it exits, so completion is transitive. Without
-// the launch attribute both instructions are no-ops.
+// kernel before touching anything that kernel wrote. Every kernel waits before it exits, so
+// completion is transitive. Without the launch attribute both instructions are no-ops.
 
 __device__ __forceinline__ void pdl_launch_next() { asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); }
 __device__ __forceinline__ void pdl_wait() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
@@ -767,7 +767,9 @@ extern "C" __global__ void __launch_bounds__(128) attention128(const uint16_t* q
 }
 
 // Merges the splits query t can see (slots <= slot + t) -> o_proj activations. One block of 256
-// threads per (head, token): warp w takes splits w, w + 8, ...; lane takes dims lane + 32 j.
+// threads per (head, token): warp w takes splits w, w + 8, ...; lane takes dims lane + 32 j (head
+// sizes 64 and 128, as DeviceModel requires). Each dim's adds run in the same order as when a
+// block took 32 dims (4x the blocks, each reading the splits' maxima again): same bits.
 __device__ __forceinline__ void combine_body(const StepParams* p, const float* po, const float* pm, const float* pl,
                                              int nHeads, int hd, int S, uint16_t* hi, uint16_t* lo, int head, int t) {
     __shared__ float wm[8], wl[8], wo[8][128];
