@@ -67,10 +67,13 @@ public class SessionHub {
     private final AtomicInteger open = new AtomicInteger();
     private Transit transit;
     private long silenceTimer;
+    /** Silence that counts before a session's first commit: reannounce-after or half the token timeout, the larger. */
+    private Duration prefillSilence;
 
     @PostConstruct
     void init() {
         transit = new Transit(registry);
+        prefillSilence = Collections.max(List.of(reannounceAfter, tokenTimeout.dividedBy(2)));
         Gauge.builder("triforce.sessions.active", this, SessionHub::openSessions).tag("level", "gateway").register(registry);
         silenceTimer = vertx.setPeriodic(Math.max(1, reannounceAfter.toMillis() / 4), id -> reannounceSilent());
     }
@@ -139,9 +142,8 @@ public class SessionHub {
 
     private void reannounceSilent() {
         long now = System.nanoTime();
-        Duration prefilling = Collections.max(List.of(reannounceAfter, tokenTimeout.dividedBy(2)));
         live.values().forEach(s -> {
-            Duration silence = s.heardAny() ? reannounceAfter : prefilling;
+            Duration silence = s.heardAny() ? reannounceAfter : prefillSilence;
             s.reannounce(now, silence.toNanos(), true)
                     .ifPresent(e -> reannounce(e, "its log was silent for " + silence.toSeconds() + " s"));
         });
