@@ -1,6 +1,5 @@
 package io.triforce.retrieval;
 
-
 import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.test.common.QuarkusTestResource;
 import io.quarkus.test.common.ResourceArg;

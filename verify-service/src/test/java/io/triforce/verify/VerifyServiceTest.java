@@ -8,7 +8,6 @@ import io.quarkus.test.common.QuarkusTestResource;
 import io.quarkus.test.common.ResourceArg;
 import io.quarkus.test.junit.QuarkusTest;
 import io.smallrye.reactive.messaging.memory.InMemoryConnector;
-import io.smallrye.reactive.messaging.memory.InMemorySink;
 import io.triforce.protocol.Commit;
 import io.triforce.protocol.SessionEvent;
 import io.triforce.protocol.Topics;
@@ -20,7 +19,6 @@ import jakarta.inject.Inject;
 import java.time.Duration;
 import java.util.List;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.eclipse.microprofile.reactive.messaging.Message;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.eclipse.microprofile.reactive.messaging.spi.Connector;
@@ -84,8 +82,7 @@ class VerifyServiceTest {
     }
 
     private List<SessionEvent> sessionEvents() {
-        InMemorySink<SessionEvent> sink = connector.sink("session-events");
-        return sink.received().stream().map(Message::getPayload).toList();
+        return new InMemoryLevel(connector).received("session-events");
     }
 
     private List<Commit> commits(String session) {

@@ -26,9 +26,14 @@ public record InMemoryLevel(InMemoryConnector connector) {
                 + proposed);
     }
 
+    /** Everything the service sent on {@code channel}, in order. */
+    public <T> List<T> received(String channel) {
+        InMemorySink<T> sink = connector.sink(channel);
+        return sink.received().stream().map(Message::getPayload).toList();
+    }
+
     /** What the service sent on {@code channel} for {@code session}, in order. */
     public <T> List<T> received(String channel, Function<T, String> sessionOf, String session) {
-        InMemorySink<T> sink = connector.sink(channel);
-        return sink.received().stream().map(Message::getPayload).filter(x -> sessionOf.apply(x).equals(session)).toList();
+        return this.<T>received(channel).stream().filter(x -> sessionOf.apply(x).equals(session)).toList();
     }
 }
