@@ -544,10 +544,11 @@ extern "C" __global__ void embed(const StepParams* p, const uint16_t* __restrict
 // ---------------------------------------------------------------------------------------------
 // Attention, flash-decoding style: grid (splits, kvHeads), 128 threads. A block takes keys
 // [split*S, split*S + S) of one KV head for all n*G queries of that head's group (query row
-// qi = t*G + j for token t and group member j; warp w owns rows 16w..16w+15), so every key and
-// value is read once per block. Scores and P.V on tensor cores (bf16 operands, fp32
-// accumulation), online softmax in base 2. Query t sees slots <= slot + t. Outputs per split:
-// unnormalised O [split][t*nHeads + head][hd], running max m (log2 units) and sum l.
+// qi = t*G + j for token t and group member j; warp w owns rows 16w..16w+15; at most 16 rows:
+// attention_rows16), so every key and value is read once per block. Scores and P.V on tensor
+// cores (bf16 operands, fp32 accumulation), online softmax in base 2. Query t sees slots
+// <= slot + t. Outputs per split: unnormalised O [split][t*nHeads + head][hd], running max m
+// (log2 units) and sum l.
 
 #define ATT_TILE 64             // keys per shared-memory tile (a multiple of 16)
 #define ATT_NT (ATT_TILE / 8)   // 8-key n-tiles of the score mma per tile
@@ -569,6 +570,172 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* 
     uint32_t s = (uint32_t) __cvta_generic_to_shared(p);
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(s));
+}
+
+// One group of at most 16 query rows (a decode step; a verify block of up to 16 / G tokens): the
+// 4 warps split each tile, so all of them compute, not only warp 0 -- warp w takes the scores of
+// keys 16w .. 16w+15 and the P.V product of head dims HD/4 * w .. HD/4 * (w+1). The tile's row
+// maxima and P (bf16) go through shared memory. Every value takes the same operations in the
+// same order as in the per-row loop of attention_body (the scores' k order, the tile maximum,
+// P rounded to bf16, each thread's sum over the n-tiles in order, P.V over 16-key blocks in
+// order), so a row's bits do not depend on which of the two computed it.
+template <int HD, typename LoadTile>
+__device__ __forceinline__ void attention_rows16(const uint16_t* __restrict__ q, const uint16_t* ks,
+                                                 const uint16_t* vs, LoadTile& load_tile, bool early, int n,
+                                                 int nHeads, int G, float scaleLog2, float* po, float* pm,
+                                                 float* pl, int split, int kvh, int slot0, int kStart, int kEnd,
+                                                 int tiles) {
+    constexpr int LD = HD + 8;
+    constexpr int LDP = ATT_TILE + 8;   // padded P row (bf16): the A-fragment reads hit distinct banks
+    constexpr int DW = HD / 64;         // 16-dim blocks of P.V per warp
+    __shared__ float tileMax[4][16];    // [warp][row]
+    __shared__ uint16_t ps[16][LDP];    // P of the tile [row][key]
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int g = lane >> 2, tq = lane & 3;
+    const int qcount = n * G;
+    if (!early) load_tile(0, 0);
+
+    uint32_t qa[HD / 16][4];   // query fragments (A operand), rows g and g + 8
+    int limit[2];
+#pragma unroll
+    for (int hrow = 0; hrow < 2; hrow++) {
+        int qi = g + 8 * hrow;
+        bool ok = qi < qcount;
+        int t = ok ? qi / G : 0;
+        int head = kvh * G + (ok ? qi % G : 0);
+        limit[hrow] = ok ? slot0 + t : -1;
+        const uint32_t* qrow = (const uint32_t*) (q + ((size_t) t * nHeads + head) * HD);
+#pragma unroll
+        for (int ks16 = 0; ks16 < HD / 16; ks16++) {
+            qa[ks16][hrow] = ok ? qrow[ks16 * 8 + tq] : 0u;
+            qa[ks16][2 + hrow] = ok ? qrow[ks16 * 8 + 4 + tq] : 0u;
+        }
+    }
+    float o[2 * DW][4];   // this warp's dims: 8-dim n-tiles 2 * (DW * warp + d) + {0, 1}
+#pragma unroll
+    for (int i = 0; i < 2 * DW; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
+    float m[2] = {-INFINITY, -INFINITY};
+    float l[2] = {0.f, 0.f};
+
+    for (int tile = 0; tile < tiles; tile++) {
+        const int buf = tile & 1;
+        if (tile + 1 < tiles) {
+            load_tile(tile + 1, buf ^ 1);
+            cp_async_wait1();
+        } else {
+            cp_async_wait0();
+        }
+        __syncthreads();
+        const uint16_t* kt = ks + buf * ATT_TILE * LD;
+        const uint16_t* vt = vs + buf * ATT_TILE * LD;
+        float s[2][4];   // n-tiles 2 * warp + j
+#pragma unroll
+        for (int j = 0; j < 2; j++) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+#pragma unroll
+        for (int ks16 = 0; ks16 < HD / 16; ks16 += 2) {
+#pragma unroll
+            for (int j = 0; j < 2; j++) {
+                uint32_t b[4];
+                ldmatrix_x4(b, kt + ((2 * warp + j) * 8 + (lane & 7)) * LD + ks16 * 16 + (lane >> 3) * 8);
+                mma_bf16(s[j], qa[ks16][0], qa[ks16][1], qa[ks16][2], qa[ks16][3], b[0], b[1]);
+                mma_bf16(s[j], qa[ks16 + 1][0], qa[ks16 + 1][1], qa[ks16 + 1][2], qa[ks16 + 1][3], b[2], b[3]);
+            }
+        }
+        const int key0 = kStart + tile * ATT_TILE;
+        float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+        for (int j = 0; j < 2; j++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                int key = key0 + (2 * warp + j) * 8 + 2 * tq + (e & 1);
+                int hrow = e >> 1;
+                bool ok = key < kEnd && key <= limit[hrow];
+                s[j][e] = ok ? s[j][e] * scaleLog2 : -INFINITY;
+                mx[hrow] = fmaxf(mx[hrow], s[j][e]);
+            }
+        }
+#pragma unroll
+        for (int hrow = 0; hrow < 2; hrow++) {
+            mx[hrow] = fmaxf(mx[hrow], __shfl_xor_sync(0xffffffffu, mx[hrow], 1));
+            mx[hrow] = fmaxf(mx[hrow], __shfl_xor_sync(0xffffffffu, mx[hrow], 2));
+            if (tq == 0) tileMax[warp][g + 8 * hrow] = mx[hrow];
+        }
+        __syncthreads();
+        float alpha[2], base[2];
+#pragma unroll
+        for (int hrow = 0; hrow < 2; hrow++) {
+            const int row = g + 8 * hrow;
+            float tmax = fmaxf(fmaxf(tileMax[0][row], tileMax[1][row]), fmaxf(tileMax[2][row], tileMax[3][row]));
+            float mNew = fmaxf(m[hrow], tmax);
+            base[hrow] = mNew == -INFINITY ? 0.f : mNew;
+            alpha[hrow] = exp2f(m[hrow] - base[hrow]);
+            m[hrow] = mNew;
+            l[hrow] *= alpha[hrow];
+        }
+#pragma unroll
+        for (int i = 0; i < 2 * DW; i++) {
+            o[i][0] *= alpha[0];
+            o[i][1] *= alpha[0];
+            o[i][2] *= alpha[1];
+            o[i][3] *= alpha[1];
+        }
+#pragma unroll
+        for (int j = 0; j < 2; j++) {
+            const int key = (2 * warp + j) * 8 + 2 * tq;
+            *(uint32_t*) &ps[g][key] = pack_bf16(exp2f(s[j][0] - base[0]), exp2f(s[j][1] - base[0]));
+            *(uint32_t*) &ps[g + 8][key] = pack_bf16(exp2f(s[j][2] - base[1]), exp2f(s[j][3] - base[1]));
+        }
+        __syncthreads();
+        // Each thread's row sums over the tile's n-tiles in order, as the per-row loop adds them.
+#pragma unroll
+        for (int nt = 0; nt < ATT_NT; nt++) {
+#pragma unroll
+            for (int hrow = 0; hrow < 2; hrow++) {
+                uint32_t pp = *(const uint32_t*) &ps[g + 8 * hrow][nt * 8 + 2 * tq];
+                l[hrow] += bf2f(pp & 0xffffu) + bf2f(pp >> 16);
+            }
+        }
+#pragma unroll
+        for (int kk = 0; kk < ATT_NT / 2; kk++) {
+            const uint32_t a0 = *(const uint32_t*) &ps[g][kk * 16 + 2 * tq];
+            const uint32_t a1 = *(const uint32_t*) &ps[g + 8][kk * 16 + 2 * tq];
+            const uint32_t a2 = *(const uint32_t*) &ps[g][kk * 16 + 8 + 2 * tq];
+            const uint32_t a3 = *(const uint32_t*) &ps[g + 8][kk * 16 + 8 + 2 * tq];
+#pragma unroll
+            for (int d = 0; d < DW; d++) {
+                const int dp = DW * warp + d;
+                uint32_t b[4];
+                ldmatrix_x4_trans(b, vt + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + dp * 16 +
+                                         (lane >> 4) * 8);
+                mma_bf16(o[2 * d], a0, a1, a2, a3, b[0], b[1]);
+                mma_bf16(o[2 * d + 1], a0, a1, a2, a3, b[2], b[3]);
+            }
+        }
+        __syncthreads();
+    }
+#pragma unroll
+    for (int hrow = 0; hrow < 2; hrow++) {
+        l[hrow] += __shfl_xor_sync(0xffffffffu, l[hrow], 1);
+        l[hrow] += __shfl_xor_sync(0xffffffffu, l[hrow], 2);
+        int qi = g + 8 * hrow;
+        if (qi >= qcount) continue;
+        int t = qi / G, head = kvh * G + qi % G;
+        size_t row = (size_t) split * MAX_TOKENS * nHeads + (size_t) t * nHeads + head;
+        float* orow = po + row * HD;
+#pragma unroll
+        for (int d = 0; d < DW; d++) {
+#pragma unroll
+            for (int jj = 0; jj < 2; jj++) {
+                const int i = 2 * (DW * warp + d) + jj;
+                orow[i * 8 + 2 * tq] = o[2 * d + jj][2 * hrow];
+                orow[i * 8 + 2 * tq + 1] = o[2 * d + jj][2 * hrow + 1];
+            }
+        }
+        if (tq == 0 && warp == 0) {
+            pm[row] = m[hrow];
+            pl[row] = l[hrow];
+        }
+    }
 }
 
 template <int HD>
@@ -609,6 +776,11 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int g = lane >> 2, tq = lane & 3;
     const int qcount = n * G;
+    if (qcount <= 16) {
+        attention_rows16<HD>(q, ks, vs, load_tile, early, n, nHeads, G, scaleLog2, po, pm, pl, split, kvh, slot0,
+                             kStart, kEnd, tiles);
+        return;
+    }
 
     // Rows 64 at a time (4 warps x 16); more rows than that (blocks of many tokens) stream the
     // split's keys and values again.
