@@ -44,7 +44,7 @@ public class DraftService {
         settings = LevelSettings.from(k -> ConfigProvider.getConfig().getOptionalValue(k, Integer.class));
         host = wiring.host(1, "draft", modelDir, "cpu",
                 (id, e) -> wiring.publish(SessionEvent.failed(id, "draft-service", e)));
-        wiring.listen(wiring.inbox(host, this::onSession).on(correctionsTopic, Correction.class, this::onCorrection)
+        wiring.listen(wiring.inbox(this::onSession).on(correctionsTopic, Correction.class, this::onCorrection)
                 .on(committedTopic, Commit.class, this::onCommit));
         LOG.infof("draft model %s loaded; %s", modelDir, settings);
     }

@@ -57,7 +57,7 @@ public class RetrievalService implements RetrievalSession.Outbox {
         host = wiring.host(2, "retrieval", modelDir, backend,
                 (id, e) -> wiring.publish(SessionEvent.failed(id, "kv-retrieval-service", e)));
         level1Acceptance = new AcceptanceMeter(wiring.registry(), 1);
-        wiring.listen(wiring.inbox(host, this::onSession).on(level1Topic, Level1Proposal.class, this::onProposal)
+        wiring.listen(wiring.inbox(this::onSession).on(level1Topic, Level1Proposal.class, this::onProposal)
                 .on(committedTopic, Commit.class, this::onCommit));
         LOG.infof("target model %s loaded for level 2 on the %s backend; %s", modelDir, host.backendName(), settings);
     }

@@ -49,7 +49,7 @@ public class VerifyService {
                 (id, e) -> send(Commit.failed(id, "verify-service: " + e.getMessage())));
         committedTokens = Counter.builder("triforce.tokens.committed").register(wiring.registry());
         level2Acceptance = new AcceptanceMeter(wiring.registry(), 2);
-        wiring.listen(wiring.inbox(host, this::onSession).on(level2Topic, Level2Proposal.class, this::onProposal));
+        wiring.listen(wiring.inbox(this::onSession).on(level2Topic, Level2Proposal.class, this::onProposal));
         LOG.infof("target model %s loaded for level 3 on the %s backend", modelDir, host.backendName());
     }
 

@@ -263,12 +263,9 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
 
     private void run(CudaKvCache c, int[] tokens, int from, int n, boolean withLogits) {
         checkStep(c, tokens, from, n);
-        tunePipelining(n);
-        int slot = c.length() + c.slotShift;
         int[] block = new int[MAX_TOKENS];
         System.arraycopy(tokens, from, block, 0, n);
-        setParams(c.length(), slot, n, block);
-        dev.launch(graph(c, n, withLogits));
+        dev.launch(prepare(c, c.length(), c.length() + c.slotShift, n, withLogits, block));
         c.advance(n);
     }
 

@@ -66,11 +66,15 @@ public class LevelWiring {
     }
 
     /**
-     * A new inbox for the level, with the sessions topic routed to {@code onSession}; the level adds
-     * its other topics, then {@link #listen}s.
+     * A new inbox for the level's {@link #host}, with the sessions topic routed to {@code onSession};
+     * the level adds its other topics, then {@link #listen}s.
      */
-    public Inbox inbox(LevelHost<?> host, Consumer<SessionEvent> onSession) {
-        return new Inbox(json, host.transit()).on(sessionsTopic, SessionEvent.class, onSession);
+    public Inbox inbox(Consumer<SessionEvent> onSession) {
+        LevelHost<?> h = host;
+        if (h == null) {
+            throw new IllegalStateException("the level's host is created (host(...)) before its inbox");
+        }
+        return new Inbox(json, h.transit()).on(sessionsTopic, SessionEvent.class, onSession);
     }
 
     /** From now on the level's input goes to {@code complete} (every topic routed). */
