@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Compares builds of the kernels in one device call: the benchmark runs with the committed kernels
-# ("base") and with each fatbin given, one after the other, for several rounds, so every build
+# Compares builds of the kernels in one device call: the benchmark runs with the working tree's
+# build ("base": engine/target/classes) and with each variant given, one after the other, for several rounds, so every build
 # meets the same machine (machines of one kind differ by up to 6%; repeat runs on one by 0.3%).
-# Build a variant first, e.g.
+# A variant is a fatbin (another build of triforce.cu, loaded with the classes here), e.g.
 #   nvcc -O3 -std=c++17 -fatbin -gencode=arch=compute_90,code=sm_90 -gencode=arch=compute_90,code=compute_90 \
 #     -o .device/fat/NAME.fatbin engine/src/main/cuda/triforce.cu
-# then carry .device and the classes as run-on-device.sh says, and run there:
-#   scripts/gpu/ab.sh [-r ROUNDS] .device/fat/A.fatbin ... -- [GpuBench options]
+# or a directory of engine classes (another commit's build, its fatbin inside: for changes on the
+# Java side too), e.g. from `git worktree add /tmp/base HEAD~1` and `mvn -o -pl engine compile`
+# there, copied to .device/NAME. Carry .device and the classes as run-on-device.sh says, and run:
+#   scripts/gpu/ab.sh [-r ROUNDS] VARIANT... -- [GpuBench options]
 # Prints each run's step rows under "=== NAME (round R)". A variant's bits are the GPU tests'
-# business: run-on-device.sh test with TRIFORCE_JAVA_OPTS=-Dtriforce.cuda.fatbin=FILE.
+# business: run-on-device.sh test with TRIFORCE_JAVA_OPTS=-Dtriforce.cuda.fatbin=FILE (or
+# TRIFORCE_ENGINE_CLASSES=DIR).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds=2
@@ -16,24 +19,28 @@ if [ "${1:-}" = "-r" ]; then
   rounds=$2
   shift 2
 fi
-fatbins=()
+variants=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do
-  [ -f "$1" ] || { echo "no such fatbin: $1" >&2; exit 2; }
-  fatbins+=("$1")
+  [ -e "$1" ] || { echo "no such fatbin or classes directory: $1" >&2; exit 2; }
+  variants+=("$1")
   shift
 done
 [ "${1:-}" = "--" ] && shift
-[ ${#fatbins[@]} -gt 0 ] || { echo "usage: $0 [-r ROUNDS] FATBIN... -- [GpuBench options]" >&2; exit 2; }
-run() {  # name, extra JVM options, bench options...
-  local name=$1 opts=$2
-  shift 2
+[ ${#variants[@]} -gt 0 ] || { echo "usage: $0 [-r ROUNDS] FATBIN|CLASSES_DIR... -- [GpuBench options]" >&2; exit 2; }
+run() {  # name, extra JVM options, engine classes, bench options...
+  local name=$1 opts=$2 classes=$3
+  shift 3
   echo "=== $name (round $round)"
-  TRIFORCE_JAVA_OPTS="$opts" bash scripts/gpu/run-on-device.sh bench "$@" 2>&1 \
+  TRIFORCE_JAVA_OPTS="$opts" TRIFORCE_ENGINE_CLASSES="$classes" bash scripts/gpu/run-on-device.sh bench "$@" 2>&1 \
     | grep -E "^[a-z0-9-]+ +[0-9]+ (decode|verify|retrieval)|GEMVs|Exception|rror" || true
 }
 for round in $(seq 1 "$rounds"); do
-  run base "" "$@"
-  for f in "${fatbins[@]}"; do
-    run "$(basename "$f" .fatbin)" "-Dtriforce.cuda.fatbin=$f" "$@"
+  run base "" engine/target/classes "$@"
+  for v in "${variants[@]}"; do
+    if [ -d "$v" ]; then
+      run "$(basename "$v")" "" "$v" "$@"
+    else
+      run "$(basename "$v" .fatbin)" "-Dtriforce.cuda.fatbin=$v" engine/target/classes "$@"
+    fi
   done
 done

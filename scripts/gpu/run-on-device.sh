@@ -4,13 +4,14 @@
 #   .device  engine/target/classes  engine/target/test-classes  protocol/target/classes  protocol/target/test-classes
 # Usage: scripts/gpu/run-on-device.sh test [junit console options...]   (TRIFORCE_JAVA_OPTS: extra JVM options)
 #        scripts/gpu/run-on-device.sh bench [GpuBench options...]
+# TRIFORCE_ENGINE_CLASSES: another build's engine classes instead of engine/target/classes (ab.sh).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 jre=${TRIFORCE_JRE:-/tmp/triforce-jre}
 if [ ! -x "$jre/bin/java" ]; then
   mkdir -p "$jre" && tar -C "$jre" --strip-components=1 -xJf .device/jre.tar.xz
 fi
-cp="engine/target/classes:engine/target/test-classes:protocol/target/classes:protocol/target/test-classes:$(ls .device/lib/*.jar | grep -v console-standalone | tr '\n' ':')"
+cp="${TRIFORCE_ENGINE_CLASSES:-engine/target/classes}:engine/target/test-classes:protocol/target/classes:protocol/target/test-classes:$(ls .device/lib/*.jar | grep -v console-standalone | tr '\n' ':')"
 java=("$jre/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss8m -Xmx48g ${TRIFORCE_JAVA_OPTS:-})
 mode=${1:-}
 shift || true

@@ -1,0 +1,200 @@
+// How fast can one decode step's bytes stream when the step is split into dependent phases?
+// A probe for the floor goal (engine/src/main/cuda/PERFORMANCE.md, "What the floor goal would
+// take"): no model, no arithmetic, only the step's byte pattern -- per layer the q/k/v, KV-cache,
+// o_proj, gate/up and down reads of a shape, then the logits -- streamed four ways:
+//   one      all bytes in one kernel (the read roofline)
+//   kernels  a kernel per phase, launched with programmatic dependent launch (as the step's graph)
+//   barrier  one persistent kernel, a grid-wide barrier between phases
+//   prefetch the same, every thread issuing its first P loads of the next phase before the
+//            barrier (P = 2, 4, 8: 16 bytes each)
+// Each phase ends by writing a word that the next phase reads after its wait (the activation
+// hand-off), so no phase can run ahead. Build here (nvcc 13) and run on the device machine:
+//   nvcc -O3 -std=c++17 -arch=sm_90 -o .device/phase_probe scripts/gpu/phase_probe.cu
+//   .device/phase_probe [llama2-7b|llama31-8b] [context]
+#include <cooperative_groups.h>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <cuda_runtime.h>
+#include <stdint.h>
+#include <vector>
+
+#define CHECK(x)                                                                               \
+    do {                                                                                       \
+        cudaError_t e = (x);                                                                   \
+        if (e != cudaSuccess) {                                                                \
+            fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e)); \
+            exit(1);                                                                           \
+        }                                                                                      \
+    } while (0)
+
+struct Phase {
+    size_t offset, count;  // in 16-byte words
+};
+
+__device__ __forceinline__ uint4 load_stream(const uint4* p) {
+    uint4 r;
+    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "l"(p));
+    return r;
+}
+
+// Thread `tid` of `threads` reads words tid, tid + threads, ... of the phase, 4 in flight.
+__device__ __forceinline__ uint32_t stream_phase(const uint4* base, Phase ph, size_t tid, size_t threads,
+                                                 size_t skip) {
+    const uint4* p = base + ph.offset;
+    uint32_t acc = 0;
+    size_t i = tid + skip * threads;
+    for (; i + 3 * threads < ph.count; i += 4 * threads) {
+        uint4 a = load_stream(p + i), b = load_stream(p + i + threads);
+        uint4 c = load_stream(p + i + 2 * threads), d = load_stream(p + i + 3 * threads);
+        acc ^= a.x ^ b.y ^ c.z ^ d.w;
+    }
+    for (; i < ph.count; i += threads) acc ^= load_stream(p + i).x;
+    return acc;
+}
+
+// The hand-off: the phase's result word, written by one thread, read by every block after the wait.
+__device__ __forceinline__ uint32_t hand_off_read(const volatile uint32_t* word) { return *word; }
+
+__global__ void one_kernel(const uint4* base, Phase all, uint32_t* sink) {
+    uint32_t acc = stream_phase(base, all, blockIdx.x * (size_t) blockDim.x + threadIdx.x,
+                                (size_t) gridDim.x * blockDim.x, 0);
+    if (acc == 0x9e3779b9u) *sink = acc;
+}
+
+__global__ void phase_kernel(const uint4* base, Phase ph, uint32_t* words, int index) {
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    uint32_t in = index > 0 ? hand_off_read(words + index - 1) : 0;
+    uint32_t acc = stream_phase(base, ph, blockIdx.x * (size_t) blockDim.x + threadIdx.x,
+                                (size_t) gridDim.x * blockDim.x, 0);
+    if (blockIdx.x == 0 && threadIdx.x == 0) words[index] = in + 1;
+    if (acc == 0x9e3779b9u) words[index] = acc;
+}
+
+template <int P>
+__global__ void persistent(const uint4* base, const Phase* phases, int n, uint32_t* words) {
+    namespace cg = cooperative_groups;
+    cg::grid_group grid = cg::this_grid();
+    const size_t tid = blockIdx.x * (size_t) blockDim.x + threadIdx.x, threads = (size_t) gridDim.x * blockDim.x;
+    uint32_t acc = 0, in = 0;
+    uint4 next[P > 0 ? P : 1];
+    for (int k = 0; k < n; k++) {
+        Phase ph = phases[k];
+        size_t skip = 0;
+        if (P > 0 && k > 0) {   // the words loaded before the barrier
+#pragma unroll
+            for (int j = 0; j < P; j++) acc ^= next[j].x;
+            skip = P;
+        }
+        acc ^= stream_phase(base, ph, tid, threads, skip);
+        if (blockIdx.x == 0 && threadIdx.x == 0) words[k] = in + 1;
+        if (P > 0 && k + 1 < n) {
+            Phase nx = phases[k + 1];
+#pragma unroll
+            for (int j = 0; j < P; j++) next[j] = load_stream(base + nx.offset + tid + j * threads);
+        }
+        grid.sync();
+        in = hand_off_read(words + k);
+    }
+    if (acc == 0x9e3779b9u) words[n] = acc;
+}
+
+int main(int argc, char** argv) {
+    const char* shape = argc > 1 ? argv[1] : "llama2-7b";
+    const size_t context = argc > 2 ? strtoull(argv[2], nullptr, 10) : 4096;
+    size_t dim = 4096, hidden = 11008, layers = 32, kvDim = 4096, vocab = 32000;
+    if (!strcmp(shape, "llama31-8b")) {
+        hidden = 14336, kvDim = 1024, vocab = 128256;
+    } else if (strcmp(shape, "llama2-7b")) {
+        fprintf(stderr, "shapes: llama2-7b, llama31-8b\n");
+        return 2;
+    }
+    std::vector<Phase> phases;
+    size_t words = 0;
+    auto add = [&](size_t bytes) {
+        phases.push_back({words, bytes / 16});
+        words += bytes / 16;
+    };
+    for (size_t l = 0; l < layers; l++) {
+        add(2 * dim * (dim + 2 * kvDim));       // q/k/v
+        add(2 * 2 * context * kvDim);           // K and V of the context
+        add(2 * dim * dim);                     // o_proj
+        add(2 * 2 * hidden * dim);              // gate/up
+        add(2 * hidden * dim);                  // down
+    }
+    add(2 * vocab * dim);                       // logits
+    const int n = (int) phases.size();
+    const double gb = words * 16.0 / 1e9;
+
+    uint4* base;
+    uint32_t* handOff;
+    Phase* devPhases;
+    CHECK(cudaMalloc(&base, words * 16));
+    CHECK(cudaMemset(base, 1, words * 16));
+    CHECK(cudaMalloc(&handOff, 4 * (n + 1)));
+    CHECK(cudaMemset(handOff, 0, 4 * (n + 1)));
+    CHECK(cudaMalloc(&devPhases, sizeof(Phase) * n));
+    CHECK(cudaMemcpy(devPhases, phases.data(), sizeof(Phase) * n, cudaMemcpyHostToDevice));
+    cudaDeviceProp prop;
+    CHECK(cudaGetDeviceProperties(&prop, 0));
+    // Each form runs as many blocks of 256 threads as fit (the persistent ones must all be resident;
+    // they share the grid of the form with the most registers).
+    int perSm = 0, perSmPhase = 0;
+    CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perSm, persistent<8>, 256, 0));
+    CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perSmPhase, phase_kernel, 256, 0));
+    const int grid = prop.multiProcessorCount * perSm, gridPhase = prop.multiProcessorCount * perSmPhase;
+    cudaStream_t stream;
+    CHECK(cudaStreamCreate(&stream));
+    cudaEvent_t t0, t1;
+    CHECK(cudaEventCreate(&t0));
+    CHECK(cudaEventCreate(&t1));
+
+    auto time = [&](const char* name, auto launch) {
+        launch();
+        CHECK(cudaStreamSynchronize(stream));
+        float best = 1e30f;
+        for (int rep = 0; rep < 5; rep++) {
+            CHECK(cudaEventRecord(t0, stream));
+            launch();
+            CHECK(cudaEventRecord(t1, stream));
+            CHECK(cudaEventSynchronize(t1));
+            float ms;
+            CHECK(cudaEventElapsedTime(&ms, t0, t1));
+            if (ms < best) best = ms;
+        }
+        printf("%-9s %8.3f ms  %5.2f TB/s  (floor at 3.2 TB/s: %.3f ms)\n", name, best, gb / best,
+               gb / 3.2);
+    };
+    printf("%s, context %zu: %d phases, %.2f GB; blocks of 256 threads a SM: %d (one, kernels), %d (persistent)\n",
+           shape, context, n, gb, perSmPhase, perSm);
+    time("one", [&] { one_kernel<<<gridPhase, 256, 0, stream>>>(base, Phase{0, words}, handOff + n); });
+    cudaGraph_t graph;
+    cudaGraphExec_t exec;
+    CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+    for (int k = 0; k < n; k++) {
+        cudaLaunchConfig_t cfg = {};
+        cudaLaunchAttribute attr;
+        attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        attr.val.programmaticStreamSerializationAllowed = 1;
+        cfg.gridDim = gridPhase;
+        cfg.blockDim = 256;
+        cfg.stream = stream;
+        cfg.attrs = &attr;
+        cfg.numAttrs = 1;
+        CHECK(cudaLaunchKernelEx(&cfg, phase_kernel, (const uint4*) base, phases[k], handOff, k));
+    }
+    CHECK(cudaStreamEndCapture(stream, &graph));
+    CHECK(cudaGraphInstantiate(&exec, graph, 0));
+    time("kernels", [&] { CHECK(cudaGraphLaunch(exec, stream)); });
+    void* args[] = {&base, &devPhases, (void*) &n, &handOff};
+    auto cooperative = [&](const char* name, const void* kernel) {
+        time(name, [&] { CHECK(cudaLaunchCooperativeKernel(kernel, grid, 256, args, 0, stream)); });
+    };
+    cooperative("barrier", (const void*) persistent<0>);
+    cooperative("prefetch2", (const void*) persistent<2>);
+    cooperative("prefetch4", (const void*) persistent<4>);
+    cooperative("prefetch8", (const void*) persistent<8>);
+    return 0;
+}
