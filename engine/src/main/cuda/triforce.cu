@@ -572,6 +572,41 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* 
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(s));
 }
 
+// Query fragments (A operand of the score mma) of rows row0 + g and row0 + g + 8 (g = lane / 4,
+// tq = lane % 4; query row qi = t*G + j), and the last slot each row sees (-1 past the rows).
+template <int HD>
+__device__ __forceinline__ void load_query_rows(const uint16_t* __restrict__ q, int row0, int qcount, int G,
+                                                int kvh, int nHeads, int slot0, int g, int tq,
+                                                uint32_t (&qa)[HD / 16][4], int (&limit)[2]) {
+#pragma unroll
+    for (int hrow = 0; hrow < 2; hrow++) {
+        int qi = row0 + g + 8 * hrow;
+        bool ok = qi < qcount;
+        int t = ok ? qi / G : 0;
+        int head = kvh * G + (ok ? qi % G : 0);
+        limit[hrow] = ok ? slot0 + t : -1;
+        const uint32_t* qrow = (const uint32_t*) (q + ((size_t) t * nHeads + head) * HD);
+#pragma unroll
+        for (int ks16 = 0; ks16 < HD / 16; ks16++) {
+            qa[ks16][hrow] = ok ? qrow[ks16 * 8 + tq] : 0u;
+            qa[ks16][2 + hrow] = ok ? qrow[ks16 * 8 + 4 + tq] : 0u;
+        }
+    }
+}
+
+// Before tile `tile` of `tiles` is used: the next tile starts loading into the other stage, this
+// one is waited for, and the block syncs.
+template <typename LoadTile>
+__device__ __forceinline__ void await_tile(LoadTile& load_tile, int tile, int tiles) {
+    if (tile + 1 < tiles) {
+        load_tile(tile + 1, (tile & 1) ^ 1);
+        cp_async_wait1();
+    } else {
+        cp_async_wait0();
+    }
+    __syncthreads();
+}
+
 // One group of at most 16 query rows (a decode step; a verify block of up to 16 / G tokens): the
 // 4 warps split each tile, so all of them compute, not only warp 0 -- warp w takes the scores of
 // keys 16w .. 16w+15 and the P.V product of head dims HD/4 * w .. HD/4 * (w+1). The tile's row
@@ -595,22 +630,9 @@ __device__ __forceinline__ void attention_rows16(const uint16_t* __restrict__ q,
     const int qcount = n * G;
     if (!early) load_tile(0, 0);
 
-    uint32_t qa[HD / 16][4];   // query fragments (A operand), rows g and g + 8
+    uint32_t qa[HD / 16][4];   // query fragments, rows g and g + 8
     int limit[2];
-#pragma unroll
-    for (int hrow = 0; hrow < 2; hrow++) {
-        int qi = g + 8 * hrow;
-        bool ok = qi < qcount;
-        int t = ok ? qi / G : 0;
-        int head = kvh * G + (ok ? qi % G : 0);
-        limit[hrow] = ok ? slot0 + t : -1;
-        const uint32_t* qrow = (const uint32_t*) (q + ((size_t) t * nHeads + head) * HD);
-#pragma unroll
-        for (int ks16 = 0; ks16 < HD / 16; ks16++) {
-            qa[ks16][hrow] = ok ? qrow[ks16 * 8 + tq] : 0u;
-            qa[ks16][2 + hrow] = ok ? qrow[ks16 * 8 + 4 + tq] : 0u;
-        }
-    }
+    load_query_rows<HD>(q, 0, qcount, G, kvh, nHeads, slot0, g, tq, qa, limit);
     float o[2 * DW][4];   // this warp's dims: 8-dim n-tiles 2 * (DW * warp + d) + {0, 1}
 #pragma unroll
     for (int i = 0; i < 2 * DW; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
@@ -619,13 +641,7 @@ __device__ __forceinline__ void attention_rows16(const uint16_t* __restrict__ q,
 
     for (int tile = 0; tile < tiles; tile++) {
         const int buf = tile & 1;
-        if (tile + 1 < tiles) {
-            load_tile(tile + 1, buf ^ 1);
-            cp_async_wait1();
-        } else {
-            cp_async_wait0();
-        }
-        __syncthreads();
+        await_tile(load_tile, tile, tiles);
         const uint16_t* kt = ks + buf * ATT_TILE * LD;
         const uint16_t* vt = vs + buf * ATT_TILE * LD;
         float s[2][4];   // n-tiles 2 * warp + j
@@ -788,23 +804,10 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
         const bool active = qBase + warp * 16 < qcount;
         if (qBase > 0 || !early) load_tile(0, 0);
 
-        // Query fragments (A operand), rows qi = qBase + 16*warp + g and + 8.
+        // Query fragments, rows qi = qBase + 16*warp + g and + 8.
         uint32_t qa[HD / 16][4];
         int limit[2];
-#pragma unroll
-        for (int hrow = 0; hrow < 2; hrow++) {
-            int qi = qBase + warp * 16 + g + 8 * hrow;
-            bool ok = qi < qcount;
-            int t = ok ? qi / G : 0;
-            int head = kvh * G + (ok ? qi % G : 0);
-            limit[hrow] = ok ? slot0 + t : -1;
-            const uint32_t* qrow = (const uint32_t*) (q + ((size_t) t * nHeads + head) * HD);
-#pragma unroll
-            for (int ks16 = 0; ks16 < HD / 16; ks16++) {
-                qa[ks16][hrow] = ok ? qrow[ks16 * 8 + tq] : 0u;
-                qa[ks16][2 + hrow] = ok ? qrow[ks16 * 8 + 4 + tq] : 0u;
-            }
-        }
+        load_query_rows<HD>(q, qBase + warp * 16, qcount, G, kvh, nHeads, slot0, g, tq, qa, limit);
 
         float o[HD / 8][4];
 #pragma unroll
@@ -814,13 +817,7 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
 
         for (int tile = 0; tile < tiles; tile++) {
             const int buf = tile & 1;
-            if (tile + 1 < tiles) {
-                load_tile(tile + 1, buf ^ 1);
-                cp_async_wait1();
-            } else {
-                cp_async_wait0();
-            }
-            __syncthreads();
+            await_tile(load_tile, tile, tiles);
             if (active) {
                 const uint16_t* kt = ks + buf * ATT_TILE * LD;
                 const uint16_t* vt = vs + buf * ATT_TILE * LD;
