@@ -3,11 +3,9 @@ package io.triforce.draft;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.test.common.QuarkusTestResource;
 import io.quarkus.test.common.ResourceArg;
 import io.quarkus.test.junit.QuarkusTest;
-import io.smallrye.reactive.messaging.memory.InMemoryConnector;
 import io.triforce.engine.sampling.SamplingParams;
 import io.triforce.protocol.Level1Proposal;
 import io.triforce.protocol.Sampling;
@@ -15,26 +13,15 @@ import io.triforce.protocol.SessionEvent;
 import io.triforce.protocol.Topics;
 import io.triforce.protocol.testing.Await;
 import io.triforce.protocol.testing.InMemoryChannels;
-import io.triforce.protocol.testing.InMemoryLevel;
-import io.triforce.protocol.testing.SharedModelsCondition;
-import jakarta.inject.Inject;
+import io.triforce.protocol.testing.InMemoryLevelTest;
 import java.util.List;
-import org.eclipse.microprofile.reactive.messaging.spi.Connector;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.extension.ExtendWith;
 
 /** draft-service on the in-memory connector: see {@link DraftScenario}. */
-@ExtendWith(SharedModelsCondition.class)
 @QuarkusTest
 @QuarkusTestResource(value = InMemoryChannels.class, restrictToAnnotatedClass = true,
         initArgs = @ResourceArg(name = InMemoryChannels.OUTGOING, value = "level1-proposals,session-events"))
-class DraftServiceTest {
-
-    @Inject
-    @Connector("smallrye-in-memory")
-    InMemoryConnector connector;
-    @Inject
-    MeterRegistry registry;
+class DraftServiceTest extends InMemoryLevelTest {
 
     @Test
     void respectsLookaheadAndFollowsCorrectionsAndCommits() throws Exception {
@@ -59,15 +46,11 @@ class DraftServiceTest {
         DraftScenario.lost("draft-lost", this::send, () -> proposals("draft-lost"), () -> sessionEvents("draft-lost"));
     }
 
-    private void send(String topic, Object message) {
-        new InMemoryLevel(connector).send(topic, message);
-    }
-
     private List<SessionEvent> sessionEvents(String session) {
-        return new InMemoryLevel(connector).received("session-events", SessionEvent::sessionId, session);
+        return received("session-events", SessionEvent::sessionId, session);
     }
 
     private List<Level1Proposal> proposals(String session) {
-        return new InMemoryLevel(connector).received("level1-proposals", Level1Proposal::sessionId, session);
+        return received("level1-proposals", Level1Proposal::sessionId, session);
     }
 }

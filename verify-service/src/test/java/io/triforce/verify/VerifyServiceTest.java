@@ -3,44 +3,30 @@ package io.triforce.verify;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.test.common.QuarkusTestResource;
 import io.quarkus.test.common.ResourceArg;
 import io.quarkus.test.junit.QuarkusTest;
-import io.smallrye.reactive.messaging.memory.InMemoryConnector;
 import io.triforce.protocol.Commit;
 import io.triforce.protocol.SessionEvent;
 import io.triforce.protocol.Topics;
 import io.triforce.protocol.testing.Await;
 import io.triforce.protocol.testing.InMemoryChannels;
-import io.triforce.protocol.testing.InMemoryLevel;
-import io.triforce.protocol.testing.SharedModelsCondition;
-import jakarta.inject.Inject;
+import io.triforce.protocol.testing.InMemoryLevelTest;
 import java.time.Duration;
 import java.util.List;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.extension.ExtendWith;
-import org.eclipse.microprofile.reactive.messaging.spi.Connector;
 
 /** verify-service on the in-memory connector: see {@link VerifyScenario}. */
-@ExtendWith(SharedModelsCondition.class)
 @QuarkusTest
 @QuarkusTestResource(value = InMemoryChannels.class, restrictToAnnotatedClass = true,
         initArgs = @ResourceArg(name = InMemoryChannels.OUTGOING, value = "committed,session-events"))
-class VerifyServiceTest {
-
-    @Inject
-    @Connector("smallrye-in-memory")
-    InMemoryConnector connector;
-
-    @Inject
-    MeterRegistry registry;
+class VerifyServiceTest extends InMemoryLevelTest {
 
     @Test
     void commitsOnlyVerifiedTokensAndDropsStaleProposals() throws Exception {
         VerifyScenario.greedy("greedy-1", this::send, () -> commits("greedy-1"));
-        InMemoryLevel.assertAcceptanceCounted(registry, 2);
+        assertAcceptanceCounted(2);
     }
 
     @Test
@@ -77,15 +63,11 @@ class VerifyServiceTest {
         aLevelsFailureEndsTheLogWithItsError("after-garbage");
     }
 
-    private void send(String topic, Object message) {
-        new InMemoryLevel(connector).send(topic, message);
-    }
-
     private List<SessionEvent> sessionEvents() {
-        return new InMemoryLevel(connector).received("session-events");
+        return received("session-events");
     }
 
     private List<Commit> commits(String session) {
-        return new InMemoryLevel(connector).received("committed", Commit::sessionId, session);
+        return received("committed", Commit::sessionId, session);
     }
 }
