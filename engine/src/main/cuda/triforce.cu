@@ -607,13 +607,58 @@ __device__ __forceinline__ void await_tile(LoadTile& load_tile, int tile, int ti
     __syncthreads();
 }
 
+// Scores s of one 8-key n-tile of this thread (its keys `key` and key + 1, for rows g and g + 8) in
+// base-2 units, the keys a row may not see (past the split, after the row's own slot) at -inf;
+// folds them into the rows' maxima mx.
+__device__ __forceinline__ void mask_scores(float (&s)[4], int key, int kEnd, const int (&limit)[2], float scaleLog2,
+                                            float (&mx)[2]) {
+#pragma unroll
+    for (int e = 0; e < 4; e++) {
+        int k = key + (e & 1);
+        int hrow = e >> 1;
+        bool ok = k < kEnd && k <= limit[hrow];
+        s[e] = ok ? s[e] * scaleLog2 : -INFINITY;
+        mx[hrow] = fmaxf(mx[hrow], s[e]);
+    }
+}
+
+// The maximum of v over the four threads of a quad (the threads sharing a row's scores).
+__device__ __forceinline__ float quad_max(float v) {
+    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
+    return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
+}
+
+// The online-softmax step of one row for a tile whose scores peak at tileMax: the new running
+// maximum m, the base the tile's exponentials subtract (0 while the row sees no key yet), and the
+// factor alpha the row's sum l (rescaled here) and outputs are rescaled by, returned.
+__device__ __forceinline__ float softmax_step(float tileMax, float& m, float& l, float& base) {
+    float mNew = fmaxf(m, tileMax);
+    base = mNew == -INFINITY ? 0.f : mNew;
+    float alpha = exp2f(m - base);
+    m = mNew;
+    l *= alpha;
+    return alpha;
+}
+
+// Rescales outputs o (n-tiles of mma accumulators: elements 0, 1 row g, 2, 3 row g + 8) by the rows' alpha.
+template <int N>
+__device__ __forceinline__ void rescale_rows(float (&o)[N][4], const float (&alpha)[2]) {
+#pragma unroll
+    for (int i = 0; i < N; i++) {
+        o[i][0] *= alpha[0];
+        o[i][1] *= alpha[0];
+        o[i][2] *= alpha[1];
+        o[i][3] *= alpha[1];
+    }
+}
+
 // One group of at most 16 query rows (a decode step; a verify block of up to 16 / G tokens): the
 // 4 warps split each tile, so all of them compute, not only warp 0 -- warp w takes the scores of
 // keys 16w .. 16w+15 and the P.V product of head dims HD/4 * w .. HD/4 * (w+1). The tile's row
 // maxima and P (bf16) go through shared memory. Every value takes the same operations in the
-// same order as in the per-row loop of attention_body (the scores' k order, the tile maximum,
-// P rounded to bf16, each thread's sum over the n-tiles in order, P.V over 16-key blocks in
-// order), so a row's bits do not depend on which of the two computed it.
+// same order as in the per-row loop of attention_body (the scores' k order, mask_scores, the tile
+// maximum, softmax_step, P rounded to bf16, each thread's sum over the n-tiles in order, P.V over
+// 16-key blocks in order), so a row's bits do not depend on which of the two computed it.
 template <int HD, typename LoadTile>
 __device__ __forceinline__ void attention_rows16(const uint16_t* __restrict__ q, const uint16_t* ks,
                                                  const uint16_t* vs, LoadTile& load_tile, bool early, int n,
@@ -660,20 +705,10 @@ __device__ __forceinline__ void attention_rows16(const uint16_t* __restrict__ q,
         const int key0 = kStart + tile * ATT_TILE;
         float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
-        for (int j = 0; j < 2; j++) {
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                int key = key0 + (2 * warp + j) * 8 + 2 * tq + (e & 1);
-                int hrow = e >> 1;
-                bool ok = key < kEnd && key <= limit[hrow];
-                s[j][e] = ok ? s[j][e] * scaleLog2 : -INFINITY;
-                mx[hrow] = fmaxf(mx[hrow], s[j][e]);
-            }
-        }
+        for (int j = 0; j < 2; j++) mask_scores(s[j], key0 + (2 * warp + j) * 8 + 2 * tq, kEnd, limit, scaleLog2, mx);
 #pragma unroll
         for (int hrow = 0; hrow < 2; hrow++) {
-            mx[hrow] = fmaxf(mx[hrow], __shfl_xor_sync(0xffffffffu, mx[hrow], 1));
-            mx[hrow] = fmaxf(mx[hrow], __shfl_xor_sync(0xffffffffu, mx[hrow], 2));
+            mx[hrow] = quad_max(mx[hrow]);
             if (tq == 0) tileMax[warp][g + 8 * hrow] = mx[hrow];
         }
         __syncthreads();
@@ -682,19 +717,9 @@ __device__ __forceinline__ void attention_rows16(const uint16_t* __restrict__ q,
         for (int hrow = 0; hrow < 2; hrow++) {
             const int row = g + 8 * hrow;
             float tmax = fmaxf(fmaxf(tileMax[0][row], tileMax[1][row]), fmaxf(tileMax[2][row], tileMax[3][row]));
-            float mNew = fmaxf(m[hrow], tmax);
-            base[hrow] = mNew == -INFINITY ? 0.f : mNew;
-            alpha[hrow] = exp2f(m[hrow] - base[hrow]);
-            m[hrow] = mNew;
-            l[hrow] *= alpha[hrow];
+            alpha[hrow] = softmax_step(tmax, m[hrow], l[hrow], base[hrow]);
         }
-#pragma unroll
-        for (int i = 0; i < 2 * DW; i++) {
-            o[i][0] *= alpha[0];
-            o[i][1] *= alpha[0];
-            o[i][2] *= alpha[1];
-            o[i][3] *= alpha[1];
-        }
+        rescale_rows(o, alpha);
 #pragma unroll
         for (int j = 0; j < 2; j++) {
             const int key = (2 * warp + j) * 8 + 2 * tq;
@@ -838,33 +863,14 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
                 float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
                 for (int nt = 0; nt < ATT_NT; nt++) {
-#pragma unroll
-                    for (int e = 0; e < 4; e++) {
-                        int key = key0 + nt * 8 + 2 * tq + (e & 1);
-                        int hrow = e >> 1;
-                        bool ok = key < kEnd && key <= limit[hrow];
-                        s[nt][e] = ok ? s[nt][e] * scaleLog2 : -INFINITY;
-                        mx[hrow] = fmaxf(mx[hrow], s[nt][e]);
-                    }
+                    mask_scores(s[nt], key0 + nt * 8 + 2 * tq, kEnd, limit, scaleLog2, mx);
                 }
                 float alpha[2], base[2];
 #pragma unroll
                 for (int hrow = 0; hrow < 2; hrow++) {
-                    mx[hrow] = fmaxf(mx[hrow], __shfl_xor_sync(0xffffffffu, mx[hrow], 1));
-                    mx[hrow] = fmaxf(mx[hrow], __shfl_xor_sync(0xffffffffu, mx[hrow], 2));
-                    float mNew = fmaxf(m[hrow], mx[hrow]);
-                    base[hrow] = mNew == -INFINITY ? 0.f : mNew;
-                    alpha[hrow] = exp2f(m[hrow] - base[hrow]);
-                    m[hrow] = mNew;
-                    l[hrow] *= alpha[hrow];
+                    alpha[hrow] = softmax_step(quad_max(mx[hrow]), m[hrow], l[hrow], base[hrow]);
                 }
-#pragma unroll
-                for (int i = 0; i < HD / 8; i++) {
-                    o[i][0] *= alpha[0];
-                    o[i][1] *= alpha[0];
-                    o[i][2] *= alpha[1];
-                    o[i][3] *= alpha[1];
-                }
+                rescale_rows(o, alpha);
                 // P (rounded to bf16, as the P.V product sees it) and its row sums.
                 uint32_t pa[ATT_NT / 2][4];
 #pragma unroll
