@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Compares builds of the kernels in one device call: the benchmark runs with the working tree's
-# build ("base": engine/target/classes) and with each variant given, one after the other, for several rounds, so every build
-# meets the same machine (machines of one kind differ by up to 6%; repeat runs on one by 0.3%).
+# build ("base": engine/target/classes) and with each variant given, one after the other, for
+# several rounds, so every build meets the same machine (machines of one kind differ by up to 6%;
+# repeat runs on one by 0.3%).
 # A variant is a fatbin (another build of triforce.cu, loaded with the classes here), e.g.
 #   nvcc -O3 -std=c++17 -fatbin -gencode=arch=compute_90,code=sm_90 -gencode=arch=compute_90,code=compute_90 \
 #     -o .device/fat/NAME.fatbin engine/src/main/cuda/triforce.cu
