@@ -8,7 +8,8 @@
 #     -o .device/fat/NAME.fatbin engine/src/main/cuda/triforce.cu
 # or a directory of engine classes (another commit's build, its fatbin inside: for changes on the
 # Java side too), e.g. from `git worktree add /tmp/base HEAD~1` and `mvn -o -pl engine compile`
-# there, copied to .device/NAME. Carry .device and the classes as run-on-device.sh says, and run:
+# there, copied to .device/NAME, or JVM options starting -D (a setting, with the classes here),
+# e.g. -Dtriforce.cuda.pdl=false. Carry .device and the classes as run-on-device.sh says, and run:
 #   scripts/gpu/ab.sh [-r ROUNDS] VARIANT... -- [GpuBench options]
 # Prints each run's step rows under "=== NAME (round R)". A variant's bits are the GPU tests'
 # business: run-on-device.sh test with TRIFORCE_JAVA_OPTS=-Dtriforce.cuda.fatbin=FILE (or
@@ -22,12 +23,12 @@ if [ "${1:-}" = "-r" ]; then
 fi
 variants=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do
-  [ -e "$1" ] || { echo "no such fatbin or classes directory: $1" >&2; exit 2; }
+  [[ "$1" == -D* ]] || [ -e "$1" ] || { echo "not a fatbin, classes directory or -D option: $1" >&2; exit 2; }
   variants+=("$1")
   shift
 done
 [ "${1:-}" = "--" ] && shift
-[ ${#variants[@]} -gt 0 ] || { echo "usage: $0 [-r ROUNDS] FATBIN|CLASSES_DIR... -- [GpuBench options]" >&2; exit 2; }
+[ ${#variants[@]} -gt 0 ] || { echo "usage: $0 [-r ROUNDS] FATBIN|CLASSES_DIR|-DKEY=VALUE... -- [GpuBench options]" >&2; exit 2; }
 run() {  # name, extra JVM options, engine classes, bench options...
   local name=$1 opts=$2 classes=$3
   shift 3
@@ -38,7 +39,9 @@ run() {  # name, extra JVM options, engine classes, bench options...
 for round in $(seq 1 "$rounds"); do
   run base "" engine/target/classes "$@"
   for v in "${variants[@]}"; do
-    if [ -d "$v" ]; then
+    if [[ "$v" == -D* ]]; then
+      run "$v" "$v" engine/target/classes "$@"
+    elif [ -d "$v" ]; then
       run "$(basename "$v")" "" "$v" "$@"
     else
       run "$(basename "$v" .fatbin)" "-Dtriforce.cuda.fatbin=$v" engine/target/classes "$@"

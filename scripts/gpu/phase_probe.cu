@@ -7,6 +7,9 @@
 //   barrier  one persistent kernel, a grid-wide barrier between phases
 //   prefetch the same, every thread issuing its first P loads of the next phase before the
 //            barrier (P = 2, 4, 8: 16 bytes each)
+//   l2       the barrier form, the blocks prefetching the next phase's first X MB into L2
+//            (cp.async.bulk.prefetch, a slice a block) at the start of each phase ("l2start")
+//            or just before the barrier ("l2end")
 // Each phase ends by writing a word that the next phase reads after its wait (the activation
 // hand-off), so no phase can run ahead. Build here (nvcc 13) and run on the device machine:
 //   nvcc -O3 -std=c++17 -arch=sm_90 -o .device/phase_probe scripts/gpu/phase_probe.cu
@@ -101,6 +104,35 @@ __global__ void persistent(const uint4* base, const Phase* phases, int n, uint32
     if (acc == 0x9e3779b9u) words[n] = acc;
 }
 
+// The barrier form with the first `prefetch` words of the next phase prefetched into L2, each
+// block a contiguous slice, at the start of the current phase (early) or before the barrier.
+template <bool EARLY>
+__global__ void persistent_l2(const uint4* base, const Phase* phases, int n, uint32_t* words, size_t prefetch) {
+    namespace cg = cooperative_groups;
+    cg::grid_group grid = cg::this_grid();
+    const size_t tid = blockIdx.x * (size_t) blockDim.x + threadIdx.x, threads = (size_t) gridDim.x * blockDim.x;
+    auto prefetch_next = [&](int k) {
+        if (k + 1 >= n || threadIdx.x != 0) return;
+        Phase nx = phases[k + 1];
+        size_t total = prefetch < nx.count ? prefetch : nx.count;
+        size_t per = (total + gridDim.x - 1) / gridDim.x, first = blockIdx.x * per;
+        if (first >= total) return;
+        size_t count = total - first < per ? total - first : per;
+        asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(base + nx.offset + first),
+                     "r"((uint32_t) (count * 16)) : "memory");
+    };
+    uint32_t acc = 0, in = 0;
+    for (int k = 0; k < n; k++) {
+        if (EARLY) prefetch_next(k);
+        acc ^= stream_phase(base, phases[k], tid, threads, 0);
+        if (blockIdx.x == 0 && threadIdx.x == 0) words[k] = in + 1;
+        if (!EARLY) prefetch_next(k);
+        grid.sync();
+        in = hand_off_read(words + k);
+    }
+    if (acc == 0x9e3779b9u) words[n] = acc;
+}
+
 int main(int argc, char** argv) {
     const char* shape = argc > 1 ? argv[1] : "llama2-7b";
     const size_t context = argc > 2 ? strtoull(argv[2], nullptr, 10) : 4096;
@@ -164,7 +196,7 @@ int main(int argc, char** argv) {
             CHECK(cudaEventElapsedTime(&ms, t0, t1));
             if (ms < best) best = ms;
         }
-        printf("%-9s %8.3f ms  %5.2f TB/s  (floor at 3.2 TB/s: %.3f ms)\n", name, best, gb / best,
+        printf("%-11s %8.3f ms  %5.2f TB/s  (floor at 3.2 TB/s: %.3f ms)\n", name, best, gb / best,
                gb / 3.2);
     };
     printf("%s, context %zu: %d phases, %.2f GB; blocks of 256 threads a SM: %d (one, kernels), %d (persistent)\n",
@@ -196,5 +228,15 @@ int main(int argc, char** argv) {
     cooperative("prefetch2", (const void*) persistent<2>);
     cooperative("prefetch4", (const void*) persistent<4>);
     cooperative("prefetch8", (const void*) persistent<8>);
+    for (size_t mb : {4, 16, 32}) {
+        size_t prefetch = mb << 16;   // in 16-byte words
+        void* l2args[] = {&base, &devPhases, (void*) &n, &handOff, &prefetch};
+        char name[32];
+        for (bool early : {true, false}) {
+            snprintf(name, sizeof name, "l2%s %zu", early ? "start" : "end", mb);
+            const void* kernel = early ? (const void*) persistent_l2<true> : (const void*) persistent_l2<false>;
+            time(name, [&] { CHECK(cudaLaunchCooperativeKernel(kernel, grid, 256, l2args, 0, stream)); });
+        }
+    }
     return 0;
 }
