@@ -378,10 +378,18 @@ __device__ void gemv_epilogue(const GemvArgs& a, int slices, int y, const float2
     }
 }
 
-// PIPELINED: each warp keeps a second batch of 4 weight chunks in flight while it runs the mma of
-// the first. It takes 32 more registers, so 2 blocks a SM instead of 3; see GEMV_KERNEL for where
-// that pays.
-template <int NT, int IN, int OUT, bool PIPELINED>
+// How a GEMV overlaps its weight stream with the rest (same bits in every form; see GEMV_KERNEL
+// for where each pays):
+//   PLAIN      the block stages up to 64 / NT chunks of activations, then each warp loads 4 weight
+//              chunks at a time and runs their mma
+//   PIPELINED  each warp keeps a second batch of 4 weight chunks in flight while it runs the mma
+//              of the first: 32 more registers, 2 blocks a SM instead of 3
+//   ROLLING    activations staged 4 chunks at a time in two halves of the buffer, the next 4 while
+//              this batch's weights load, so the weight stream does not wait for the slice's whole
+//              staging (0.4 ms of a Llama-2-7B verify of 16 tokens); 99 registers, 2 blocks a SM
+enum { PLAIN = 0, PIPELINED = 1, ROLLING = 2 };
+
+template <int NT, int IN, int OUT, int FORM>
 __device__ __forceinline__ void gemv_body(const GemvArgs& a) {
     extern __shared__ uint4 smem[];  // staged hi and lo activations
     __shared__ int isLast;
@@ -430,7 +438,38 @@ __device__ __forceinline__ void gemv_body(const GemvArgs& a) {
     float acc[NT][4];
 #pragma unroll
     for (int nt = 0; nt < NT; nt++) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
-    for (int cs = 0; cs < nc; cs += stage) {
+    if (FORM == ROLLING) {
+        // Slots 0-3 and 4-7 of the buffer take batches in turn (a buffer of more than 4 chunks
+        // exists whenever the slice has more than 4).
+        gemv_stage<NT, IN>(a, xs_hi, xs_lo, c0, min(4, nc), inv);
+        __syncthreads();
+        for (int c = 0; c < nc; c += 4) {
+            const int slot = c & 4;
+            const bool full = c + 4 <= nc;
+            if (active && full && c > 0) {
+#pragma unroll
+                for (int j = 0; j < 4; j++) {
+                    w[2 * j] = load_stream(wp + (c + j) * 64);
+                    w[2 * j + 1] = load_stream(wp + (c + j) * 64 + 32);
+                }
+            }
+            if (c + 4 < nc) {
+                gemv_stage<NT, IN>(a, xs_hi + (slot ^ 4) * NT * 32, xs_lo + (slot ^ 4) * NT * 32, c0 + c + 4,
+                                   min(4, nc - c - 4), inv);
+            }
+            if (active && full) {
+#pragma unroll
+                for (int j = 0; j < 4; j++) gemv_chunk<NT>(acc, w[2 * j], w[2 * j + 1], xs_hi, xs_lo, slot + j, lane);
+            } else if (active) {
+                for (int cc = c; cc < nc; cc++) {
+                    gemv_chunk<NT>(acc, load_stream(wp + cc * 64), load_stream(wp + cc * 64 + 32), xs_hi, xs_lo,
+                                   slot + cc - c, lane);
+                }
+            }
+            __syncthreads();  // the next batch is staged; every warp is done with this one's slots
+        }
+    }
+    for (int cs = 0; FORM != ROLLING && cs < nc; cs += stage) {
         const int count = min(stage, nc - cs);
         if (cs > 0) __syncthreads();  // every warp is done with the previous stage
         gemv_stage<NT, IN>(a, xs_hi, xs_lo, c0 + cs, count, inv);
@@ -438,7 +477,7 @@ __device__ __forceinline__ void gemv_body(const GemvArgs& a) {
         if (!active) continue;
         int c = cs;
         for (; c + 4 <= cs + count; c += 4) {
-            if (PIPELINED) {
+            if (FORM == PIPELINED) {
                 if (c > 0) {
 #pragma unroll
                     for (int j = 0; j < 8; j++) w[j] = wn[j];
@@ -488,32 +527,39 @@ __device__ __forceinline__ void gemv_body(const GemvArgs& a) {
     if (threadIdx.x == 0) a.counters[blockIdx.y] = 0;
 }
 
-// The 9-16-token kernels also come PIPELINED ("p"), except q/k/v: same bits, and which form is
-// faster depends on the model (CudaTransformer times both once). H100, verify of 16 tokens:
-// Llama-3.1-8B 32K 9.27 -> 9.01 ms, Llama-2-7B 4K 7.38 -> 7.49 ms; q/k/v pipelined too: 9.16 / 7.39.
-#define GEMV_KERNEL(name, NT, IN, OUT, PIPE) \
-    extern "C" __global__ void __launch_bounds__(256, PIPE ? 2 : 0) name(const GemvArgs a) { \
-        gemv_body<NT, IN, OUT, PIPE>(a); \
+// The 9-16-token kernels also come PIPELINED ("p", except q/k/v) and ROLLING ("r", q/k/v, gate/up
+// and logits, whose staging normalises on the fly); o_proj and down stay PLAIN in the rolling set.
+// Which set is fastest depends on the model (CudaTransformer times each once). H100, a 16-token
+// step on a scratch cache, plain / pipelined / rolling: Llama-2-7B 6.08 / 6.15 / 5.92 ms,
+// Llama-3.1-8B 6.62 / 6.31 / 6.31. Rolling held to 3 blocks a SM (80 registers, 32-40 bytes
+// spilled) lost: Llama-2-7B verify of 16 at 4K 7.22 ms against 7.02, 7.29 with o_proj and down
+// rolling too.
+#define GEMV_KERNEL(name, NT, IN, OUT, FORM) \
+    extern "C" __global__ void __launch_bounds__(256, FORM == PIPELINED ? 2 : 0) name(const GemvArgs a) { \
+        gemv_body<NT, IN, OUT, FORM>(a); \
     }
-GEMV_KERNEL(gemv_qkv8, 1, IN_NORM, OUT_ROPE, false)
-GEMV_KERNEL(gemv_qkv16, 2, IN_NORM, OUT_ROPE, false)
-GEMV_KERNEL(gemv_gateup8, 1, IN_NORM, OUT_SWIGLU, false)
-GEMV_KERNEL(gemv_gateup16, 2, IN_NORM, OUT_SWIGLU, false)
-GEMV_KERNEL(gemv_gateup16p, 2, IN_NORM, OUT_SWIGLU, true)
-GEMV_KERNEL(gemv_resid8, 1, IN_ACT, OUT_RESID, false)
-GEMV_KERNEL(gemv_resid16, 2, IN_ACT, OUT_RESID, false)
-GEMV_KERNEL(gemv_resid16p, 2, IN_ACT, OUT_RESID, true)
-GEMV_KERNEL(gemv_logits8, 1, IN_NORM, OUT_LOGITS, false)
-GEMV_KERNEL(gemv_logits16, 2, IN_NORM, OUT_LOGITS, false)
-GEMV_KERNEL(gemv_logits16p, 2, IN_NORM, OUT_LOGITS, true)
-GEMV_KERNEL(gemv_qkv32, 4, IN_NORM, OUT_ROPE, false)
-GEMV_KERNEL(gemv_qkv64, 8, IN_NORM, OUT_ROPE, false)
-GEMV_KERNEL(gemv_gateup32, 4, IN_NORM, OUT_SWIGLU, false)
-GEMV_KERNEL(gemv_gateup64, 8, IN_NORM, OUT_SWIGLU, false)
-GEMV_KERNEL(gemv_resid32, 4, IN_ACT, OUT_RESID, false)
-GEMV_KERNEL(gemv_resid64, 8, IN_ACT, OUT_RESID, false)
-GEMV_KERNEL(gemv_logits32, 4, IN_NORM, OUT_LOGITS, false)
-GEMV_KERNEL(gemv_logits64, 8, IN_NORM, OUT_LOGITS, false)
+GEMV_KERNEL(gemv_qkv8, 1, IN_NORM, OUT_ROPE, PLAIN)
+GEMV_KERNEL(gemv_qkv16, 2, IN_NORM, OUT_ROPE, PLAIN)
+GEMV_KERNEL(gemv_qkv16r, 2, IN_NORM, OUT_ROPE, ROLLING)
+GEMV_KERNEL(gemv_gateup8, 1, IN_NORM, OUT_SWIGLU, PLAIN)
+GEMV_KERNEL(gemv_gateup16, 2, IN_NORM, OUT_SWIGLU, PLAIN)
+GEMV_KERNEL(gemv_gateup16p, 2, IN_NORM, OUT_SWIGLU, PIPELINED)
+GEMV_KERNEL(gemv_gateup16r, 2, IN_NORM, OUT_SWIGLU, ROLLING)
+GEMV_KERNEL(gemv_resid8, 1, IN_ACT, OUT_RESID, PLAIN)
+GEMV_KERNEL(gemv_resid16, 2, IN_ACT, OUT_RESID, PLAIN)
+GEMV_KERNEL(gemv_resid16p, 2, IN_ACT, OUT_RESID, PIPELINED)
+GEMV_KERNEL(gemv_logits8, 1, IN_NORM, OUT_LOGITS, PLAIN)
+GEMV_KERNEL(gemv_logits16, 2, IN_NORM, OUT_LOGITS, PLAIN)
+GEMV_KERNEL(gemv_logits16p, 2, IN_NORM, OUT_LOGITS, PIPELINED)
+GEMV_KERNEL(gemv_logits16r, 2, IN_NORM, OUT_LOGITS, ROLLING)
+GEMV_KERNEL(gemv_qkv32, 4, IN_NORM, OUT_ROPE, PLAIN)
+GEMV_KERNEL(gemv_qkv64, 8, IN_NORM, OUT_ROPE, PLAIN)
+GEMV_KERNEL(gemv_gateup32, 4, IN_NORM, OUT_SWIGLU, PLAIN)
+GEMV_KERNEL(gemv_gateup64, 8, IN_NORM, OUT_SWIGLU, PLAIN)
+GEMV_KERNEL(gemv_resid32, 4, IN_ACT, OUT_RESID, PLAIN)
+GEMV_KERNEL(gemv_resid64, 8, IN_ACT, OUT_RESID, PLAIN)
+GEMV_KERNEL(gemv_logits32, 4, IN_NORM, OUT_LOGITS, PLAIN)
+GEMV_KERNEL(gemv_logits64, 8, IN_NORM, OUT_LOGITS, PLAIN)
 
 // x[t] = embedding row of token t, and its sums of squares per 128-row group; token t's RoPE cos
 // and sin (times the attention scaling) in rope[t][half], which every layer's q/k/v epilogue (or

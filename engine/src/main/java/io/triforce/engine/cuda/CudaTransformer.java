@@ -16,6 +16,8 @@ import io.triforce.engine.spec.Verdict;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.IntBuffer;
+import java.util.Arrays;
+import java.util.List;
 import java.util.Set;
 import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
@@ -46,8 +48,29 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
     static final int PARAMS_BYTES = 16 + 4 * MAX_TOKENS;
     /** Most shared memory a GEMV block stages activations in (triforce.cu: 64 / NT chunks at a time). */
     private static final int STAGED_BYTES = 64 * 1024;
-    /** The GEMVs that also come in a PIPELINED form for 9-16-token blocks (triforce.cu, GEMV_KERNEL). */
-    private static final Set<String> PIPELINED_FORMS = Set.of("gemv_gateup", "gemv_resid", "gemv_logits");
+
+    /**
+     * The forms of the 9-16-token GEMVs (triforce.cu, gemv_body and GEMV_KERNEL): the kernels that
+     * have the form, by the suffix of their names; the others stay plain. All give the same bits;
+     * which is fastest depends on the model's shapes, so the first such step times each.
+     */
+    private enum Form16 {
+        PLAIN("", Set.of()),
+        PIPELINED("p", Set.of("gemv_gateup", "gemv_resid", "gemv_logits")),
+        ROLLING("r", Set.of("gemv_qkv", "gemv_gateup", "gemv_logits"));
+
+        final String suffix;
+        final Set<String> kernels;
+
+        Form16(String suffix, Set<String> kernels) {
+            this.suffix = suffix;
+            this.kernels = kernels;
+        }
+
+        String kernel(String gemv) {
+            return gemv + "16" + (kernels.contains(gemv) ? suffix : "");
+        }
+    }
 
     private final CudaDevice dev;
     private final DeviceModel model;
@@ -67,7 +90,7 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
     private final CUdeviceptr ropeTable;   // float2 [64][headDim/2]: the step's RoPE cos, sin (embed writes it)
     private final int normGroups;
     private final int attentionShared;
-    private Boolean pipelined16;   // whether 9-16-token blocks use those forms; timed by the first such step
+    private Form16 form16;         // the 9-16-token blocks' GEMVs; timed by the first such step
     private String tuning = "not timed yet";
     private CudaPrefill prefill;   // allocated by the first prompt long enough for it
     private CudaSampling sampling; // allocated by the first sampled step
@@ -103,8 +126,8 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
             for (int tiles = 1; tiles <= MAX_TOKENS / 8; tiles *= 2) {
                 dev.allowSharedMemory(kernel + 8 * tiles, STAGED_BYTES);
             }
-            if (PIPELINED_FORMS.contains(kernel)) {
-                dev.allowSharedMemory(kernel + "16p", STAGED_BYTES);
+            for (Form16 form : Form16.values()) {
+                dev.allowSharedMemory(form.kernel(kernel), STAGED_BYTES);
             }
         }
         attentionShared = 4 * 64 * (c.headDim() + 8) * 2;  // two stages of 64-key K and V tiles, rows padded by 8
@@ -274,35 +297,51 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
      * it; launching the graph again repeats the same step (benchmarks).
      */
     CUgraphExec prepare(CudaKvCache c, int pos, int slot, int n, boolean withLogits, int[] tokens) {
-        tunePipelining(n);
+        tuneForm16(n);
         setParams(pos, slot, n, tokens);
         return graph(c, n, withLogits);
     }
 
     /**
-     * Before the first step of 9-16 tokens: times a 16-token step with the GEMVs' plain and
-     * PIPELINED forms (same bits) on a small scratch cache and keeps the faster. Which one wins
-     * depends on the model's shapes (triforce.cu, GEMV_KERNEL); on the H100 the two differ by 1.7%
-     * (Llama-2-7B) and 3.4% (Llama-3.1-8B), repeat timings by 0.05%. 36 steps, once per model (about
-     * 0.25 s at 7B). Graphs captured later use the choice.
+     * Before the first step of 9-16 tokens: times a 16-token step with each form of the GEMVs (same
+     * bits) on a small scratch cache and keeps the fastest. Which one wins depends on the model's
+     * shapes (triforce.cu, GEMV_KERNEL); on the H100 the forms differ by up to 5%, repeat timings by
+     * 0.05%. 54 steps, once per model (about 0.35 s at 7B). Graphs captured later use the choice.
      */
-    private void tunePipelining(int n) {
-        if (n <= 8 || pipelined16 != null) {
+    private void tuneForm16(int n) {
+        if (n <= 8 || form16 != null) {
             return;
         }
-        double[] ms = new double[2];
+        Form16[] forms = Form16.values();
+        double[] ms = new double[forms.length];
         try (CudaKvCache scratch = new CudaKvCache(dev, config, 4 * MAX_TOKENS)) {
             setParams(0, 0, 16, new int[MAX_TOKENS]);
-            for (int form = 0; form < 2; form++) {
-                pipelined16 = form == 1;
+            for (int i = 0; i < forms.length; i++) {
+                form16 = forms[i];
                 CUgraphExec step = dev.capture(() -> enqueue(scratch, 16, false));
-                ms[form] = dev.timeMs(() -> dev.launch(step), 5, 3);
+                ms[i] = dev.timeMs(() -> dev.launch(step), 5, 3);
                 cuGraphExecDestroy(step);
             }
         }
-        pipelined16 = ms[1] < ms[0];
-        tuning = String.format("%s (scratch 16-token step %.3f ms plain, %.3f ms pipelined)",
-                pipelined16 ? "pipelined" : "plain", ms[0], ms[1]);
+        int best = 0;
+        StringBuilder timings = new StringBuilder();
+        for (int i = 0; i < forms.length; i++) {
+            best = ms[i] < ms[best] ? i : best;
+            timings.append(String.format("%s%.3f ms %s", i > 0 ? ", " : "", ms[i], forms[i].name().toLowerCase()));
+        }
+        form16 = forms[best];
+        tuning = form16.name().toLowerCase() + " (scratch 16-token step " + timings + ")";
+    }
+
+    /** The forms of the 9-16-token GEMVs, by name (tests). */
+    static List<String> forms16() {
+        return Arrays.stream(Form16.values()).map(f -> f.name().toLowerCase()).toList();
+    }
+
+    /** Makes 9-16-token steps captured from now on use the form named, untimed (tests: all forms give the same bits). */
+    void useForm16(String name) {
+        form16 = Form16.valueOf(name.toUpperCase());
+        tuning = name + " (set, not timed)";
     }
 
     /** Which GEMV form 9-16-token steps use and the timings that chose it (bench-gpu prints it). */
@@ -391,8 +430,8 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         a.putInt(capacity).putInt(0);
         a.putFloat(config.normEps());
         int staged = Math.min(m.cps(), 64 / tiles) * tiles * 32 * 16 * 2;
-        boolean pipelined = tiles == 2 && Boolean.TRUE.equals(pipelined16) && PIPELINED_FORMS.contains(kernel);
-        dev.launch(kernel + 8 * tiles + (pipelined ? "p" : ""), m.slices(), (m.rowTiles() + 7) / 8, 1, 256, staged,
+        String name = tiles == 2 && form16 != null ? form16.kernel(kernel) : kernel + 8 * tiles;
+        dev.launch(name, m.slices(), (m.rowTiles() + 7) / 8, 1, 256, staged,
                 a.array());
     }
 

@@ -13,6 +13,7 @@ import io.triforce.engine.model.ModelConfig;
 import io.triforce.engine.sampling.Sampler;
 import io.triforce.engine.testing.RequiresGpu;
 import java.lang.foreign.Arena;
+import java.util.Arrays;
 import java.util.Random;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -37,6 +38,43 @@ class CudaBackendTest {
             try (Transformer cpu = new CpuBackend().load(weights);
                  CudaTransformer gpu = new CudaBackend().load(weights)) {
                 compare(shape, config, cpu, gpu, promptLength);
+            }
+        }
+    }
+
+    /**
+     * Each form of the 9-16-token GEMVs (plain, pipelined, rolling) gives a 16-token block the bits
+     * of the token-by-token forward: two blocks of 16, so the second also reads keys the first
+     * block's form wrote.
+     */
+    @ParameterizedTest
+    @CsvSource({"pycode-target, -1", "llama2-7b, 2", "llama31-8b, 2"})
+    void everyGemvFormOf16TokenBlocksGivesTheSameBits(String shape, int layers) {
+        ModelConfig config = ModelShapes.get(shape, layers);
+        try (Arena arena = Arena.ofShared()) {
+            LlamaWeights weights = RandomWeights.create(config, 5, arena);
+            try (CudaTransformer gpu = new CudaBackend().load(weights)) {
+                int[] prompt = new Random(3).ints(32, 0, config.vocabSize()).toArray();
+                float[][] byToken = new float[16][];
+                try (CudaKvCache single = (CudaKvCache) gpu.newCache(new KvCacheSpec.Full(32))) {
+                    for (int i = 0; i < 32; i++) {
+                        float[] row = gpu.forward(new int[] {prompt[i]}, single, 1)[0];
+                        if (i >= 16) {
+                            byToken[i - 16] = row;
+                        }
+                    }
+                }
+                assertEquals(3, CudaTransformer.forms16().size());
+                for (String form : CudaTransformer.forms16()) {
+                    gpu.useForm16(form);
+                    try (CudaKvCache blocks = (CudaKvCache) gpu.newCache(new KvCacheSpec.Full(32))) {
+                        gpu.forward(Arrays.copyOf(prompt, 16), blocks, 0);
+                        float[][] rows = gpu.forward(Arrays.copyOfRange(prompt, 16, 32), blocks, 16);
+                        for (int r = 0; r < 16; r++) {
+                            assertArrayEquals(byToken[r], rows[r], shape + ", " + form + " form: row " + r);
+                        }
+                    }
+                }
             }
         }
     }
