@@ -72,6 +72,14 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         }
     }
 
+    /**
+     * How much faster than the form kept so far a later form's scratch step must be to replace it.
+     * The scratch step predicts a long-context step to about this much: Llama-3.1-8B on the H100,
+     * rolling 6.31 ms vs pipelined 6.32 on the scratch step, 8.89 vs 8.81 ms for a verify of 16 at
+     * 32K; without a margin the choice between them followed the timing noise.
+     */
+    private static final double FORM_MARGIN = 0.01;
+
     private final CudaDevice dev;
     private final DeviceModel model;
     private final ModelConfig config;
@@ -304,7 +312,8 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
 
     /**
      * Before the first step of 9-16 tokens: times a 16-token step with each form of the GEMVs (same
-     * bits) on a small scratch cache and keeps the fastest. Which one wins depends on the model's
+     * bits) on a small scratch cache and keeps the fastest, where a form later in {@link Form16}'s
+     * order must beat the one kept by {@link #FORM_MARGIN}. Which one wins depends on the model's
      * shapes (triforce.cu, GEMV_KERNEL); on the H100 the forms differ by up to 5%, repeat timings by
      * 0.05%. 54 steps, once per model (about 0.35 s at 7B). Graphs captured later use the choice.
      */
@@ -326,7 +335,7 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         int best = 0;
         StringBuilder timings = new StringBuilder();
         for (int i = 0; i < forms.length; i++) {
-            best = ms[i] < ms[best] ? i : best;
+            best = ms[i] < ms[best] * (1 - FORM_MARGIN) ? i : best;
             timings.append(String.format("%s%.3f ms %s", i > 0 ? ", " : "", ms[i], forms[i].name().toLowerCase()));
         }
         form16 = forms[best];
