@@ -386,7 +386,8 @@ __device__ void gemv_epilogue(const GemvArgs& a, int slices, int y, const float2
 //              of the first: 32 more registers, 2 blocks a SM instead of 3
 //   ROLLING    activations staged 4 chunks at a time in two halves of the buffer, the next 4 while
 //              this batch's weights load, so the weight stream does not wait for the slice's whole
-//              staging (0.4 ms of a Llama-2-7B verify of 16 tokens); 99 registers, 2 blocks a SM
+//              staging (about 0.4 ms of a Llama-2-7B verify of 16 tokens, of which this wins back
+//              0.1); 99 registers, 2 blocks a SM
 enum { PLAIN = 0, PIPELINED = 1, ROLLING = 2 };
 
 template <int NT, int IN, int OUT, int FORM>
@@ -468,39 +469,41 @@ __device__ __forceinline__ void gemv_body(const GemvArgs& a) {
             }
             __syncthreads();  // the next batch is staged; every warp is done with this one's slots
         }
-    }
-    for (int cs = 0; FORM != ROLLING && cs < nc; cs += stage) {
-        const int count = min(stage, nc - cs);
-        if (cs > 0) __syncthreads();  // every warp is done with the previous stage
-        gemv_stage<NT, IN>(a, xs_hi, xs_lo, c0 + cs, count, inv);
-        __syncthreads();
-        if (!active) continue;
-        int c = cs;
-        for (; c + 4 <= cs + count; c += 4) {
-            if (FORM == PIPELINED) {
-                if (c > 0) {
+    } else {
+        for (int cs = 0; cs < nc; cs += stage) {
+            const int count = min(stage, nc - cs);
+            if (cs > 0) __syncthreads();  // every warp is done with the previous stage
+            gemv_stage<NT, IN>(a, xs_hi, xs_lo, c0 + cs, count, inv);
+            __syncthreads();
+            if (!active) continue;
+            int c = cs;
+            for (; c + 4 <= cs + count; c += 4) {
+                if (FORM == PIPELINED) {
+                    if (c > 0) {
 #pragma unroll
-                    for (int j = 0; j < 8; j++) w[j] = wn[j];
-                }
-                if (c + 8 <= nc) {  // the next 4 chunks (stages hold multiples of 4) load during this batch's mma
+                        for (int j = 0; j < 8; j++) w[j] = wn[j];
+                    }
+                    if (c + 8 <= nc) {  // the next 4 chunks (stages hold multiples of 4) load during this batch's mma
+#pragma unroll
+                        for (int j = 0; j < 4; j++) {
+                            wn[2 * j] = load_stream(wp + (c + 4 + j) * 64);
+                            wn[2 * j + 1] = load_stream(wp + (c + 4 + j) * 64 + 32);
+                        }
+                    }
+                } else if (c > 0) {
 #pragma unroll
                     for (int j = 0; j < 4; j++) {
-                        wn[2 * j] = load_stream(wp + (c + 4 + j) * 64);
-                        wn[2 * j + 1] = load_stream(wp + (c + 4 + j) * 64 + 32);
+                        w[2 * j] = load_stream(wp + (c + j) * 64);
+                        w[2 * j + 1] = load_stream(wp + (c + j) * 64 + 32);
                     }
                 }
-            } else if (c > 0) {
 #pragma unroll
-                for (int j = 0; j < 4; j++) {
-                    w[2 * j] = load_stream(wp + (c + j) * 64);
-                    w[2 * j + 1] = load_stream(wp + (c + j) * 64 + 32);
-                }
+                for (int j = 0; j < 4; j++) gemv_chunk<NT>(acc, w[2 * j], w[2 * j + 1], xs_hi, xs_lo, c - cs + j, lane);
             }
-#pragma unroll
-            for (int j = 0; j < 4; j++) gemv_chunk<NT>(acc, w[2 * j], w[2 * j + 1], xs_hi, xs_lo, c - cs + j, lane);
-        }
-        for (; c < cs + count; c++) {
-            gemv_chunk<NT>(acc, load_stream(wp + c * 64), load_stream(wp + c * 64 + 32), xs_hi, xs_lo, c - cs, lane);
+            for (; c < cs + count; c++) {
+                gemv_chunk<NT>(acc, load_stream(wp + c * 64), load_stream(wp + c * 64 + 32), xs_hi, xs_lo, c - cs,
+                               lane);
+            }
         }
     }
     if (active) {
