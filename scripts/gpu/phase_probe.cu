@@ -76,8 +76,25 @@ __global__ void phase_kernel(const uint4* base, Phase ph, uint32_t* words, int i
     if (acc == 0x9e3779b9u) words[index] = acc;
 }
 
-template <int P>
-__global__ void persistent(const uint4* base, const Phase* phases, int n, uint32_t* words) {
+// Where the persistent form prefetches the next phase's first `prefetch` words into L2: nowhere,
+// at the start of the current phase, or just before the barrier.
+enum { NO_L2 = 0, L2_START = 1, L2_END = 2 };
+
+// Thread 0 of each block issues the bulk L2 prefetch of its slice of the first `prefetch` words of nx.
+__device__ __forceinline__ void prefetch_l2(const uint4* base, Phase nx, size_t prefetch) {
+    if (threadIdx.x != 0) return;
+    size_t total = prefetch < nx.count ? prefetch : nx.count;
+    size_t per = (total + gridDim.x - 1) / gridDim.x, first = blockIdx.x * per;
+    if (first >= total) return;
+    size_t count = total - first < per ? total - first : per;
+    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(base + nx.offset + first),
+                 "r"((uint32_t) (count * 16)) : "memory");
+}
+
+// One cooperative kernel, a grid barrier between phases; before the barrier every thread may load
+// its first P words of the next phase into registers, and the blocks may prefetch into L2 (L2).
+template <int P, int L2>
+__global__ void persistent(const uint4* base, const Phase* phases, int n, uint32_t* words, size_t prefetch) {
     namespace cg = cooperative_groups;
     cg::grid_group grid = cg::this_grid();
     const size_t tid = blockIdx.x * (size_t) blockDim.x + threadIdx.x, threads = (size_t) gridDim.x * blockDim.x;
@@ -85,6 +102,7 @@ __global__ void persistent(const uint4* base, const Phase* phases, int n, uint32
     uint4 next[P > 0 ? P : 1];
     for (int k = 0; k < n; k++) {
         Phase ph = phases[k];
+        if (L2 == L2_START && k + 1 < n) prefetch_l2(base, phases[k + 1], prefetch);
         size_t skip = 0;
         if (P > 0 && k > 0) {   // the words loaded before the barrier
 #pragma unroll
@@ -98,35 +116,7 @@ __global__ void persistent(const uint4* base, const Phase* phases, int n, uint32
 #pragma unroll
             for (int j = 0; j < P; j++) next[j] = load_stream(base + nx.offset + tid + j * threads);
         }
-        grid.sync();
-        in = hand_off_read(words + k);
-    }
-    if (acc == 0x9e3779b9u) words[n] = acc;
-}
-
-// The barrier form with the first `prefetch` words of the next phase prefetched into L2, each
-// block a contiguous slice, at the start of the current phase (early) or before the barrier.
-template <bool EARLY>
-__global__ void persistent_l2(const uint4* base, const Phase* phases, int n, uint32_t* words, size_t prefetch) {
-    namespace cg = cooperative_groups;
-    cg::grid_group grid = cg::this_grid();
-    const size_t tid = blockIdx.x * (size_t) blockDim.x + threadIdx.x, threads = (size_t) gridDim.x * blockDim.x;
-    auto prefetch_next = [&](int k) {
-        if (k + 1 >= n || threadIdx.x != 0) return;
-        Phase nx = phases[k + 1];
-        size_t total = prefetch < nx.count ? prefetch : nx.count;
-        size_t per = (total + gridDim.x - 1) / gridDim.x, first = blockIdx.x * per;
-        if (first >= total) return;
-        size_t count = total - first < per ? total - first : per;
-        asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(base + nx.offset + first),
-                     "r"((uint32_t) (count * 16)) : "memory");
-    };
-    uint32_t acc = 0, in = 0;
-    for (int k = 0; k < n; k++) {
-        if (EARLY) prefetch_next(k);
-        acc ^= stream_phase(base, phases[k], tid, threads, 0);
-        if (blockIdx.x == 0 && threadIdx.x == 0) words[k] = in + 1;
-        if (!EARLY) prefetch_next(k);
+        if (L2 == L2_END && k + 1 < n) prefetch_l2(base, phases[k + 1], prefetch);
         grid.sync();
         in = hand_off_read(words + k);
     }
@@ -174,7 +164,7 @@ int main(int argc, char** argv) {
     // Each form runs as many blocks of 256 threads as fit (the persistent ones must all be resident;
     // they share the grid of the form with the most registers).
     int perSm = 0, perSmPhase = 0;
-    CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perSm, persistent<8>, 256, 0));
+    CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perSm, persistent<8, NO_L2>, 256, 0));
     CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perSmPhase, phase_kernel, 256, 0));
     const int grid = prop.multiProcessorCount * perSm, gridPhase = prop.multiProcessorCount * perSmPhase;
     cudaStream_t stream;
@@ -220,23 +210,20 @@ int main(int argc, char** argv) {
     CHECK(cudaStreamEndCapture(stream, &graph));
     CHECK(cudaGraphInstantiate(&exec, graph, 0));
     time("kernels", [&] { CHECK(cudaGraphLaunch(exec, stream)); });
-    void* args[] = {&base, &devPhases, (void*) &n, &handOff};
-    auto cooperative = [&](const char* name, const void* kernel) {
+    auto cooperative = [&](const char* name, const void* kernel, size_t prefetch) {
+        void* args[] = {&base, &devPhases, (void*) &n, &handOff, &prefetch};
         time(name, [&] { CHECK(cudaLaunchCooperativeKernel(kernel, grid, 256, args, 0, stream)); });
     };
-    cooperative("barrier", (const void*) persistent<0>);
-    cooperative("prefetch2", (const void*) persistent<2>);
-    cooperative("prefetch4", (const void*) persistent<4>);
-    cooperative("prefetch8", (const void*) persistent<8>);
+    cooperative("barrier", (const void*) persistent<0, NO_L2>, 0);
+    cooperative("prefetch2", (const void*) persistent<2, NO_L2>, 0);
+    cooperative("prefetch4", (const void*) persistent<4, NO_L2>, 0);
+    cooperative("prefetch8", (const void*) persistent<8, NO_L2>, 0);
     for (size_t mb : {4, 16, 32}) {
-        size_t prefetch = mb << 16;   // in 16-byte words
-        void* l2args[] = {&base, &devPhases, (void*) &n, &handOff, &prefetch};
         char name[32];
-        for (bool early : {true, false}) {
-            snprintf(name, sizeof name, "l2%s %zu", early ? "start" : "end", mb);
-            const void* kernel = early ? (const void*) persistent_l2<true> : (const void*) persistent_l2<false>;
-            time(name, [&] { CHECK(cudaLaunchCooperativeKernel(kernel, grid, 256, l2args, 0, stream)); });
-        }
+        snprintf(name, sizeof name, "l2start %zu", mb);
+        cooperative(name, (const void*) persistent<0, L2_START>, mb << 16);   // in 16-byte words
+        snprintf(name, sizeof name, "l2end %zu", mb);
+        cooperative(name, (const void*) persistent<0, L2_END>, mb << 16);
     }
     return 0;
 }
