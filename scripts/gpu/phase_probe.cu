@@ -10,6 +10,10 @@
 //   l2       the barrier form, the blocks prefetching the next phase's first X MB into L2
 //            (cp.async.bulk.prefetch, a slice a block) at the start of each phase ("l2start")
 //            or just before the barrier ("l2end")
+//   ring     one block a SM whose producer warp bulk-copies the block's share of every phase into
+//            a shared-memory ring of S x B KiB ahead of the barriers, the other warps reading it
+//            ("ring SxBK"; "one": all bytes as one phase, the ring's own streaming rate; "+D us": the
+//            consumers busy D us after each hand-off, as a step's RMSNorm, staging and epilogues are)
 // Each phase ends by writing a word that the next phase reads after its wait (the activation
 // hand-off), so no phase can run ahead. Build here (nvcc 13) and run on the device machine:
 //   nvcc -O3 -std=c++17 -arch=sm_90 -o .device/phase_probe scripts/gpu/phase_probe.cu
@@ -123,6 +127,124 @@ __global__ void persistent(const uint4* base, const Phase* phases, int n, uint32
     if (acc == 0x9e3779b9u) words[n] = acc;
 }
 
+// ---- The ring form: weights stream into shared memory ahead of the phase barriers ----------------
+// One block a SM: warp 0 is the producer, the others consume. The producer walks the block's slice
+// of every phase in order and bulk-copies it (cp.async.bulk, completion on an mbarrier) into a
+// ring of STAGES buffers of `chunk` bytes, never waiting on a phase barrier: only on a free buffer.
+// The consumers wait for the previous phase's hand-off (a grid-wide counter), read each buffer as
+// it fills and give it back. So HBM keeps streaming across phase boundaries for as long as the
+// ring holds, and only the consumers (in a decode step: the arithmetic on the activations) wait.
+// Every consumer reads every buffer in order, so it waits on a buffer's fill only after it read
+// the buffer's previous round: a parity is then enough, even with copies completing out of order.
+__device__ __forceinline__ uint32_t smem_addr(const void* p) { return (uint32_t) __cvta_generic_to_shared(p); }
+
+__device__ __forceinline__ void mbar_init(uint64_t* bar, uint32_t count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_addr(bar)), "r"(count) : "memory");
+}
+
+__device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
+    asm volatile(
+        "{\n .reg .pred done;\n wait:\n"
+        " mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+        " @!done bra wait;\n}" ::"r"(smem_addr(bar)), "r"(parity) : "memory");
+}
+
+__device__ __forceinline__ void mbar_arrive(uint64_t* bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(smem_addr(bar)) : "memory");
+}
+
+// The producer: expect `bytes` on `full`, then copy them from global `src` to shared `dst`.
+__device__ __forceinline__ void bulk_load(void* dst, const void* src, uint32_t bytes, uint64_t* full) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_addr(full)), "r"(bytes) : "memory");
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];"
+                 ::"r"(smem_addr(dst)), "l"(src), "r"(bytes), "r"(smem_addr(full)) : "memory");
+}
+
+// Block b's chunks of a phase: b, b + blocks, b + 2 blocks, ... of `chunkWords` 16-byte words each
+// (interleaved, so that at any time the blocks read neighbouring chunks, as a grid-stride loop does).
+// Chunk c of the block starts at word `first(c)` and has `words(c)` words.
+struct BlockChunks {
+    size_t count, chunkWords, stride;
+    uint32_t chunks;
+    __device__ BlockChunks(Phase ph, uint32_t cw) : count(ph.count), chunkWords(cw), stride((size_t) gridDim.x * cw) {
+        size_t all = (count + cw - 1) / cw;
+        chunks = (uint32_t) (all > blockIdx.x ? (all - blockIdx.x + gridDim.x - 1) / gridDim.x : 0);
+    }
+    __device__ size_t first(uint32_t c) const { return blockIdx.x * chunkWords + c * stride; }
+    __device__ uint32_t words(uint32_t c) const { return (uint32_t) min(chunkWords, count - first(c)); }
+};
+
+constexpr int RING_CONSUMERS = 8;   // consumer warps a block
+
+__device__ __forceinline__ uint64_t globaltimer() {
+    uint64_t t;
+    asm volatile("mov.u64 %0, %globaltimer;" : "=l"(t));
+    return t;
+}
+
+template <int STAGES>
+__global__ void __launch_bounds__(32 * (RING_CONSUMERS + 1), 1)
+ring(const uint4* base, const Phase* phases, int n, uint32_t* words, uint32_t* arrived, uint32_t chunkWords,
+     uint32_t delayNs) {
+    extern __shared__ uint4 buf[];              // [STAGES][chunkWords]
+    __shared__ uint64_t full[STAGES], empty[STAGES];
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    if (threadIdx.x == 0) {
+        for (int s = 0; s < STAGES; s++) {
+            mbar_init(&full[s], 1);
+            mbar_init(&empty[s], RING_CONSUMERS);
+        }
+        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    }
+    __syncthreads();
+    if (warp == 0) {   // producer
+        if (lane != 0) return;
+        uint32_t i = 0;
+        for (int k = 0; k < n; k++) {
+            BlockChunks bc(phases[k], chunkWords);
+            for (uint32_t c = 0; c < bc.chunks; c++, i++) {
+                const int s = i % STAGES;
+                mbar_wait(&empty[s], ((i / STAGES) & 1) ^ 1);
+                bulk_load(buf + (size_t) s * chunkWords, base + phases[k].offset + bc.first(c), bc.words(c) * 16, &full[s]);
+            }
+        }
+        return;
+    }
+    const int ctid = threadIdx.x - 32, cthreads = 32 * RING_CONSUMERS;
+    uint32_t acc = 0, in = 0, i = 0;
+    for (int k = 0; k < n; k++) {
+        BlockChunks bc(phases[k], chunkWords);
+        for (uint32_t c = 0; c < bc.chunks; c++, i++) {
+            const int s = i % STAGES;
+            mbar_wait(&full[s], (i / STAGES) & 1);
+            const uint32_t m = bc.words(c);
+            const uint4* b = buf + (size_t) s * chunkWords;
+            for (uint32_t j = ctid; j < m; j += cthreads) acc ^= b[j].x + in;
+            __syncwarp();
+            if (lane == 0) mbar_arrive(&empty[s]);
+        }
+        // The hand-off: every block's consumers done with phase k before any reads phase k + 1.
+        asm volatile("bar.sync 1, %0;" ::"r"(cthreads) : "memory");
+        if (ctid == 0) {
+            if (blockIdx.x == 0) words[k] = in + 1;
+            __threadfence();
+            atomicAdd(arrived, 1u);
+            const uint32_t target = (uint32_t) (k + 1) * gridDim.x;
+            uint32_t seen;
+            do {
+                asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(seen) : "l"(arrived) : "memory");
+            } while (seen < target);
+            // A step's consumers have work after the hand-off before they read weights again
+            // (RMSNorm, staging, epilogues): `delayNs` of it, the ring filling meanwhile.
+            for (uint64_t t0 = globaltimer(); globaltimer() - t0 < delayNs;) {
+            }
+        }
+        asm volatile("bar.sync 1, %0;" ::"r"(cthreads) : "memory");
+        in = hand_off_read(words + k);
+    }
+    if (acc == 0x9e3779b9u) words[n] = acc;
+}
+
 int main(int argc, char** argv) {
     const char* shape = argc > 1 ? argv[1] : "llama2-7b";
     const size_t context = argc > 2 ? strtoull(argv[2], nullptr, 10) : 4096;
@@ -225,5 +347,32 @@ int main(int argc, char** argv) {
         snprintf(name, sizeof name, "l2end %zu", mb);
         cooperative(name, (const void*) persistent<0, L2_END>, mb << 16);
     }
+    uint32_t* arrived;
+    CHECK(cudaMalloc(&arrived, 4));
+    Phase* devAll;   // every byte as one phase: the ring's own streaming rate, no barriers
+    const Phase all{0, words};
+    CHECK(cudaMalloc(&devAll, sizeof(Phase)));
+    CHECK(cudaMemcpy(devAll, &all, sizeof(Phase), cudaMemcpyHostToDevice));
+    auto ringForm = [&](const void* kernel, int stages, uint32_t chunkBytes, bool one = false, uint32_t delayNs = 0) {
+        uint32_t chunkWords = chunkBytes / 16;
+        size_t smem = (size_t) stages * chunkBytes;
+        CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int) smem));
+        int phaseCount = one ? 1 : n;
+        void* args[] = {&base, one ? &devAll : &devPhases, &phaseCount, &handOff, &arrived, &chunkWords, &delayNs};
+        char name[32];
+        snprintf(name, sizeof name, "ring %dx%uK%s", stages, chunkBytes >> 10, one ? " one" : "");
+        if (delayNs > 0) snprintf(name + strlen(name), sizeof name - strlen(name), " +%uus", delayNs / 1000);
+        time(name, [&] {
+            CHECK(cudaMemsetAsync(arrived, 0, 4, stream));
+            CHECK(cudaLaunchCooperativeKernel(kernel, prop.multiProcessorCount, 32 * (RING_CONSUMERS + 1), args,
+                                              smem, stream));
+        });
+    };
+    ringForm((const void*) ring<24>, 24, 8 << 10);
+    ringForm((const void*) ring<12>, 12, 16 << 10);
+    ringForm((const void*) ring<6>, 6, 32 << 10);
+    ringForm((const void*) ring<8>, 8, 8 << 10);
+    ringForm((const void*) ring<24>, 24, 8 << 10, true);
+    for (uint32_t us : {2, 4, 8}) ringForm((const void*) ring<24>, 24, 8 << 10, false, us * 1000);
     return 0;
 }
