@@ -199,13 +199,16 @@ static_assert(sizeof(GemvArgs) == 192, "GemvArgs must match CudaTransformer.gemv
 
 __device__ __forceinline__ uint32_t pack2(uint16_t lo, uint16_t hi) { return (uint32_t) lo | ((uint32_t) hi << 16); }
 
-template <int NT>
+// COMPACT (gemv_resid1): one token, its 4 items a chunk staged at c * 4; the lanes of the other
+// columns read them too, and their results are never written.
+template <int NT, bool COMPACT = false>
 __device__ __forceinline__ void gemv_chunk(float (&acc)[NT][4], uint4 w0, uint4 w1, const uint4* xs_hi,
                                            const uint4* xs_lo, int c, int lane) {
 #pragma unroll
     for (int nt = 0; nt < NT; nt++) {
-        uint4 bh = xs_hi[(c * NT + nt) * 32 + lane];
-        uint4 bl = xs_lo[(c * NT + nt) * 32 + lane];
+        const int i = COMPACT ? c * 4 + (lane & 3) : (c * NT + nt) * 32 + lane;
+        uint4 bh = xs_hi[i];
+        uint4 bl = xs_lo[i];
         mma_bf16(acc[nt], w0.x, w1.x, w0.y, w1.y, bh.x, bh.y);
         mma_bf16(acc[nt], w0.z, w1.z, w0.w, w1.w, bh.z, bh.w);
         mma_bf16(acc[nt], w0.x, w1.x, w0.y, w1.y, bl.x, bl.y);
@@ -216,23 +219,24 @@ __device__ __forceinline__ void gemv_chunk(float (&acc)[NT][4], uint4 w0, uint4 
 // Stages chunks c0 .. c0+nc of the activations: IN_ACT copies hi/lo; IN_NORM normalises x on
 // the fly with the per-token inverse RMS inv[]. Item r of a chunk (NT * 32 of them) is token
 // r / 4; only the first 2^shift items are staged (the tokens of the block, rounded up to a power
-// of two): the other columns are left as they are, their results are never written.
-template <int NT, int IN>
+// of two): the other columns are left as they are, their results are never written. COMPACT
+// (gemv_resid1, one token): the calling warp stages chunk c's 4 items at c * 4.
+template <int NT, int IN, bool COMPACT = false>
 __device__ __forceinline__ void gemv_stage(const GemvArgs& a, uint4* xs_hi, uint4* xs_lo, int c0, int nc,
                                            const float* inv) {
     const int shift = min(32 - __clz(4 * a.n - 1), 5 + __ffs(NT) - 1);   // log2(items staged a chunk)
     if (IN == IN_ACT) {
 #pragma unroll 8
-        for (int e = threadIdx.x; e < nc << shift; e += blockDim.x) {
-            int c = e >> shift, r = e & ((1 << shift) - 1), i = c * NT * 32 + r;
+        for (int e = COMPACT ? threadIdx.x & 31 : threadIdx.x; e < nc << shift; e += COMPACT ? 32 : blockDim.x) {
+            int c = e >> shift, r = e & ((1 << shift) - 1), i = COMPACT ? e : c * NT * 32 + r;
             xs_hi[i] = a.xhi[(size_t) (c0 + c) * MAX_TOKENS * 4 + r];
             xs_lo[i] = a.xlo[(size_t) (c0 + c) * MAX_TOKENS * 4 + r];
         }
     } else {
         const int K = a.kChunks * 32;
 #pragma unroll 4
-        for (int e = threadIdx.x; e < nc << shift; e += blockDim.x) {
-            int c = e >> shift, r = e & ((1 << shift) - 1), i = c * NT * 32 + r;
+        for (int e = COMPACT ? threadIdx.x & 31 : threadIdx.x; e < nc << shift; e += COMPACT ? 32 : blockDim.x) {
+            int c = e >> shift, r = e & ((1 << shift) - 1), i = COMPACT ? e : c * NT * 32 + r;
             int t = r >> 2, k = (c0 + c) * 32 + (r & 3) * 8;
             const float4* xr = (const float4*) (a.x + (size_t) t * K + k);
             const float4* wr = (const float4*) (a.normW + k);
@@ -378,6 +382,35 @@ __device__ void gemv_epilogue(const GemvArgs& a, int slices, int y, const float2
     }
 }
 
+// One-token steps run their residual GEMVs as gemv_resid1 (a block per row tile, below), which
+// leaves no sums of squares, so the RMSNorm GEMVs after them are gemv_*8x, which add x's squares
+// themselves; the q/k/v after embed reads embed's sums as ever.
+#define TILE_MAX_SLICES 16   // gemv_resid1: warps a block
+#define TILE_MAX_GROUPS 64   // gemv_*8x: 128-row groups of x
+
+// gemv_*8x: 1 / RMS of token 0's x [K], as gemv_body computes it from the sums of squares that
+// gemv_epilogue leaves: per 128-row group a lane's rows l, l + 32, l + 64, l + 96 added, then
+// across the warp, the groups added in order. Every thread gets it.
+__device__ float inverse_rms_from_x(const GemvArgs& a, float* groups) {
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, K = a.kChunks * 32;
+    for (int g = warp; g < a.ssGroups; g += 8) {
+        float sq[4];
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const int r = g * GROUP_ROWS + lane + 32 * j;
+            const float v = r < K ? a.x[r] : 0.f;
+            sq[j] = __fmul_rn(v, v);
+        }
+        float v = ((sq[0] + sq[1]) + sq[2]) + sq[3];
+        for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+        if (lane == 0) groups[g] = v;
+    }
+    __syncthreads();
+    float ss = 0.f;
+    for (int g = 0; g < a.ssGroups; g++) ss += groups[g];
+    return (float) (1.0 / sqrt((double) (ss / K) + (double) a.eps));
+}
+
 // How a GEMV overlaps its weight stream with the rest (same bits in every form; see GEMV_KERNEL
 // for where each pays):
 //   PLAIN      the block stages up to 64 / NT chunks of activations, then each warp loads 4 weight
@@ -390,7 +423,7 @@ __device__ void gemv_epilogue(const GemvArgs& a, int slices, int y, const float2
 //              0.1); 99 registers, 2 blocks a SM
 enum { PLAIN = 0, PIPELINED = 1, ROLLING = 2 };
 
-template <int NT, int IN, int OUT, int FORM>
+template <int NT, int IN, int OUT, int FORM, bool SSX = false>
 __device__ __forceinline__ void gemv_body(const GemvArgs& a) {
     extern __shared__ uint4 smem[];  // staged hi and lo activations
     __shared__ int isLast;
@@ -418,7 +451,11 @@ __device__ __forceinline__ void gemv_body(const GemvArgs& a) {
         }
     }
     pdl_wait();
-    if (IN == IN_NORM && threadIdx.x < NT * 8) {
+    if (SSX) {   // one token (gemv_*8x): the sums of squares from x
+        __shared__ float groups[TILE_MAX_GROUPS];
+        const float i = inverse_rms_from_x(a, groups);
+        if (threadIdx.x == 0) inv[0] = i;
+    } else if (IN == IN_NORM && threadIdx.x < NT * 8) {
         // Token threadIdx.x's sums of squares, added in group order (as prefill_norm adds them), B
         // groups' loads in flight at once: this is on the path from the previous kernel to this one.
         // 32 for one-token steps; the wider forms keep 8, as registers are tight there (16 or 32
@@ -563,6 +600,66 @@ GEMV_KERNEL(gemv_resid32, 4, IN_ACT, OUT_RESID, PLAIN)
 GEMV_KERNEL(gemv_resid64, 8, IN_ACT, OUT_RESID, PLAIN)
 GEMV_KERNEL(gemv_logits32, 4, IN_NORM, OUT_LOGITS, PLAIN)
 GEMV_KERNEL(gemv_logits64, 8, IN_NORM, OUT_LOGITS, PLAIN)
+
+#define GEMV_SSX_KERNEL(name, OUT) \
+    extern "C" __global__ void __launch_bounds__(256) name(const GemvArgs a) { gemv_body<1, IN_NORM, OUT, PLAIN, true>(a); }
+GEMV_SSX_KERNEL(gemv_qkv8x, OUT_ROPE)
+GEMV_SSX_KERNEL(gemv_gateup8x, OUT_SWIGLU)
+GEMV_SSX_KERNEL(gemv_logits8x, OUT_LOGITS)
+
+// ---------------------------------------------------------------------------------------------
+// One-token residual GEMVs (o_proj, down) with a block per row tile: grid (rowTiles), one warp per
+// slice of the sliced kernels' split (32 x slices threads). Warp w stages slice w's activations
+// (compact) and sums the slice's chunks as gemv_resid8 does; the block adds the slices in order
+// and adds the tile's 16 rows to x itself: the same bits, with no partial sums through L2, no
+// count of finished blocks and no epilogue waiting for the last of them at the kernel's tail. It
+// leaves no sums of squares (16 rows of a 128-row group): the RMSNorm GEMV after it is a gemv_*8x.
+extern "C" __global__ void __launch_bounds__(32 * TILE_MAX_SLICES) gemv_resid1(const GemvArgs a) {
+    extern __shared__ uint4 staged[];   // per warp: its slice's activations, cps x 4 hi then cps x 4 lo
+    __shared__ float part[TILE_MAX_SLICES][16];
+    pdl_launch_next();
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, slices = blockDim.x >> 5, tile = blockIdx.x;
+    const int c0 = warp * a.cps, nc = min(a.cps, a.kChunks - c0);
+    // Stream this warp's first 4 chunks of W while the previous kernel finishes.
+    const uint4* wp = a.W + ((size_t) tile * a.kChunks + c0) * 64 + lane;
+    uint4 w[8];
+    if (nc >= 4) {
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            w[2 * j] = load_stream(wp + j * 64);
+            w[2 * j + 1] = load_stream(wp + j * 64 + 32);
+        }
+    }
+    pdl_wait();
+    uint4* xs_hi = staged + warp * a.cps * 8;
+    uint4* xs_lo = xs_hi + a.cps * 4;
+    gemv_stage<1, IN_ACT, true>(a, xs_hi, xs_lo, c0, nc, nullptr);
+    __syncwarp();
+    float acc[1][4] = {{0.f, 0.f, 0.f, 0.f}};
+    int c = 0;
+    for (; c + 4 <= nc; c += 4) {
+        if (c > 0) {
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                w[2 * j] = load_stream(wp + (c + j) * 64);
+                w[2 * j + 1] = load_stream(wp + (c + j) * 64 + 32);
+            }
+        }
+#pragma unroll
+        for (int j = 0; j < 4; j++) gemv_chunk<1, true>(acc, w[2 * j], w[2 * j + 1], xs_hi, xs_lo, c + j, lane);
+    }
+    for (; c < nc; c++) gemv_chunk<1, true>(acc, load_stream(wp + c * 64), load_stream(wp + c * 64 + 32), xs_hi, xs_lo, c, lane);
+    if ((lane & 3) == 0) {   // column 0 (the token): rows g and g + 8 of the tile
+        part[warp][lane >> 2] = acc[0][0];
+        part[warp][(lane >> 2) + 8] = acc[0][2];
+    }
+    __syncthreads();
+    const int t = threadIdx.x, r = tile * 16 + t;   // thread t < 16: row t of the tile, slices added in order
+    if (t >= 16 || r >= a.rows) return;
+    float sum = 0.f;
+    for (int s = 0; s < slices; s++) sum += part[s][t];
+    a.x[r] = __fadd_rn(a.x[r], sum);
+}
 
 // x[t] = embedding row of token t, and its sums of squares per 128-row group; token t's RoPE cos
 // and sin (times the attention scaling) in rope[t][half], which every layer's q/k/v epilogue (or

@@ -80,6 +80,10 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
      */
     private static final double FORM_MARGIN = 0.01;
 
+    /** gemv_resid1 and gemv_*8x (triforce.cu): slices (a warp each) and 128-row groups of x at most. */
+    private static final int TILE_MAX_SLICES = 16;
+    private static final int TILE_MAX_GROUPS = 64;
+
     private final CudaDevice dev;
     private final DeviceModel model;
     private final ModelConfig config;
@@ -99,6 +103,13 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
     private final int normGroups;
     private final int attentionShared;
     private Form16 form16;         // the 9-16-token blocks' GEMVs; timed by the first such step
+    /**
+     * One-token steps run o_proj and down as gemv_resid1 (a block per row tile, the slices added
+     * inside it) and the RMSNorm GEMVs after them as gemv_*8x (x's squares added there): same bits,
+     * where the model's split fits; {@code -Dtriforce.cuda.tile=false}: gemv_*8 throughout.
+     */
+    private boolean tileGemvs;
+    private final boolean tileGemvsFit;
     private String tuning = "not timed yet";
     private CudaPrefill prefill;   // allocated by the first prompt long enough for it
     private CudaSampling sampling; // allocated by the first sampled step
@@ -137,6 +148,13 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
             for (Form16 form : Form16.values()) {
                 dev.allowSharedMemory(form.kernel(kernel), STAGED_BYTES);
             }
+        }
+        int maxSlices = model.matrices().stream().mapToInt(DeviceModel.Matrix::slices).max().orElse(0);
+        tileGemvsFit = maxSlices <= TILE_MAX_SLICES && normGroups <= TILE_MAX_GROUPS;
+        tileGemvs = tileGemvsFit && !"false".equals(System.getProperty("triforce.cuda.tile"));
+        dev.allowSharedMemory("gemv_resid1", STAGED_BYTES);
+        for (String kernel : new String[] {"gemv_qkv8x", "gemv_gateup8x", "gemv_logits8x"}) {
+            dev.allowSharedMemory(kernel, STAGED_BYTES);
         }
         attentionShared = 4 * 64 * (c.headDim() + 8) * 2;  // two stages of 64-key K and V tiles, rows padded by 8
         dev.allowSharedMemory(attentionKernel(), attentionShared);
@@ -353,6 +371,15 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         tuning = name + " (set, not timed)";
     }
 
+    /**
+     * Makes one-token steps captured from now on run gemv_resid1 and gemv_*8x, or gemv_*8 throughout
+     * (tests: the same bits); returns whether they use the former (the model's split may not fit).
+     */
+    boolean useTileGemvs(boolean on) {
+        tileGemvs = on && tileGemvsFit;
+        return tileGemvs;
+    }
+
     /** Which GEMV form 9-16-token steps use and the timings that chose it (bench-gpu prints it). */
     String gemvForm16() {
         return tuning;
@@ -380,15 +407,15 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         ModelConfig cf = config;
         embed(params, n, x, sumSquares, ropeTable);
         for (int l = 0; l < cf.nLayers(); l++) {
-            gemv("gemv_qkv", model.qkv[l], n, model.attentionNorm[l], c.keys[l], c.values[l], c.capacity,
+            gemv("gemv_qkv", model.qkv[l], n, model.attentionNorm[l], l > 0, c.keys[l], c.values[l], c.capacity,
                     c.lastQuery.withByteOffset(4L * l * cf.qDim()));
             attend(c, l, n);
-            gemv("gemv_resid", model.wo[l], n, null, null, null, 0, null);
-            gemv("gemv_gateup", model.gateUp[l], n, model.ffnNorm[l], null, null, 0, null);
-            gemv("gemv_resid", model.down[l], n, null, null, null, 0, null);
+            gemv("gemv_resid", model.wo[l], n, null, false, null, null, 0, null);
+            gemv("gemv_gateup", model.gateUp[l], n, model.ffnNorm[l], true, null, null, 0, null);
+            gemv("gemv_resid", model.down[l], n, null, false, null, null, 0, null);
         }
         if (withLogits) {
-            gemv("gemv_logits", model.lmHead, n, model.finalNorm, null, null, 0, null);
+            gemv("gemv_logits", model.lmHead, n, model.finalNorm, true, null, null, 0, null);
             dev.launch("argmax_rows", n, 1, 1, 1024, 0, logits, cf.vocabSize(), argmax);
         }
     }
@@ -425,10 +452,29 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         return attentionShared;
     }
 
-    /** One GEMV with its fused input (norm or activations) and epilogue; see GemvArgs in triforce.cu. */
-    private void gemv(String kernel, DeviceModel.Matrix m, int n, CUdeviceptr norm, CUdeviceptr keys,
-                      CUdeviceptr values, int capacity, CUdeviceptr lastQuery) {
+    /**
+     * One GEMV with its fused input (norm or activations) and epilogue; see GemvArgs in triforce.cu.
+     * {@code afterResidual}: the RMSNorm's input comes from a residual GEMV (not embed), which in a
+     * one-token step with {@link #tileGemvs} (gemv_resid1) left no sums of squares: gemv_*8x.
+     */
+    private void gemv(String kernel, DeviceModel.Matrix m, int n, CUdeviceptr norm, boolean afterResidual,
+                      CUdeviceptr keys, CUdeviceptr values, int capacity, CUdeviceptr lastQuery) {
+        if (n == 1 && tileGemvs && norm == null) {
+            dev.launch("gemv_resid1", m.rowTiles(), 1, 1, 32 * m.slices(), m.slices() * m.cps() * 4 * 16 * 2,
+                    gemvArgs(m, n, norm, keys, values, capacity, lastQuery));
+            return;
+        }
         int tiles = Integer.highestOneBit((n + 7) / 8 * 2 - 1);  // 8-token n-tiles, a power of two
+        int staged = Math.min(m.cps(), 64 / tiles) * tiles * 32 * 16 * 2;
+        String name = tiles == 2 && form16 != null ? form16.kernel(kernel)
+                : kernel + 8 * tiles + (n == 1 && tileGemvs && afterResidual ? "x" : "");
+        dev.launch(name, m.slices(), (m.rowTiles() + 7) / 8, 1, 256, staged,
+                gemvArgs(m, n, norm, keys, values, capacity, lastQuery));
+    }
+
+    /** A GEMV's arguments (GemvArgs in triforce.cu). */
+    private byte[] gemvArgs(DeviceModel.Matrix m, int n, CUdeviceptr norm, CUdeviceptr keys, CUdeviceptr values,
+                            int capacity, CUdeviceptr lastQuery) {
         ByteBuffer a = ByteBuffer.allocate(192).order(ByteOrder.LITTLE_ENDIAN);
         for (CUdeviceptr p : new CUdeviceptr[] {m.data(), actHi, actLo, x, sumSquares, norm, partial, counters, params,
                 ropeTable, query, keys, values, actHi, actLo, sumSquares, logits, lastQuery}) {
@@ -438,10 +484,7 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         a.putInt(normGroups).putInt(config.nHeads()).putInt(config.nKvHeads()).putInt(config.headDim());
         a.putInt(capacity).putInt(0);
         a.putFloat(config.normEps());
-        int staged = Math.min(m.cps(), 64 / tiles) * tiles * 32 * 16 * 2;
-        String name = tiles == 2 && form16 != null ? form16.kernel(kernel) : kernel + 8 * tiles;
-        dev.launch(name, m.slices(), (m.rowTiles() + 7) / 8, 1, 256, staged,
-                a.array());
+        return a.array();
     }
 
     /** The attention kernel for this model's head size. */

@@ -79,6 +79,39 @@ class CudaBackendTest {
         }
     }
 
+    /**
+     * One-token steps give the same bits with o_proj and down as gemv_resid1 (a block per row tile,
+     * the slices added inside it) and the RMSNorm GEMVs after them as gemv_*8x (x's squares added
+     * there) as with gemv_*8 throughout, over a context that crosses attention splits; a 16-token
+     * block after them reads the keys they wrote.
+     */
+    @ParameterizedTest
+    @CsvSource({"pycode-target, -1", "pycode-draft, -1", "llama2-7b, 2", "llama31-8b, 2"})
+    void tileGemvsGiveTheBitsOfTheSlicedOnes(String shape, int layers) {
+        ModelConfig config = ModelShapes.get(shape, layers);
+        try (Arena arena = Arena.ofShared()) {
+            LlamaWeights weights = RandomWeights.create(config, 9, arena);
+            try (CudaTransformer gpu = new CudaBackend().load(weights)) {
+                int[] prompt = new Random(5).ints(300, 0, config.vocabSize()).toArray();
+                float[][][] rows = new float[2][32][];
+                for (int way = 0; way < 2; way++) {
+                    assertEquals(way == 0, gpu.useTileGemvs(way == 0), shape + ": gemv_resid1 fits");
+                    try (CudaKvCache cache = (CudaKvCache) gpu.newCache(new KvCacheSpec.Full(400))) {
+                        gpu.forward(prompt, cache, 0);
+                        for (int i = 0; i < 16; i++) {
+                            rows[way][i] = gpu.forward(new int[] {prompt[i]}, cache, 1)[0];
+                        }
+                        System.arraycopy(gpu.forward(Arrays.copyOfRange(prompt, 16, 32), cache, 16), 0, rows[way], 16,
+                                16);
+                    }
+                }
+                for (int r = 0; r < 32; r++) {
+                    assertArrayEquals(rows[1][r], rows[0][r], shape + ": tile and sliced GEMV steps differ at row " + r);
+                }
+            }
+        }
+    }
+
     private static void compare(String shape, ModelConfig config, Transformer cpu, CudaTransformer gpu, int promptLength) {
         int capacity = promptLength + STEPS + 1;
         KvCache cpuCache = cpu.newCache(new KvCacheSpec.Full(capacity));
