@@ -169,8 +169,7 @@ __device__ __forceinline__ void gemm_body(const GemmArgs& a) {
         __syncthreads();
         for (int tl = warp; tl < GEMM_TOKENS; tl += 8) {
             const float* row = sq + tl * GROUP_ROWS;
-            float v = ((row[lane] + row[lane + 32]) + row[lane + 64]) + row[lane + 96];
-            for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+            const float v = group_square_sum(row[lane], row[lane + 32], row[lane + 64], row[lane + 96]);
             if (lane == 0) a.ssOut[(size_t) (blockIdx.x * GEMM_TOKENS + tl) * gridDim.y + blockIdx.y] = v;
         }
     }

@@ -57,6 +57,16 @@ __device__ __forceinline__ size_t act_index(int t, int k) {
     return ((size_t) (k >> 5) * MAX_TOKENS + t) * 32 + (k & 31);
 }
 
+// The sum of a 128-row group's squares of one token, as every path adds it (the GEMV epilogue,
+// prefill's GEMM epilogue, the one-token RMSNorm from x), so that they agree to the bit: lane l
+// holds rows l, l + 32, l + 64, l + 96, added in that order, then the lanes are added across
+// the warp. Every lane gets it.
+__device__ __forceinline__ float group_square_sum(float s0, float s1, float s2, float s3) {
+    float v = ((s0 + s1) + s2) + s3;
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
 __device__ __forceinline__ void write_act(uint16_t* hi, uint16_t* lo, int t, int k, float v) {
     uint16_t h = f2bf(v);
     size_t i = act_index(t, k);
@@ -373,8 +383,7 @@ __device__ void gemv_epilogue(const GemvArgs& a, int slices, int y, const float2
 #pragma unroll
             for (int h = 0; h < 2; h++) {
                 int tl = warp + 8 * h;
-                float v = ((sq[tl][lane] + sq[tl][lane + 32]) + sq[tl][lane + 64]) + sq[tl][lane + 96];
-                for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+                float v = group_square_sum(sq[tl][lane], sq[tl][lane + 32], sq[tl][lane + 64], sq[tl][lane + 96]);
                 if (lane == 0 && tb + tl < n) a.ssOut[(tb + tl) * gridDim.y + y] = v;
             }
             __syncthreads();
@@ -389,8 +398,8 @@ __device__ void gemv_epilogue(const GemvArgs& a, int slices, int y, const float2
 #define TILE_MAX_GROUPS 64   // gemv_*8x: 128-row groups of x
 
 // gemv_*8x: 1 / RMS of token 0's x [K], as gemv_body computes it from the sums of squares that
-// gemv_epilogue leaves: per 128-row group a lane's rows l, l + 32, l + 64, l + 96 added, then
-// across the warp, the groups added in order. Every thread gets it.
+// gemv_epilogue leaves: each 128-row group's sum (group_square_sum), the groups added in order.
+// Every thread gets it.
 __device__ float inverse_rms_from_x(const GemvArgs& a, float* groups) {
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, K = a.kChunks * 32;
     for (int g = warp; g < a.ssGroups; g += 8) {
@@ -401,8 +410,7 @@ __device__ float inverse_rms_from_x(const GemvArgs& a, float* groups) {
             const float v = r < K ? a.x[r] : 0.f;
             sq[j] = __fmul_rn(v, v);
         }
-        float v = ((sq[0] + sq[1]) + sq[2]) + sq[3];
-        for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+        const float v = group_square_sum(sq[0], sq[1], sq[2], sq[3]);
         if (lane == 0) groups[g] = v;
     }
     __syncthreads();
