@@ -152,8 +152,7 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         int maxSlices = model.matrices().stream().mapToInt(DeviceModel.Matrix::slices).max().orElse(0);
         tileGemvsFit = maxSlices <= TILE_MAX_SLICES && normGroups <= TILE_MAX_GROUPS;
         tileGemvs = tileGemvsFit && !"false".equals(System.getProperty("triforce.cuda.tile"));
-        dev.allowSharedMemory("gemv_resid1", STAGED_BYTES);
-        for (String kernel : new String[] {"gemv_qkv8x", "gemv_gateup8x", "gemv_logits8x"}) {
+        for (String kernel : new String[] {"gemv_resid1", "gemv_qkv8x", "gemv_gateup8x", "gemv_logits8x"}) {
             dev.allowSharedMemory(kernel, STAGED_BYTES);
         }
         attentionShared = 4 * 64 * (c.headDim() + 8) * 2;  // two stages of 64-key K and V tiles, rows padded by 8
@@ -459,7 +458,7 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
      */
     private void gemv(String kernel, DeviceModel.Matrix m, int n, CUdeviceptr norm, boolean afterResidual,
                       CUdeviceptr keys, CUdeviceptr values, int capacity, CUdeviceptr lastQuery) {
-        if (n == 1 && tileGemvs && norm == null) {
+        if (n == 1 && tileGemvs && kernel.equals("gemv_resid")) {
             dev.launch("gemv_resid1", m.rowTiles(), 1, 1, 32 * m.slices(), m.slices() * m.cps() * 4 * 16 * 2,
                     gemvArgs(m, n, norm, keys, values, capacity, lastQuery));
             return;
