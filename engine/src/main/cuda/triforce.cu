@@ -14,6 +14,7 @@
 //    residual + sums of squares for the next RMSNorm, logits), so no result depends on timing or
 //    on the number of tokens in the block.
 //  * KV cache per layer: [kvHeads][capacity][headDim] bf16 for K (post-RoPE) and for V.
+#include <cooperative_groups.h>
 #include <cuda_bf16.h>
 #include <stdint.h>
 
@@ -431,7 +432,12 @@ __device__ float inverse_rms_from_x(const GemvArgs& a, float* groups) {
 //              0.1); 99 registers, 2 blocks a SM
 enum { PLAIN = 0, PIPELINED = 1, ROLLING = 2 };
 
-template <int NT, int IN, int OUT, int FORM, bool SSX = false>
+// CLUSTER (residual GEMVs of 2-16 tokens, "c"): the slices of a row group are one thread-block
+// cluster; see cluster_epilogue.
+template <int NT, int OUT>
+__device__ void cluster_epilogue(const GemvArgs& a, const float (&acc)[NT][4], float* sums, int tile, bool active);
+
+template <int NT, int IN, int OUT, int FORM, bool SSX = false, bool CLUSTER = false>
 __device__ __forceinline__ void gemv_body(const GemvArgs& a) {
     extern __shared__ uint4 smem[];  // staged hi and lo activations
     __shared__ int isLast;
@@ -551,6 +557,11 @@ __device__ __forceinline__ void gemv_body(const GemvArgs& a) {
             }
         }
     }
+    if constexpr (CLUSTER) {
+        __syncthreads();   // every warp is done with the staged activations, whose space holds the sums now
+        cluster_epilogue<NT, OUT>(a, acc, (float*) smem, tile, active);
+        return;
+    }
     if (active) {
         const int g = lane >> 2, tq = lane & 3;
         const int r0 = tile * 16 + g;
@@ -608,6 +619,83 @@ GEMV_KERNEL(gemv_resid32, 4, IN_ACT, OUT_RESID, PLAIN)
 GEMV_KERNEL(gemv_resid64, 8, IN_ACT, OUT_RESID, PLAIN)
 GEMV_KERNEL(gemv_logits32, 4, IN_NORM, OUT_LOGITS, PLAIN)
 GEMV_KERNEL(gemv_logits64, 8, IN_NORM, OUT_LOGITS, PLAIN)
+
+// The residual GEMVs' epilogue without partial sums through L2 and without a last block: the
+// blocks of a row group (its slices, blockIdx.x = rank) form a cluster. Each leaves its sums of
+// the group's rows [NT * 8 tokens][128] in its shared memory; after the cluster barrier, warp w of
+// block s takes token s + slices * w: adds the slices' sums in slice order from their shared memory
+// (as gemv_epilogue adds the partials), adds the result to x and leaves the token's sum of squares
+// of the group's rows (group_square_sum over rows lane + 32j, as gemv_epilogue). Same bits; the
+// epilogue's work spread over the group's blocks, none of them waiting for the last to finish.
+template <int NT, int OUT>
+__device__ void cluster_epilogue(const GemvArgs& a, const float (&acc)[NT][4], float* sums, int tile, bool active) {
+    static_assert(OUT == OUT_RESID, "cluster epilogue: residual GEMVs only");
+    namespace cg = cooperative_groups;
+    cg::cluster_group cluster = cg::this_cluster();
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, y = blockIdx.y, slices = gridDim.x;
+    if (active) {
+        const int g = lane >> 2, tq = lane & 3, r0 = (tile - 8 * y) * 16 + g;
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) sums[(nt * 8 + 2 * tq + (e & 1)) * GROUP_ROWS + r0 + 8 * (e >> 1)] = acc[nt][e];
+        }
+    }
+    const int t = blockIdx.x + slices * warp;
+    const bool mine = t < a.n;
+    float x[4];   // the token's x over rows lane + 32j of the group, loaded while the cluster syncs
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        const int r = y * GROUP_ROWS + lane + 32 * j;
+        x[j] = mine && r < a.rows ? a.x[(size_t) t * a.rows + r] : 0.f;
+    }
+    cluster.sync();
+    float sum[4] = {0.f, 0.f, 0.f, 0.f};
+    if (mine) {
+        // 8 slices' loads in flight (one round trip to the other blocks each), added in slice order
+        for (int s0 = 0; s0 < slices; s0 += 8) {
+            float v[8][4];
+#pragma unroll
+            for (int i = 0; i < 8; i++) {
+                if (s0 + i >= slices) break;
+                const float* remote = cluster.map_shared_rank(sums, s0 + i) + t * GROUP_ROWS + lane;
+#pragma unroll
+                for (int j = 0; j < 4; j++) v[i][j] = remote[32 * j];
+            }
+#pragma unroll
+            for (int i = 0; i < 8; i++) {
+                if (s0 + i >= slices) break;
+#pragma unroll
+                for (int j = 0; j < 4; j++) sum[j] += v[i][j];
+            }
+        }
+    }
+    cluster.barrier_arrive();   // this block has read the others' sums; they may exit once all have
+    if (mine) {
+        float sq[4];
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const int r = y * GROUP_ROWS + lane + 32 * j;
+            sq[j] = 0.f;
+            if (r < a.rows) {
+                const float v = __fadd_rn(x[j], sum[j]);
+                a.x[(size_t) t * a.rows + r] = v;
+                sq[j] = __fmul_rn(v, v);
+            }
+        }
+        const float v = group_square_sum(sq[0], sq[1], sq[2], sq[3]);
+        if (lane == 0) a.ssOut[t * gridDim.y + y] = v;
+    }
+    cluster.barrier_wait();   // every block has read this one's sums
+}
+
+#define GEMV_CLUSTER_KERNEL(name, NT, FORM) \
+    extern "C" __global__ void __launch_bounds__(256, FORM == PIPELINED ? 2 : 0) name(const GemvArgs a) { \
+        gemv_body<NT, IN_ACT, OUT_RESID, FORM, false, true>(a); \
+    }
+GEMV_CLUSTER_KERNEL(gemv_resid8c, 1, PLAIN)
+GEMV_CLUSTER_KERNEL(gemv_resid16c, 2, PLAIN)
+GEMV_CLUSTER_KERNEL(gemv_resid16pc, 2, PIPELINED)
 
 #define GEMV_SSX_KERNEL(name, OUT) \
     extern "C" __global__ void __launch_bounds__(256) name(const GemvArgs a) { gemv_body<1, IN_NORM, OUT, PLAIN, true>(a); }

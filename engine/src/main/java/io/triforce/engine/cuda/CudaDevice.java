@@ -158,6 +158,12 @@ public final class CudaDevice {
         cuFuncSetAttribute(function(kernel), CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes);
     }
 
+    /** Allows {@code kernel} clusters of up to 16 blocks (8 without this). */
+    void allowLargeClusters(String kernel) {
+        cuFuncSetAttribute(function(kernel), CUfunction_attribute.CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED,
+                1);
+    }
+
     /**
      * Launches {@code kernel} on the stream through {@code cuLaunchKernelEx} (reached with
      * java.lang.foreign: JCuda 12.6 lacks it), with programmatic dependent launch when
@@ -165,6 +171,15 @@ public final class CudaDevice {
      * or byte[] (a struct passed by value).
      */
     void launch(String kernel, int gx, int gy, int gz, int block, int sharedBytes, Object... args) {
+        launchClusters(kernel, 1, gx, gy, gz, block, sharedBytes, args);
+    }
+
+    /**
+     * {@link #launch}, the blocks in thread-block clusters of {@code clusterX} along x (1: none;
+     * more than 8 needs {@link #allowLargeClusters}).
+     */
+    void launchClusters(String kernel, int clusterX, int gx, int gy, int gz, int block, int sharedBytes,
+                        Object... args) {
         CUevent start = null;
         CUevent end = null;
         if (profile != null) {
@@ -188,17 +203,22 @@ public final class CudaDevice {
                 };
                 params.setAtIndex(ValueLayout.ADDRESS, i, value);
             }
-            MemorySegment attribute = arena.allocate(72, 8);   // CUlaunchAttribute
-            attribute.set(ValueLayout.JAVA_INT, 0, 6);          // CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION
-            attribute.set(ValueLayout.JAVA_INT, 8, 1);
+            MemorySegment attributes = arena.allocate(2 * 72, 8);  // CUlaunchAttribute [2]
+            attributes.set(ValueLayout.JAVA_INT, 0, 6);         // CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION
+            attributes.set(ValueLayout.JAVA_INT, 8, pdl ? 1 : 0);
+            attributes.set(ValueLayout.JAVA_INT, 72, 4);        // CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION
+            int[] cluster = {clusterX, 1, 1};
+            for (int i = 0; i < cluster.length; i++) {
+                attributes.set(ValueLayout.JAVA_INT, 80 + 4L * i, cluster[i]);
+            }
             MemorySegment config = arena.allocate(56, 8);      // CUlaunchConfig
             int[] dims = {gx, gy, gz, block, 1, 1, sharedBytes};
             for (int i = 0; i < dims.length; i++) {
                 config.set(ValueLayout.JAVA_INT, 4L * i, dims[i]);
             }
             config.set(ValueLayout.JAVA_LONG, 32, address(stream));
-            config.set(ValueLayout.ADDRESS, 40, attribute);
-            config.set(ValueLayout.JAVA_INT, 48, pdl ? 1 : 0);
+            config.set(ValueLayout.ADDRESS, 40, attributes);
+            config.set(ValueLayout.JAVA_INT, 48, clusterX > 1 ? 2 : 1);
             int rc = (int) LAUNCH_EX.invokeExact(config, MemorySegment.ofAddress(address(function(kernel))), params,
                     MemorySegment.NULL);
             if (rc != 0) {

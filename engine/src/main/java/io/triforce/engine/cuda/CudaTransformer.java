@@ -83,6 +83,7 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
     /** gemv_resid1 and gemv_*8x (triforce.cu): slices (a warp each) and 128-row groups of x at most. */
     private static final int TILE_MAX_SLICES = 16;
     private static final int TILE_MAX_GROUPS = 64;
+    private static final List<String> CLUSTER_KERNELS = List.of("gemv_resid8c", "gemv_resid16c", "gemv_resid16pc");
 
     private final CudaDevice dev;
     private final DeviceModel model;
@@ -110,6 +111,14 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
      */
     private boolean tileGemvs;
     private final boolean tileGemvsFit;
+    /**
+     * Steps of 2-16 tokens run o_proj and down as gemv_resid8c / 16c / 16pc: a row group's slices
+     * one thread-block cluster that adds their sums in shared memory, no partial sums through L2
+     * and no last block's epilogue (triforce.cu, cluster_epilogue); same bits, where the model's
+     * residual GEMVs have at most 16 slices; {@code -Dtriforce.cuda.cluster=false}: the sliced ones.
+     */
+    private boolean clusterResid;
+    private final boolean clusterResidFit;
     private String tuning = "not timed yet";
     private CudaPrefill prefill;   // allocated by the first prompt long enough for it
     private CudaSampling sampling; // allocated by the first sampled step
@@ -154,6 +163,13 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         tileGemvs = tileGemvsFit && !"false".equals(System.getProperty("triforce.cuda.tile"));
         for (String kernel : new String[] {"gemv_resid1", "gemv_qkv8x", "gemv_gateup8x", "gemv_logits8x"}) {
             dev.allowSharedMemory(kernel, STAGED_BYTES);
+        }
+        int residSlices = Math.max(model.wo[0].slices(), model.down[0].slices());
+        clusterResidFit = residSlices <= TILE_MAX_SLICES;
+        clusterResid = clusterResidFit && !"false".equals(System.getProperty("triforce.cuda.cluster"));
+        for (String kernel : CLUSTER_KERNELS) {
+            dev.allowSharedMemory(kernel, STAGED_BYTES);
+            dev.allowLargeClusters(kernel);
         }
         attentionShared = 4 * 64 * (c.headDim() + 8) * 2;  // two stages of 64-key K and V tiles, rows padded by 8
         dev.allowSharedMemory(attentionKernel(), attentionShared);
@@ -379,6 +395,15 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         return tileGemvs;
     }
 
+    /**
+     * Makes steps of 2-16 tokens captured from now on run their residual GEMVs in clusters, or sliced
+     * (tests: the same bits); returns whether they use clusters (the model's split may not fit).
+     */
+    boolean useClusterResid(boolean on) {
+        clusterResid = on && clusterResidFit;
+        return clusterResid;
+    }
+
     /** Which GEMV form 9-16-token steps use and the timings that chose it (bench-gpu prints it). */
     String gemvForm16() {
         return tuning;
@@ -467,6 +492,12 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         int staged = Math.min(m.cps(), 64 / tiles) * tiles * 32 * 16 * 2;
         String name = tiles == 2 && form16 != null ? form16.kernel(kernel)
                 : kernel + 8 * tiles + (n == 1 && tileGemvs && afterResidual ? "x" : "");
+        if (clusterResid && CLUSTER_KERNELS.contains(name + "c")) {
+            int sums = tiles * 8 * GROUP_ROWS * 4;   // each block's sums of the group's rows, where it staged
+            dev.launchClusters(name + "c", m.slices(), m.slices(), (m.rowTiles() + 7) / 8, 1, 256,
+                    Math.max(staged, sums), gemvArgs(m, n, norm, keys, values, capacity, lastQuery));
+            return;
+        }
         dev.launch(name, m.slices(), (m.rowTiles() + 7) / 8, 1, 256, staged,
                 gemvArgs(m, n, norm, keys, values, capacity, lastQuery));
     }

@@ -112,6 +112,46 @@ class CudaBackendTest {
         }
     }
 
+    /**
+     * Blocks of 2-16 tokens give the same bits with o_proj and down in clusters (the slices' sums
+     * added in shared memory, gemv_resid8c / 16c / 16pc) as sliced (partial sums through L2, the
+     * last block's epilogue), in every form of the 9-16-token GEMVs, over a context that crosses
+     * attention splits; each block reads the keys the blocks before it wrote.
+     */
+    @ParameterizedTest
+    @CsvSource({"pycode-target, -1", "pycode-draft, -1", "llama2-7b, 2", "llama31-8b, 2"})
+    void clusterResidualGemvsGiveTheBitsOfTheSlicedOnes(String shape, int layers) {
+        ModelConfig config = ModelShapes.get(shape, layers);
+        int[] blocks = {2, 5, 8, 16, 9};
+        try (Arena arena = Arena.ofShared()) {
+            LlamaWeights weights = RandomWeights.create(config, 13, arena);
+            try (CudaTransformer gpu = new CudaBackend().load(weights)) {
+                int[] tokens = new Random(17).ints(340, 0, config.vocabSize()).toArray();
+                for (String form : CudaTransformer.forms16()) {
+                    gpu.useForm16(form);
+                    float[][][] rows = new float[2][][];
+                    for (int way = 0; way < 2; way++) {
+                        assertEquals(way == 0, gpu.useClusterResid(way == 0), shape + ": clusters fit");
+                        rows[way] = new float[40][];
+                        try (CudaKvCache cache = (CudaKvCache) gpu.newCache(new KvCacheSpec.Full(400))) {
+                            gpu.forward(Arrays.copyOf(tokens, 300), cache, 0);
+                            int at = 300;
+                            for (int n : blocks) {
+                                float[][] out = gpu.forward(Arrays.copyOfRange(tokens, at, at + n), cache, n);
+                                System.arraycopy(out, 0, rows[way], at - 300, n);
+                                at += n;
+                            }
+                        }
+                    }
+                    for (int r = 0; r < 40; r++) {
+                        assertArrayEquals(rows[1][r], rows[0][r], shape + ", " + form + " form: cluster and sliced"
+                                + " residual GEMVs differ at row " + r);
+                    }
+                }
+            }
+        }
+    }
+
     private static void compare(String shape, ModelConfig config, Transformer cpu, CudaTransformer gpu, int promptLength) {
         int capacity = promptLength + STEPS + 1;
         KvCache cpuCache = cpu.newCache(new KvCacheSpec.Full(capacity));
