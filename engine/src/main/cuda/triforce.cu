@@ -295,6 +295,19 @@ __device__ __forceinline__ void rope_store(float x1, float x2, float2 cs, int t,
     dst[d + half] = f2bf(x2);
 }
 
+// OUT_ROPE and OUT_SWIGLU: the sums u, v of rows g and g + 8 of row tile `tile` for token t.
+template <int OUT>
+__device__ __forceinline__ void finish_pair(const GemvArgs& a, int t, int tile, int g, float u, float v,
+                                            const float2* rope) {
+    if (OUT == OUT_SWIGLU) {
+        write_act(a.actHi, a.actLo, t, tile * 8 + g, u / (1.f + expf(-u)) * v);
+        return;
+    }
+    int tilesPerHead = a.hd / 16, head = tile / tilesPerHead, d = (tile % tilesPerHead) * 8 + g;
+    rope_store(u, v, rope[t * (a.hd / 2) + d], t, head, d, a.nHeads, a.nKv, a.hd, a.q,
+               t == a.n - 1 ? a.lastQuery : nullptr, a.kc, a.vc, a.capacity, a.p->slot + t);
+}
+
 // The fused epilogue of row group y (tiles 8y .. 8y+7), run by the group's last block (256
 // threads), 16 tokens at a time. Each thread owns a fixed set of (token, row) items and first
 // adds their slices, all loads in flight together, slice by slice in order.
@@ -330,15 +343,7 @@ __device__ void gemv_epilogue(const GemvArgs& a, int slices, int y, const float2
             }
 #pragma unroll
             for (int k = 0; k < 4; k++) {
-                if (row[k] < 0) continue;
-                int t = tok[k], tile = row[k] >> 4, g = row[k] & 7;
-                if (OUT == OUT_SWIGLU) {
-                    write_act(a.actHi, a.actLo, t, tile * 8 + g, u[k] / (1.f + expf(-u[k])) * v[k]);
-                    continue;
-                }
-                int tilesPerHead = a.hd / 16, head = tile / tilesPerHead, d = (tile % tilesPerHead) * 8 + g;
-                rope_store(u[k], v[k], rope[t * (a.hd / 2) + d], t, head, d, a.nHeads, a.nKv, a.hd, a.q,
-                           t == n - 1 ? a.lastQuery : nullptr, a.kc, a.vc, a.capacity, a.p->slot + t);
+                if (row[k] >= 0) finish_pair<OUT>(a, tok[k], row[k] >> 4, row[k] & 7, u[k], v[k], rope);
             }
             continue;
         }
@@ -432,8 +437,8 @@ __device__ float inverse_rms_from_x(const GemvArgs& a, float* groups) {
 //              0.1); 99 registers, 2 blocks a SM
 enum { PLAIN = 0, PIPELINED = 1, ROLLING = 2 };
 
-// CLUSTER (residual GEMVs of 2-16 tokens, "c"): the slices of a row group are one thread-block
-// cluster; see cluster_epilogue.
+// CLUSTER (9-16 tokens, "c" kernels): the slices of a row group are one thread-block cluster that
+// adds their sums in shared memory; see cluster_epilogue.
 template <int NT, int OUT>
 __device__ void cluster_epilogue(const GemvArgs& a, const float (&acc)[NT][4], float* sums, int tile, bool active);
 
@@ -620,16 +625,23 @@ GEMV_KERNEL(gemv_resid64, 8, IN_ACT, OUT_RESID, PLAIN)
 GEMV_KERNEL(gemv_logits32, 4, IN_NORM, OUT_LOGITS, PLAIN)
 GEMV_KERNEL(gemv_logits64, 8, IN_NORM, OUT_LOGITS, PLAIN)
 
-// The residual GEMVs' epilogue without partial sums through L2 and without a last block: the
-// blocks of a row group (its slices, blockIdx.x = rank) form a cluster. Each leaves its sums of
-// the group's rows [NT * 8 tokens][128] in its shared memory; after the cluster barrier, warp w of
-// block s takes token s + slices * w: adds the slices' sums in slice order from their shared memory
-// (as gemv_epilogue adds the partials), adds the result to x and leaves the token's sum of squares
-// of the group's rows (group_square_sum over rows lane + 32j, as gemv_epilogue). Same bits; the
-// epilogue's work spread over the group's blocks, none of them waiting for the last to finish.
+// The epilogue without partial sums through L2 and without a last block ("c" kernels, 9-16
+// tokens): the blocks of a row group (its slices, blockIdx.x = rank) form a thread-block cluster.
+// Each leaves its sums of the group's rows [NT * 8 tokens][128] in its shared memory; after the
+// cluster barrier, warp w of block s takes token s + slices * w and adds the slices' sums in slice
+// order from their shared memory, as gemv_epilogue adds the partials. Lane l takes 4 rows: l + 32j
+// (OUT_RESID: added to x, then the token's sum of squares of the group's rows by group_square_sum,
+// as gemv_epilogue; OUT_LOGITS) or, for pairs l and l + 32, rows g and g + 8 of their tile (OUT_ROPE,
+// OUT_SWIGLU). Same bits; the epilogue spread over the group's blocks, none waiting for the last.
+template <int NT, int OUT>
+__device__ int cluster_row(int lane, int j) {
+    if (OUT == OUT_RESID || OUT == OUT_LOGITS) return lane + 32 * j;
+    const int pair = lane + 32 * (j >> 1);
+    return (pair >> 3) * 16 + (pair & 7) + 8 * (j & 1);
+}
+
 template <int NT, int OUT>
 __device__ void cluster_epilogue(const GemvArgs& a, const float (&acc)[NT][4], float* sums, int tile, bool active) {
-    static_assert(OUT == OUT_RESID, "cluster epilogue: residual GEMVs only");
     namespace cg = cooperative_groups;
     cg::cluster_group cluster = cg::this_cluster();
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, y = blockIdx.y, slices = gridDim.x;
@@ -643,11 +655,11 @@ __device__ void cluster_epilogue(const GemvArgs& a, const float (&acc)[NT][4], f
     }
     const int t = blockIdx.x + slices * warp;
     const bool mine = t < a.n;
-    float x[4];   // the token's x over rows lane + 32j of the group, loaded while the cluster syncs
+    float x[4];   // OUT_RESID: the token's x over the lane's rows, loaded while the cluster syncs
 #pragma unroll
     for (int j = 0; j < 4; j++) {
         const int r = y * GROUP_ROWS + lane + 32 * j;
-        x[j] = mine && r < a.rows ? a.x[(size_t) t * a.rows + r] : 0.f;
+        x[j] = OUT == OUT_RESID && mine && r < a.rows ? a.x[(size_t) t * a.rows + r] : 0.f;
     }
     cluster.sync();
     float sum[4] = {0.f, 0.f, 0.f, 0.f};
@@ -658,9 +670,9 @@ __device__ void cluster_epilogue(const GemvArgs& a, const float (&acc)[NT][4], f
 #pragma unroll
             for (int i = 0; i < 8; i++) {
                 if (s0 + i >= slices) break;
-                const float* remote = cluster.map_shared_rank(sums, s0 + i) + t * GROUP_ROWS + lane;
+                const float* remote = cluster.map_shared_rank(sums, s0 + i) + t * GROUP_ROWS;
 #pragma unroll
-                for (int j = 0; j < 4; j++) v[i][j] = remote[32 * j];
+                for (int j = 0; j < 4; j++) v[i][j] = remote[cluster_row<NT, OUT>(lane, j)];
             }
 #pragma unroll
             for (int i = 0; i < 8; i++) {
@@ -672,30 +684,56 @@ __device__ void cluster_epilogue(const GemvArgs& a, const float (&acc)[NT][4], f
     }
     cluster.barrier_arrive();   // this block has read the others' sums; they may exit once all have
     if (mine) {
-        float sq[4];
+        if (OUT == OUT_RESID || OUT == OUT_LOGITS) {
+            float sq[4];
 #pragma unroll
-        for (int j = 0; j < 4; j++) {
-            const int r = y * GROUP_ROWS + lane + 32 * j;
-            sq[j] = 0.f;
-            if (r < a.rows) {
-                const float v = __fadd_rn(x[j], sum[j]);
-                a.x[(size_t) t * a.rows + r] = v;
-                sq[j] = __fmul_rn(v, v);
+            for (int j = 0; j < 4; j++) {
+                const int r = y * GROUP_ROWS + lane + 32 * j;
+                sq[j] = 0.f;
+                if (r >= a.rows) continue;
+                if (OUT == OUT_LOGITS) {
+                    a.logits[(size_t) t * a.rows + r] = sum[j];
+                } else {
+                    const float v = __fadd_rn(x[j], sum[j]);
+                    a.x[(size_t) t * a.rows + r] = v;
+                    sq[j] = __fmul_rn(v, v);
+                }
+            }
+            if (OUT == OUT_RESID) {
+                const float v = group_square_sum(sq[0], sq[1], sq[2], sq[3]);
+                if (lane == 0) a.ssOut[t * gridDim.y + y] = v;
+            }
+        } else {
+            const int rowTiles = (a.rows + 15) >> 4;
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                const int pair = lane + 32 * h, pairTile = y * 8 + (pair >> 3);
+                if (pairTile < rowTiles) finish_pair<OUT>(a, t, pairTile, pair & 7, sum[2 * h], sum[2 * h + 1], a.rope);
             }
         }
-        const float v = group_square_sum(sq[0], sq[1], sq[2], sq[3]);
-        if (lane == 0) a.ssOut[t * gridDim.y + y] = v;
     }
     cluster.barrier_wait();   // every block has read this one's sums
 }
 
-#define GEMV_CLUSTER_KERNEL(name, NT, FORM) \
+// The cluster forms of the 9-16-token GEMVs, by the name of the sliced one + "c". H100, a verify of
+// 16 at Llama-2-7B 4K / Llama-3.1-8B 32K: 7.02 / 8.80 ms sliced, 6.85 / 8.65 with only o_proj and
+// down in clusters, 6.87 / 8.60 with all four. For 2-8 tokens the blocks' wait at the cluster barrier
+// costs more than the last block's epilogue saves: all four in clusters, a verify of 4 tokens 5.98
+// -> 6.23 ms (7B), 7.57 -> 7.66 (8B); only o_proj and down 6.04 / 7.46.
+#define GEMV_CLUSTER_KERNEL(name, NT, IN, OUT, FORM) \
     extern "C" __global__ void __launch_bounds__(256, FORM == PIPELINED ? 2 : 0) name(const GemvArgs a) { \
-        gemv_body<NT, IN_ACT, OUT_RESID, FORM, false, true>(a); \
+        gemv_body<NT, IN, OUT, FORM, false, true>(a); \
     }
-GEMV_CLUSTER_KERNEL(gemv_resid8c, 1, PLAIN)
-GEMV_CLUSTER_KERNEL(gemv_resid16c, 2, PLAIN)
-GEMV_CLUSTER_KERNEL(gemv_resid16pc, 2, PIPELINED)
+GEMV_CLUSTER_KERNEL(gemv_qkv16c, 2, IN_NORM, OUT_ROPE, PLAIN)
+GEMV_CLUSTER_KERNEL(gemv_qkv16rc, 2, IN_NORM, OUT_ROPE, ROLLING)
+GEMV_CLUSTER_KERNEL(gemv_gateup16c, 2, IN_NORM, OUT_SWIGLU, PLAIN)
+GEMV_CLUSTER_KERNEL(gemv_gateup16pc, 2, IN_NORM, OUT_SWIGLU, PIPELINED)
+GEMV_CLUSTER_KERNEL(gemv_gateup16rc, 2, IN_NORM, OUT_SWIGLU, ROLLING)
+GEMV_CLUSTER_KERNEL(gemv_resid16c, 2, IN_ACT, OUT_RESID, PLAIN)
+GEMV_CLUSTER_KERNEL(gemv_resid16pc, 2, IN_ACT, OUT_RESID, PIPELINED)
+GEMV_CLUSTER_KERNEL(gemv_logits16c, 2, IN_NORM, OUT_LOGITS, PLAIN)
+GEMV_CLUSTER_KERNEL(gemv_logits16pc, 2, IN_NORM, OUT_LOGITS, PIPELINED)
+GEMV_CLUSTER_KERNEL(gemv_logits16rc, 2, IN_NORM, OUT_LOGITS, ROLLING)
 
 #define GEMV_SSX_KERNEL(name, OUT) \
     extern "C" __global__ void __launch_bounds__(256) name(const GemvArgs a) { gemv_body<1, IN_NORM, OUT, PLAIN, true>(a); }

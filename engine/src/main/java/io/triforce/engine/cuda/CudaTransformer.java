@@ -83,7 +83,8 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
     /** gemv_resid1 and gemv_*8x (triforce.cu): slices (a warp each) and 128-row groups of x at most. */
     private static final int TILE_MAX_SLICES = 16;
     private static final int TILE_MAX_GROUPS = 64;
-    private static final List<String> CLUSTER_KERNELS = List.of("gemv_resid8c", "gemv_resid16c", "gemv_resid16pc");
+    private static final List<String> CLUSTER_KERNELS = List.of("gemv_qkv16c", "gemv_qkv16rc", "gemv_gateup16c", "gemv_gateup16pc", "gemv_gateup16rc",
+            "gemv_resid16c", "gemv_resid16pc", "gemv_logits16c", "gemv_logits16pc", "gemv_logits16rc");
 
     private final CudaDevice dev;
     private final DeviceModel model;
@@ -112,13 +113,13 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
     private boolean tileGemvs;
     private final boolean tileGemvsFit;
     /**
-     * Steps of 2-16 tokens run o_proj and down as gemv_resid8c / 16c / 16pc: a row group's slices
-     * one thread-block cluster that adds their sums in shared memory, no partial sums through L2
-     * and no last block's epilogue (triforce.cu, cluster_epilogue); same bits, where the model's
-     * residual GEMVs have at most 16 slices; {@code -Dtriforce.cuda.cluster=false}: the sliced ones.
+     * Steps of 9-16 tokens run their GEMVs as the "c" kernels: a row group's slices one thread-block
+     * cluster that adds their sums in shared memory, no partial sums through L2 and no last block's
+     * epilogue (triforce.cu, cluster_epilogue); same bits, where every GEMV has at most 16 slices;
+     * {@code -Dtriforce.cuda.cluster=false}: the sliced ones.
      */
-    private boolean clusterResid;
-    private final boolean clusterResidFit;
+    private boolean clusterGemvs;
+    private final boolean clusterGemvsFit;
     private String tuning = "not timed yet";
     private CudaPrefill prefill;   // allocated by the first prompt long enough for it
     private CudaSampling sampling; // allocated by the first sampled step
@@ -164,9 +165,8 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         for (String kernel : new String[] {"gemv_resid1", "gemv_qkv8x", "gemv_gateup8x", "gemv_logits8x"}) {
             dev.allowSharedMemory(kernel, STAGED_BYTES);
         }
-        int residSlices = Math.max(model.wo[0].slices(), model.down[0].slices());
-        clusterResidFit = residSlices <= TILE_MAX_SLICES;
-        clusterResid = clusterResidFit && !"false".equals(System.getProperty("triforce.cuda.cluster"));
+        clusterGemvsFit = maxSlices <= TILE_MAX_SLICES;
+        clusterGemvs = clusterGemvsFit && !"false".equals(System.getProperty("triforce.cuda.cluster"));
         for (String kernel : CLUSTER_KERNELS) {
             dev.allowSharedMemory(kernel, STAGED_BYTES);
             dev.allowLargeClusters(kernel);
@@ -396,12 +396,12 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
     }
 
     /**
-     * Makes steps of 2-16 tokens captured from now on run their residual GEMVs in clusters, or sliced
-     * (tests: the same bits); returns whether they use clusters (the model's split may not fit).
+     * Makes steps of 9-16 tokens captured from now on run their GEMVs in clusters, or sliced (tests:
+     * the same bits); returns whether they use clusters (the model's split may not fit).
      */
-    boolean useClusterResid(boolean on) {
-        clusterResid = on && clusterResidFit;
-        return clusterResid;
+    boolean useClusterGemvs(boolean on) {
+        clusterGemvs = on && clusterGemvsFit;
+        return clusterGemvs;
     }
 
     /** Which GEMV form 9-16-token steps use and the timings that chose it (bench-gpu prints it). */
@@ -492,7 +492,7 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         int staged = Math.min(m.cps(), 64 / tiles) * tiles * 32 * 16 * 2;
         String name = tiles == 2 && form16 != null ? form16.kernel(kernel)
                 : kernel + 8 * tiles + (n == 1 && tileGemvs && afterResidual ? "x" : "");
-        if (clusterResid && CLUSTER_KERNELS.contains(name + "c")) {
+        if (tiles == 2 && clusterGemvs && CLUSTER_KERNELS.contains(name + "c")) {
             int sums = tiles * 8 * GROUP_ROWS * 4;   // each block's sums of the group's rows, where it staged
             dev.launchClusters(name + "c", m.slices(), m.slices(), (m.rowTiles() + 7) / 8, 1, 256,
                     Math.max(staged, sums), gemvArgs(m, n, norm, keys, values, capacity, lastQuery));

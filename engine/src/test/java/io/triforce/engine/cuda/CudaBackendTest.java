@@ -113,26 +113,26 @@ class CudaBackendTest {
     }
 
     /**
-     * Blocks of 2-16 tokens give the same bits with o_proj and down in clusters (the slices' sums
-     * added in shared memory, gemv_resid8c / 16c / 16pc) as sliced (partial sums through L2, the
-     * last block's epilogue), in every form of the 9-16-token GEMVs, over a context that crosses
+     * Blocks of 9-16 tokens give the same bits with their GEMVs in clusters (the slices' sums added
+     * in shared memory, the "c" kernels) as sliced (partial sums through L2, the last block's
+     * epilogue), in every form of the 9-16-token GEMVs, over a context that crosses
      * attention splits; each block reads the keys the blocks before it wrote.
      */
     @ParameterizedTest
     @CsvSource({"pycode-target, -1", "pycode-draft, -1", "llama2-7b, 2", "llama31-8b, 2"})
-    void clusterResidualGemvsGiveTheBitsOfTheSlicedOnes(String shape, int layers) {
+    void clusterGemvsGiveTheBitsOfTheSlicedOnes(String shape, int layers) {
         ModelConfig config = ModelShapes.get(shape, layers);
-        int[] blocks = {2, 5, 8, 16, 9};
+        int[] blocks = {16, 9, 2, 16, 12};
         try (Arena arena = Arena.ofShared()) {
             LlamaWeights weights = RandomWeights.create(config, 13, arena);
             try (CudaTransformer gpu = new CudaBackend().load(weights)) {
-                int[] tokens = new Random(17).ints(340, 0, config.vocabSize()).toArray();
+                int[] tokens = new Random(17).ints(355, 0, config.vocabSize()).toArray();
                 for (String form : CudaTransformer.forms16()) {
                     gpu.useForm16(form);
                     float[][][] rows = new float[2][][];
                     for (int way = 0; way < 2; way++) {
-                        assertEquals(way == 0, gpu.useClusterResid(way == 0), shape + ": clusters fit");
-                        rows[way] = new float[40][];
+                        assertEquals(way == 0, gpu.useClusterGemvs(way == 0), shape + ": clusters fit");
+                        rows[way] = new float[55][];
                         try (CudaKvCache cache = (CudaKvCache) gpu.newCache(new KvCacheSpec.Full(400))) {
                             gpu.forward(Arrays.copyOf(tokens, 300), cache, 0);
                             int at = 300;
@@ -143,9 +143,9 @@ class CudaBackendTest {
                             }
                         }
                     }
-                    for (int r = 0; r < 40; r++) {
+                    for (int r = 0; r < 55; r++) {
                         assertArrayEquals(rows[1][r], rows[0][r], shape + ", " + form + " form: cluster and sliced"
-                                + " residual GEMVs differ at row " + r);
+                                + " GEMVs differ at row " + r);
                     }
                 }
             }
