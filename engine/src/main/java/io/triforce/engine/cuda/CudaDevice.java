@@ -49,6 +49,7 @@ public final class CudaDevice {
     private static CudaDevice instance;
     private static String unavailable;
     private static final MethodHandle LAUNCH_EX;
+    private static final MethodHandle MAX_ACTIVE_CLUSTERS;
     private static final Field NATIVE_POINTER;
     private static final Field BYTE_OFFSET;
 
@@ -62,15 +63,20 @@ public final class CudaDevice {
             throw new ExceptionInInitializerError(e);
         }
         MethodHandle launch = null;
+        MethodHandle maxClusters = null;
         try {
             SymbolLookup driver = SymbolLookup.libraryLookup("libcuda.so.1", Arena.global());
             launch = Linker.nativeLinker().downcallHandle(driver.find("cuLaunchKernelEx").orElseThrow(),
                     FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS,
                             ValueLayout.ADDRESS, ValueLayout.ADDRESS));
+            maxClusters = Linker.nativeLinker().downcallHandle(driver.find("cuOccupancyMaxActiveClusters")
+                    .orElseThrow(), FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
+                    ValueLayout.ADDRESS, ValueLayout.ADDRESS));
         } catch (IllegalArgumentException | java.util.NoSuchElementException e) {
             // no CUDA driver here: get() fails later with JCuda's own message
         }
         LAUNCH_EX = launch;
+        MAX_ACTIVE_CLUSTERS = maxClusters;
     }
 
     private final CUcontext context = new CUcontext();
@@ -203,22 +209,7 @@ public final class CudaDevice {
                 };
                 params.setAtIndex(ValueLayout.ADDRESS, i, value);
             }
-            MemorySegment attributes = arena.allocate(2 * 72, 8);  // CUlaunchAttribute [2]
-            attributes.set(ValueLayout.JAVA_INT, 0, 6);         // CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION
-            attributes.set(ValueLayout.JAVA_INT, 8, pdl ? 1 : 0);
-            attributes.set(ValueLayout.JAVA_INT, 72, 4);        // CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION
-            int[] cluster = {clusterX, 1, 1};
-            for (int i = 0; i < cluster.length; i++) {
-                attributes.set(ValueLayout.JAVA_INT, 80 + 4L * i, cluster[i]);
-            }
-            MemorySegment config = arena.allocate(56, 8);      // CUlaunchConfig
-            int[] dims = {gx, gy, gz, block, 1, 1, sharedBytes};
-            for (int i = 0; i < dims.length; i++) {
-                config.set(ValueLayout.JAVA_INT, 4L * i, dims[i]);
-            }
-            config.set(ValueLayout.JAVA_LONG, 32, address(stream));
-            config.set(ValueLayout.ADDRESS, 40, attributes);
-            config.set(ValueLayout.JAVA_INT, 48, clusterX > 1 ? 2 : 1);
+            MemorySegment config = launchConfig(arena, clusterX, gx, gy, gz, block, sharedBytes);
             int rc = (int) LAUNCH_EX.invokeExact(config, MemorySegment.ofAddress(address(function(kernel))), params,
                     MemorySegment.NULL);
             if (rc != 0) {
@@ -232,6 +223,43 @@ public final class CudaDevice {
         if (profile != null) {
             cuEventRecord(end, stream);
             profile.add(new Timed(kernel + "[" + gx + "x" + gy + "x" + gz + "]", start, end));
+        }
+    }
+
+    /** A CUlaunchConfig on the stream: programmatic dependent launch when {@link #pdl} is on, clusters of {@code clusterX}. */
+    private MemorySegment launchConfig(Arena arena, int clusterX, int gx, int gy, int gz, int block, int sharedBytes) {
+        MemorySegment attributes = arena.allocate(2 * 72, 8);  // CUlaunchAttribute [2]
+        attributes.set(ValueLayout.JAVA_INT, 0, 6);         // CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION
+        attributes.set(ValueLayout.JAVA_INT, 8, pdl ? 1 : 0);
+        attributes.set(ValueLayout.JAVA_INT, 72, 4);        // CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION
+        int[] cluster = {clusterX, 1, 1};
+        for (int i = 0; i < cluster.length; i++) {
+            attributes.set(ValueLayout.JAVA_INT, 80 + 4L * i, cluster[i]);
+        }
+        MemorySegment config = arena.allocate(56, 8);      // CUlaunchConfig
+        int[] dims = {gx, gy, gz, block, 1, 1, sharedBytes};
+        for (int i = 0; i < dims.length; i++) {
+            config.set(ValueLayout.JAVA_INT, 4L * i, dims[i]);
+        }
+        config.set(ValueLayout.JAVA_LONG, 32, address(stream));
+        config.set(ValueLayout.ADDRESS, 40, attributes);
+        config.set(ValueLayout.JAVA_INT, 48, clusterX > 1 ? 2 : 1);
+        return config;
+    }
+
+    /**
+     * How many clusters of {@code clusterX} blocks of {@code kernel} (as {@link #launchClusters}
+     * would launch them) the GPU can hold at once; 0: such a launch would fail.
+     */
+    int maxActiveClusters(String kernel, int clusterX, int block, int sharedBytes) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment count = arena.allocate(ValueLayout.JAVA_INT);
+            MemorySegment config = launchConfig(arena, clusterX, clusterX, 1, 1, block, sharedBytes);
+            int rc = (int) MAX_ACTIVE_CLUSTERS.invokeExact(count, MemorySegment.ofAddress(address(function(kernel))),
+                    config);
+            return rc == 0 ? count.get(ValueLayout.JAVA_INT, 0) : 0;
+        } catch (Throwable e) {
+            throw new IllegalStateException(e);
         }
     }
 

@@ -115,8 +115,8 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
     /**
      * Steps of 9-16 tokens run their GEMVs as the "c" kernels: a row group's slices one thread-block
      * cluster that adds their sums in shared memory, no partial sums through L2 and no last block's
-     * epilogue (triforce.cu, cluster_epilogue); same bits, where every GEMV has at most 16 slices;
-     * {@code -Dtriforce.cuda.cluster=false}: the sliced ones.
+     * epilogue (triforce.cu, cluster_epilogue); same bits, where every GEMV has at most 16 slices
+     * and the GPU can hold such a cluster; {@code -Dtriforce.cuda.cluster=false}: the sliced ones.
      */
     private boolean clusterGemvs;
     private final boolean clusterGemvsFit;
@@ -165,12 +165,14 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         for (String kernel : new String[] {"gemv_resid1", "gemv_qkv8x", "gemv_gateup8x", "gemv_logits8x"}) {
             dev.allowSharedMemory(kernel, STAGED_BYTES);
         }
-        clusterGemvsFit = maxSlices <= TILE_MAX_SLICES;
-        clusterGemvs = clusterGemvsFit && !"false".equals(System.getProperty("triforce.cuda.cluster"));
+        boolean clustersFit = maxSlices <= TILE_MAX_SLICES;
         for (String kernel : CLUSTER_KERNELS) {
             dev.allowSharedMemory(kernel, STAGED_BYTES);
             dev.allowLargeClusters(kernel);
+            clustersFit &= dev.maxActiveClusters(kernel, maxSlices, 256, STAGED_BYTES) > 0;
         }
+        clusterGemvsFit = clustersFit;
+        clusterGemvs = clusterGemvsFit && !"false".equals(System.getProperty("triforce.cuda.cluster"));
         attentionShared = 4 * 64 * (c.headDim() + 8) * 2;  // two stages of 64-key K and V tiles, rows padded by 8
         dev.allowSharedMemory(attentionKernel(), attentionShared);
     }
