@@ -83,8 +83,10 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
     /** gemv_resid1 and gemv_*8x (triforce.cu): slices (a warp each) and 128-row groups of x at most. */
     private static final int TILE_MAX_SLICES = 16;
     private static final int TILE_MAX_GROUPS = 64;
-    private static final List<String> CLUSTER_KERNELS = List.of("gemv_qkv16c", "gemv_qkv16rc", "gemv_gateup16c", "gemv_gateup16pc", "gemv_gateup16rc",
-            "gemv_resid16c", "gemv_resid16pc", "gemv_logits16c", "gemv_logits16pc", "gemv_logits16rc");
+    /** The cluster forms of the 9-16-token GEMVs (triforce.cu, GEMV_CLUSTER_KERNEL): each sliced kernel's name + "c". */
+    private static final List<String> CLUSTER_KERNELS = List.of("gemv_qkv16c", "gemv_qkv16rc", "gemv_gateup16c",
+            "gemv_gateup16pc", "gemv_gateup16rc", "gemv_resid16c", "gemv_resid16pc", "gemv_logits16c",
+            "gemv_logits16pc", "gemv_logits16rc");
 
     private final CudaDevice dev;
     private final DeviceModel model;
@@ -399,7 +401,7 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
 
     /**
      * Makes steps of 9-16 tokens captured from now on run their GEMVs in clusters, or sliced (tests:
-     * the same bits); returns whether they use clusters (the model's split may not fit).
+     * the same bits); returns whether they use clusters (the model's split or the GPU may not allow them).
      */
     boolean useClusterGemvs(boolean on) {
         clusterGemvs = on && clusterGemvsFit;

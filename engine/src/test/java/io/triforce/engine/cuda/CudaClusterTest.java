@@ -9,8 +9,9 @@ import org.junit.jupiter.api.Test;
 /**
  * The occupancy query behind the choice of the clustered GEMVs: clusters the GPU can hold are
  * counted (four times as many of 4 blocks as of 16 at least), a launch it could not make gives 0
- * rather than an error. (It does not check the cluster size limit itself: on the H100 it counts 6
- * clusters of 17 blocks, which cannot be launched; the backend keeps clusters to 16 blocks.)
+ * rather than an error. (It does not apply the limit on a cluster's size: on the H100 it counts 6
+ * clusters of 17 blocks, beyond the 16 the CUDA guide gives as the H100's largest non-portable
+ * cluster; the backend keeps its clusters to 16 blocks itself.)
  * Skipped where no CUDA GPU is present.
  */
 @RequiresGpu
