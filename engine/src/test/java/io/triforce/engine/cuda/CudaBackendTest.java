@@ -122,33 +122,42 @@ class CudaBackendTest {
     @CsvSource({"pycode-target, -1", "pycode-draft, -1", "llama2-7b, 2", "llama31-8b, 2"})
     void clusterGemvsGiveTheBitsOfTheSlicedOnes(String shape, int layers) {
         ModelConfig config = ModelShapes.get(shape, layers);
-        int[] blocks = {16, 9, 2, 16, 12};
         try (Arena arena = Arena.ofShared()) {
             LlamaWeights weights = RandomWeights.create(config, 13, arena);
             try (CudaTransformer gpu = new CudaBackend().load(weights)) {
-                int[] tokens = new Random(17).ints(355, 0, config.vocabSize()).toArray();
                 for (String form : CudaTransformer.forms16()) {
                     gpu.useForm16(form);
                     float[][][] rows = new float[2][][];
                     for (int way = 0; way < 2; way++) {
                         assertEquals(way == 0, gpu.useClusterGemvs(way == 0), shape + ": clusters fit");
-                        rows[way] = new float[55][];
-                        try (CudaKvCache cache = (CudaKvCache) gpu.newCache(new KvCacheSpec.Full(400))) {
-                            gpu.forward(Arrays.copyOf(tokens, 300), cache, 0);
-                            int at = 300;
-                            for (int n : blocks) {
-                                float[][] out = gpu.forward(Arrays.copyOfRange(tokens, at, at + n), cache, n);
-                                System.arraycopy(out, 0, rows[way], at - 300, n);
-                                at += n;
-                            }
-                        }
+                        rows[way] = blockRows(gpu, config, 16, 9, 2, 16, 12);
                     }
-                    for (int r = 0; r < 55; r++) {
-                        assertArrayEquals(rows[1][r], rows[0][r], shape + ", " + form + " form: cluster and sliced"
-                                + " GEMVs differ at row " + r);
-                    }
+                    assertSameRows(rows, shape + ", " + form + " form: cluster and sliced GEMVs");
                 }
             }
+        }
+    }
+
+    /** The logits of blocks of the sizes given, fed after a 300-token prompt (random tokens, a fixed seed). */
+    private static float[][] blockRows(CudaTransformer gpu, ModelConfig config, int... blocks) {
+        int total = Arrays.stream(blocks).sum();
+        int[] tokens = new Random(17).ints(300 + total, 0, config.vocabSize()).toArray();
+        float[][] rows = new float[total][];
+        try (CudaKvCache cache = (CudaKvCache) gpu.newCache(new KvCacheSpec.Full(300 + total))) {
+            gpu.forward(Arrays.copyOf(tokens, 300), cache, 0);
+            int at = 300;
+            for (int n : blocks) {
+                System.arraycopy(gpu.forward(Arrays.copyOfRange(tokens, at, at + n), cache, n), 0, rows, at - 300, n);
+                at += n;
+            }
+        }
+        return rows;
+    }
+
+    private static void assertSameRows(float[][][] rows, String what) {
+        assertEquals(rows[0].length, rows[1].length, what);
+        for (int r = 0; r < rows[0].length; r++) {
+            assertArrayEquals(rows[1][r], rows[0][r], what + " differ at row " + r);
         }
     }
 
