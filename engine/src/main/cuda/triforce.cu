@@ -437,7 +437,7 @@ __device__ float inverse_rms_from_x(const GemvArgs& a, float* groups) {
 //              0.1); 99 registers, 2 blocks a SM
 enum { PLAIN = 0, PIPELINED = 1, ROLLING = 2 };
 
-// CLUSTER (9-16 tokens, "c" kernels): the slices of a row group are one thread-block cluster that
+// CLUSTER (2-16 tokens, "c" kernels): the slices of a row group are one thread-block cluster that
 // adds their sums in shared memory; see cluster_epilogue.
 template <int NT, int OUT>
 __device__ void cluster_epilogue(const GemvArgs& a, const float (&acc)[NT][4], float* sums, int tile, bool active);
@@ -625,7 +625,7 @@ GEMV_KERNEL(gemv_resid64, 8, IN_ACT, OUT_RESID, PLAIN)
 GEMV_KERNEL(gemv_logits32, 4, IN_NORM, OUT_LOGITS, PLAIN)
 GEMV_KERNEL(gemv_logits64, 8, IN_NORM, OUT_LOGITS, PLAIN)
 
-// The epilogue without partial sums through L2 and without a last block ("c" kernels, 9-16
+// The epilogue without partial sums through L2 and without a last block ("c" kernels, 2-16
 // tokens): the blocks of a row group (its slices, blockIdx.x = rank) form a thread-block cluster.
 // Each leaves its sums of the group's rows [NT * 8 tokens][128] in its shared memory; after the
 // cluster barrier, warp w of block s takes token s + slices * w and adds the slices' sums in slice
@@ -715,15 +715,18 @@ __device__ void cluster_epilogue(const GemvArgs& a, const float (&acc)[NT][4], f
     cluster.barrier_wait();   // every block has read this one's sums
 }
 
-// The cluster forms of the 9-16-token GEMVs, by the name of the sliced one + "c". H100, a verify of
-// 16 at Llama-2-7B 4K / Llama-3.1-8B 32K: 7.02 / 8.80 ms sliced, 6.85 / 8.65 with only o_proj and
-// down in clusters, 6.87 / 8.60 with all four. For 2-8 tokens the blocks' wait at the cluster barrier
-// costs more than the last block's epilogue saves: all four in clusters, a verify of 4 tokens 5.98
-// -> 6.23 ms (7B), 7.57 -> 7.66 (8B); only o_proj and down 6.04 / 7.46.
+// The cluster forms of the GEMVs, by the name of the sliced one + "c". H100, a verify of 16 at
+// Llama-2-7B 4K / Llama-3.1-8B 32K: 7.02 / 8.80 ms sliced, 6.85 / 8.65 with only o_proj and down in
+// clusters, 6.87 / 8.60 with all four. For 2-8 tokens the blocks' wait at the cluster barrier
+// mostly costs more than the last block's epilogue saves: all four in clusters, a verify of 4 tokens
+// 5.98 -> 6.23 ms (7B), 7.57 -> 7.66 (8B); o_proj and down 6.04 / 7.46; down alone (11 / 14 slices)
+// 6.08 / 7.48; o_proj alone (8 slices, a portable cluster) 5.97 / 7.53, and 8 tokens 6.26 -> 6.20,
+// 7.95 -> 7.88: what the backend runs.
 #define GEMV_CLUSTER_KERNEL(name, NT, IN, OUT, FORM) \
     extern "C" __global__ void __launch_bounds__(256, FORM == PIPELINED ? 2 : 0) name(const GemvArgs a) { \
         gemv_body<NT, IN, OUT, FORM, false, true>(a); \
     }
+GEMV_CLUSTER_KERNEL(gemv_resid8c, 1, IN_ACT, OUT_RESID, PLAIN)
 GEMV_CLUSTER_KERNEL(gemv_qkv16c, 2, IN_NORM, OUT_ROPE, PLAIN)
 GEMV_CLUSTER_KERNEL(gemv_qkv16rc, 2, IN_NORM, OUT_ROPE, ROLLING)
 GEMV_CLUSTER_KERNEL(gemv_gateup16c, 2, IN_NORM, OUT_SWIGLU, PLAIN)

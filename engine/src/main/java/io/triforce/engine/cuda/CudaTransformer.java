@@ -83,8 +83,10 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
     /** gemv_resid1 and gemv_*8x (triforce.cu): slices (a warp each) and 128-row groups of x at most. */
     private static final int TILE_MAX_SLICES = 16;
     private static final int TILE_MAX_GROUPS = 64;
-    /** The cluster forms of the 9-16-token GEMVs (triforce.cu, GEMV_CLUSTER_KERNEL): each sliced kernel's name + "c". */
-    private static final List<String> CLUSTER_KERNELS = List.of("gemv_qkv16c", "gemv_qkv16rc", "gemv_gateup16c",
+    /** Blocks a cluster may have on any GPU that has clusters (more are "non-portable"). */
+    private static final int PORTABLE_CLUSTER = 8;
+    /** The cluster forms of GEMVs (triforce.cu, GEMV_CLUSTER_KERNEL): each sliced kernel's name + "c". */
+    private static final List<String> CLUSTER_KERNELS = List.of("gemv_resid8c", "gemv_qkv16c", "gemv_qkv16rc", "gemv_gateup16c",
             "gemv_gateup16pc", "gemv_gateup16rc", "gemv_resid16c", "gemv_resid16pc", "gemv_logits16c",
             "gemv_logits16pc", "gemv_logits16rc");
 
@@ -117,8 +119,10 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
     /**
      * Steps of 9-16 tokens run their GEMVs as the "c" kernels: a row group's slices one thread-block
      * cluster that adds their sums in shared memory, no partial sums through L2 and no last block's
-     * epilogue (triforce.cu, cluster_epilogue); same bits, where every GEMV has at most 16 slices
-     * and the GPU can hold such a cluster; {@code -Dtriforce.cuda.cluster=false}: the sliced ones.
+     * epilogue (triforce.cu, cluster_epilogue); steps of 2-8 tokens only o_proj and down, and only
+     * where their slices make a portable cluster (at most 8: o_proj at Llama-2-7B and -3.1-8B, not
+     * down). Same bits, where every GEMV has at most 16 slices and the GPU can hold such a cluster;
+     * {@code -Dtriforce.cuda.cluster=false}: the sliced ones.
      */
     private boolean clusterGemvs;
     private final boolean clusterGemvsFit;
@@ -400,7 +404,7 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
     }
 
     /**
-     * Makes steps of 9-16 tokens captured from now on run their GEMVs in clusters, or sliced (tests:
+     * Makes steps of 2-16 tokens captured from now on run their GEMVs in clusters, or sliced (tests:
      * the same bits); returns whether they use clusters (the model's split or the GPU may not allow them).
      */
     boolean useClusterGemvs(boolean on) {
@@ -496,7 +500,8 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         int staged = Math.min(m.cps(), 64 / tiles) * tiles * 32 * 16 * 2;
         String name = tiles == 2 && form16 != null ? form16.kernel(kernel)
                 : kernel + 8 * tiles + (n == 1 && tileGemvs && afterResidual ? "x" : "");
-        if (tiles == 2 && clusterGemvs && CLUSTER_KERNELS.contains(name + "c")) {
+        boolean clustered = tiles == 2 || tiles == 1 && n > 1 && m.slices() <= PORTABLE_CLUSTER;
+        if (clustered && clusterGemvs && CLUSTER_KERNELS.contains(name + "c")) {
             int sums = tiles * 8 * GROUP_ROWS * 4;   // each block's sums of the group's rows, where it staged
             dev.launchClusters(name + "c", m.slices(), m.slices(), (m.rowTiles() + 7) / 8, 1, 256,
                     Math.max(staged, sums), gemvArgs(m, n, norm, keys, values, capacity, lastQuery));

@@ -113,10 +113,11 @@ class CudaBackendTest {
     }
 
     /**
-     * Blocks of 9-16 tokens give the same bits with their GEMVs in clusters (the slices' sums added
-     * in shared memory, the "c" kernels) as sliced (partial sums through L2, the last block's
-     * epilogue), in every form of the 9-16-token GEMVs, over a context that crosses
-     * attention splits; each block reads the keys the blocks before it wrote.
+     * Blocks of 2-16 tokens give the same bits with their GEMVs in clusters (the slices' sums added
+     * in shared memory, the "c" kernels; for 2-8 tokens o_proj and down where their slices make a
+     * portable cluster) as sliced (partial sums through L2, the last block's epilogue), in every
+     * form of the 9-16-token GEMVs, over a context that crosses attention splits; each block reads
+     * the keys the blocks before it wrote.
      */
     @ParameterizedTest
     @CsvSource({"pycode-target, -1", "pycode-draft, -1", "llama2-7b, 2", "llama31-8b, 2"})
@@ -130,7 +131,7 @@ class CudaBackendTest {
                     float[][][] rows = new float[2][][];
                     for (int way = 0; way < 2; way++) {
                         assertEquals(way == 0, gpu.useClusterGemvs(way == 0), shape + ": clusters fit");
-                        rows[way] = blockRows(gpu, config, 16, 9, 2, 16, 12);
+                        rows[way] = blockRows(gpu, config, 16, 9, 2, 16, 5, 8, 12);
                     }
                     assertSameRows(rows, shape + ", " + form + " form: cluster and sliced GEMVs");
                 }
