@@ -633,7 +633,7 @@ GEMV_KERNEL(gemv_logits64, 8, IN_NORM, OUT_LOGITS, PLAIN)
 // (OUT_RESID: added to x, then the token's sum of squares of the group's rows by group_square_sum,
 // as gemv_epilogue; OUT_LOGITS) or, for pairs l and l + 32, rows g and g + 8 of their tile (OUT_ROPE,
 // OUT_SWIGLU). Same bits; the epilogue spread over the group's blocks, none waiting for the last.
-template <int NT, int OUT>
+template <int OUT>
 __device__ int cluster_row(int lane, int j) {
     if (OUT == OUT_RESID || OUT == OUT_LOGITS) return lane + 32 * j;
     const int pair = lane + 32 * (j >> 1);
@@ -672,7 +672,7 @@ __device__ void cluster_epilogue(const GemvArgs& a, const float (&acc)[NT][4], f
                 if (s0 + i >= slices) break;
                 const float* remote = cluster.map_shared_rank(sums, s0 + i) + t * GROUP_ROWS;
 #pragma unroll
-                for (int j = 0; j < 4; j++) v[i][j] = remote[cluster_row<NT, OUT>(lane, j)];
+                for (int j = 0; j < 4; j++) v[i][j] = remote[cluster_row<OUT>(lane, j)];
             }
 #pragma unroll
             for (int i = 0; i < 8; i++) {
