@@ -15,6 +15,7 @@ import io.triforce.engine.testing.RequiresGpu;
 import java.lang.foreign.Arena;
 import java.util.Arrays;
 import java.util.Random;
+import java.util.function.BiConsumer;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -50,33 +51,29 @@ class CudaBackendTest {
     @ParameterizedTest
     @CsvSource({"pycode-target, -1", "llama2-7b, 2", "llama31-8b, 2"})
     void everyGemvFormOf16TokenBlocksGivesTheSameBits(String shape, int layers) {
-        ModelConfig config = ModelShapes.get(shape, layers);
-        try (Arena arena = Arena.ofShared()) {
-            LlamaWeights weights = RandomWeights.create(config, 5, arena);
-            try (CudaTransformer gpu = new CudaBackend().load(weights)) {
-                int[] prompt = new Random(3).ints(32, 0, config.vocabSize()).toArray();
-                float[][] byToken = new float[16][];
-                try (CudaKvCache single = (CudaKvCache) gpu.newCache(new KvCacheSpec.Full(32))) {
-                    for (int i = 0; i < 32; i++) {
-                        float[] row = gpu.forward(new int[] {prompt[i]}, single, 1)[0];
-                        if (i >= 16) {
-                            byToken[i - 16] = row;
-                        }
-                    }
-                }
-                assertEquals(3, CudaTransformer.forms16().size());
-                for (String form : CudaTransformer.forms16()) {
-                    gpu.useForm16(form);
-                    try (CudaKvCache blocks = (CudaKvCache) gpu.newCache(new KvCacheSpec.Full(32))) {
-                        gpu.forward(Arrays.copyOf(prompt, 16), blocks, 0);
-                        float[][] rows = gpu.forward(Arrays.copyOfRange(prompt, 16, 32), blocks, 16);
-                        for (int r = 0; r < 16; r++) {
-                            assertArrayEquals(byToken[r], rows[r], shape + ", " + form + " form: row " + r);
-                        }
+        onGpu(shape, layers, 5, (config, gpu) -> {
+            int[] prompt = new Random(3).ints(32, 0, config.vocabSize()).toArray();
+            float[][] byToken = new float[16][];
+            try (CudaKvCache single = (CudaKvCache) gpu.newCache(new KvCacheSpec.Full(32))) {
+                for (int i = 0; i < 32; i++) {
+                    float[] row = gpu.forward(new int[] {prompt[i]}, single, 1)[0];
+                    if (i >= 16) {
+                        byToken[i - 16] = row;
                     }
                 }
             }
-        }
+            assertEquals(3, CudaTransformer.forms16().size());
+            for (String form : CudaTransformer.forms16()) {
+                gpu.useForm16(form);
+                try (CudaKvCache blocks = (CudaKvCache) gpu.newCache(new KvCacheSpec.Full(32))) {
+                    gpu.forward(Arrays.copyOf(prompt, 16), blocks, 0);
+                    float[][] rows = gpu.forward(Arrays.copyOfRange(prompt, 16, 32), blocks, 16);
+                    for (int r = 0; r < 16; r++) {
+                        assertArrayEquals(byToken[r], rows[r], shape + ", " + form + " form: row " + r);
+                    }
+                }
+            }
+        });
     }
 
     /**
@@ -88,28 +85,22 @@ class CudaBackendTest {
     @ParameterizedTest
     @CsvSource({"pycode-target, -1", "pycode-draft, -1", "llama2-7b, 2", "llama31-8b, 2"})
     void tileGemvsGiveTheBitsOfTheSlicedOnes(String shape, int layers) {
-        ModelConfig config = ModelShapes.get(shape, layers);
-        try (Arena arena = Arena.ofShared()) {
-            LlamaWeights weights = RandomWeights.create(config, 9, arena);
-            try (CudaTransformer gpu = new CudaBackend().load(weights)) {
-                int[] prompt = new Random(5).ints(300, 0, config.vocabSize()).toArray();
-                float[][][] rows = new float[2][32][];
-                for (int way = 0; way < 2; way++) {
-                    assertEquals(way == 0, gpu.useTileGemvs(way == 0), shape + ": gemv_resid1 fits");
-                    try (CudaKvCache cache = (CudaKvCache) gpu.newCache(new KvCacheSpec.Full(400))) {
-                        gpu.forward(prompt, cache, 0);
-                        for (int i = 0; i < 16; i++) {
-                            rows[way][i] = gpu.forward(new int[] {prompt[i]}, cache, 1)[0];
-                        }
-                        System.arraycopy(gpu.forward(Arrays.copyOfRange(prompt, 16, 32), cache, 16), 0, rows[way], 16,
-                                16);
+        onGpu(shape, layers, 9, (config, gpu) -> {
+            int[] prompt = new Random(5).ints(300, 0, config.vocabSize()).toArray();
+            float[][][] rows = new float[2][32][];
+            for (int way = 0; way < 2; way++) {
+                assertEquals(way == 0, gpu.useTileGemvs(way == 0), shape + ": gemv_resid1 fits");
+                try (CudaKvCache cache = (CudaKvCache) gpu.newCache(new KvCacheSpec.Full(400))) {
+                    gpu.forward(prompt, cache, 0);
+                    for (int i = 0; i < 16; i++) {
+                        rows[way][i] = gpu.forward(new int[] {prompt[i]}, cache, 1)[0];
                     }
-                }
-                for (int r = 0; r < 32; r++) {
-                    assertArrayEquals(rows[1][r], rows[0][r], shape + ": tile and sliced GEMV steps differ at row " + r);
+                    System.arraycopy(gpu.forward(Arrays.copyOfRange(prompt, 16, 32), cache, 16), 0, rows[way], 16,
+                            16);
                 }
             }
-        }
+            assertSameRows(rows, shape + ": tile and sliced GEMV steps");
+        });
     }
 
     /**
@@ -122,19 +113,26 @@ class CudaBackendTest {
     @ParameterizedTest
     @CsvSource({"pycode-target, -1", "pycode-draft, -1", "llama2-7b, 2", "llama31-8b, 2"})
     void clusterGemvsGiveTheBitsOfTheSlicedOnes(String shape, int layers) {
+        onGpu(shape, layers, 13, (config, gpu) -> {
+            for (String form : CudaTransformer.forms16()) {
+                gpu.useForm16(form);
+                float[][][] rows = new float[2][][];
+                for (int way = 0; way < 2; way++) {
+                    assertEquals(way == 0, gpu.useClusterGemvs(way == 0), shape + ": clusters fit");
+                    rows[way] = blockRows(gpu, config, 16, 9, 2, 16, 5, 8, 12);
+                }
+                assertSameRows(rows, shape + ", " + form + " form: cluster and sliced GEMVs");
+            }
+        });
+    }
+
+    /** Runs {@code test} on the CUDA backend loaded with random weights of the shape (seeded). */
+    private static void onGpu(String shape, int layers, long seed, BiConsumer<ModelConfig, CudaTransformer> test) {
         ModelConfig config = ModelShapes.get(shape, layers);
         try (Arena arena = Arena.ofShared()) {
-            LlamaWeights weights = RandomWeights.create(config, 13, arena);
+            LlamaWeights weights = RandomWeights.create(config, seed, arena);
             try (CudaTransformer gpu = new CudaBackend().load(weights)) {
-                for (String form : CudaTransformer.forms16()) {
-                    gpu.useForm16(form);
-                    float[][][] rows = new float[2][][];
-                    for (int way = 0; way < 2; way++) {
-                        assertEquals(way == 0, gpu.useClusterGemvs(way == 0), shape + ": clusters fit");
-                        rows[way] = blockRows(gpu, config, 16, 9, 2, 16, 5, 8, 12);
-                    }
-                    assertSameRows(rows, shape + ", " + form + " form: cluster and sliced GEMVs");
-                }
+                test.accept(config, gpu);
             }
         }
     }
