@@ -85,10 +85,12 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
     private static final int TILE_MAX_GROUPS = 64;
     /** Blocks a cluster may have on any GPU that has clusters (more are "non-portable"). */
     private static final int PORTABLE_CLUSTER = 8;
+    /** Blocks a non-portable cluster may have (the H100's limit; CudaDevice.allowLargeClusters). */
+    private static final int MAX_CLUSTER = 16;
     /** The cluster forms of GEMVs (triforce.cu, GEMV_CLUSTER_KERNEL): each sliced kernel's name + "c". */
-    private static final List<String> CLUSTER_KERNELS = List.of("gemv_resid8c", "gemv_qkv16c", "gemv_qkv16rc", "gemv_gateup16c",
-            "gemv_gateup16pc", "gemv_gateup16rc", "gemv_resid16c", "gemv_resid16pc", "gemv_logits16c",
-            "gemv_logits16pc", "gemv_logits16rc");
+    private static final List<String> CLUSTER_KERNELS = List.of("gemv_resid8c", "gemv_qkv16c", "gemv_qkv16rc",
+            "gemv_gateup16c", "gemv_gateup16pc", "gemv_gateup16rc", "gemv_resid16c", "gemv_resid16pc",
+            "gemv_logits16c", "gemv_logits16pc", "gemv_logits16rc");
 
     private final CudaDevice dev;
     private final DeviceModel model;
@@ -171,7 +173,7 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         for (String kernel : new String[] {"gemv_resid1", "gemv_qkv8x", "gemv_gateup8x", "gemv_logits8x"}) {
             dev.allowSharedMemory(kernel, STAGED_BYTES);
         }
-        boolean clustersFit = maxSlices <= TILE_MAX_SLICES;
+        boolean clustersFit = maxSlices <= MAX_CLUSTER;
         for (String kernel : CLUSTER_KERNELS) {
             dev.allowSharedMemory(kernel, STAGED_BYTES);
             dev.allowLargeClusters(kernel);
