@@ -34,7 +34,7 @@ run() {  # name, extra JVM options, engine classes, bench options...
   shift 3
   echo "=== $name (round $round)"
   TRIFORCE_JAVA_OPTS="$opts" TRIFORCE_ENGINE_CLASSES="$classes" bash scripts/gpu/run-on-device.sh bench "$@" 2>&1 \
-    | grep -E "^[a-z0-9-]+ +[0-9]+ (decode|verify|retrieval)|GEMVs|Exception|rror" || true
+    | grep -E "^[a-z0-9-]+ +[0-9]+ (decode|verify|retrieval|prefill)|GEMVs|Exception|rror" || true
 }
 for round in $(seq 1 "$rounds"); do
   run base "" engine/target/classes "$@"

@@ -14,7 +14,7 @@
 // on whether its prompt was prefilled in chunks or fed 64 tokens at a time.
 
 #define GEMM_TOKENS 128   // tokens per block: two sub-blocks
-#define GEMM_STAGES 4     // k chunks in flight (cp.async ring)
+#define GEMM_STAGES 2     // k chunks in flight (cp.async ring)
 
 struct GemmArgs {
     const uint4* W;       // tiled weights [rowTiles][kChunks][2][32] uint4
@@ -55,15 +55,22 @@ __device__ __forceinline__ void gemm_chunk(float (&acc)[2][8][4], const uint4* w
     }
 }
 
+// A thread's finished slices, summed, in shared memory: element (j, nt, e) of its accumulators at
+// total[((j * 8 + nt) * 4 + e) * 256] (total = the block's sums + threadIdx.x: conflict-free).
+__device__ __forceinline__ float& slice_sum(float* total, int j, int nt, int e) {
+    return total[((j * 8 + nt) * 4 + e) * 256];
+}
+
 // total += acc (a finished GEMV slice, added in slice order as gemv_epilogue adds them); acc = 0.
-__device__ __forceinline__ void add_slice(float (&total)[2][8][4], float (&acc)[2][8][4]) {
+__device__ __forceinline__ void add_slice(float* total, float (&acc)[2][8][4]) {
 #pragma unroll
     for (int j = 0; j < 2; j++)
 #pragma unroll
         for (int nt = 0; nt < 8; nt++)
 #pragma unroll
             for (int e = 0; e < 4; e++) {
-                total[j][nt][e] = __fadd_rn(total[j][nt][e], acc[j][nt][e]);
+                float& t = slice_sum(total, j, nt, e);
+                t = __fadd_rn(t, acc[j][nt][e]);
                 acc[j][nt][e] = 0.f;
             }
 }
@@ -72,12 +79,16 @@ __device__ __forceinline__ void add_slice(float (&total)[2][8][4], float (&acc)[
 // Warp w: row tiles 8y + 2(w % 4) + {0, 1}, tokens 128x + 64(w / 4) .. +63 (one sub-block), so a
 // weight fragment feeds 16 mma and an activation fragment 4. Weights and activations of
 // GEMM_STAGES k chunks are in flight through cp.async (24 KiB a chunk). The k chunks are summed
-// in the GEMV's slices of cps chunks (acc), the slices added in order (total).
+// in the GEMV's slices of cps chunks (acc, registers), the slices added in order (total, shared
+// memory: in registers too, they held the block to 180 registers and one block a SM; now it is
+// two blocks of at most 128, each with two stages: a 32K prompt 5.91 -> 5.29 s at Llama-2-7B,
+// 6.37 -> 5.69 s at Llama-3.1-8B on an H100, where four stages in one block did no better).
 template <int OUT>
 __device__ __forceinline__ void gemm_body(const GemmArgs& a) {
     extern __shared__ uint4 gsm[];
     uint4* sW = gsm;                                  // [STAGES][8 tiles][64]
     uint4* sX = gsm + GEMM_STAGES * 8 * 64;           // [STAGES][hi, lo][2 sub-blocks][256]
+    float* total = (float*) (sX + GEMM_STAGES * 4 * 256) + threadIdx.x;   // [64][256]: slice_sum
     pdl_launch_next();
     pdl_wait();
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -102,13 +113,13 @@ __device__ __forceinline__ void gemm_body(const GemmArgs& a) {
     };
 
     const int wr = warp & 3, wt = warp >> 2;
-    float acc[2][8][4], total[2][8][4];
+    float acc[2][8][4];
 #pragma unroll
     for (int j = 0; j < 2; j++)
 #pragma unroll
         for (int nt = 0; nt < 8; nt++)
 #pragma unroll
-            for (int e = 0; e < 4; e++) acc[j][nt][e] = total[j][nt][e] = 0.f;
+            for (int e = 0; e < 4; e++) acc[j][nt][e] = slice_sum(total, j, nt, e) = 0.f;
 
 #pragma unroll
     for (int c = 0; c < GEMM_STAGES - 1; c++) load(c);
@@ -122,8 +133,14 @@ __device__ __forceinline__ void gemm_body(const GemmArgs& a) {
         if ((c + 1) % a.cps == 0 || c + 1 == a.kChunks) add_slice(total, acc);   // a GEMV slice ends
     }
     asm volatile("cp.async.wait_group 0;" ::: "memory");
+#pragma unroll
+    for (int j = 0; j < 2; j++)   // the sums back in registers (acc) before GEMM_RESID's squares reuse the space
+#pragma unroll
+        for (int nt = 0; nt < 8; nt++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) acc[j][nt][e] = slice_sum(total, j, nt, e);
 
-    // total[j][nt][e]: row (8y + 2wr + j) * 16 + g + 8 (e >> 1), token 64 (2x + wt) + 8 nt + 2 tq + (e & 1)
+    // acc[j][nt][e]: row (8y + 2wr + j) * 16 + g + 8 (e >> 1), token 64 (2x + wt) + 8 nt + 2 tq + (e & 1)
     const int g = lane >> 2, tq = lane & 3;
     float* sq = (float*) gsm;   // GEMM_RESID: [128 tokens][128 rows] squares of the new x
     if (OUT == GEMM_RESID) __syncthreads();   // every warp is done with the pipeline's shared memory
@@ -138,7 +155,7 @@ __device__ __forceinline__ void gemm_body(const GemmArgs& a) {
                 const int t = blockIdx.x * GEMM_TOKENS + tl;
                 if constexpr (OUT == GEMM_SWIGLU) {   // rows g / g + 8 of a tile: gate / up of hidden unit 8 tile + g
                     if (tile >= rowTiles) continue;
-                    float u = total[j][nt][h], v = total[j][nt][2 + h];
+                    float u = acc[j][nt][h], v = acc[j][nt][2 + h];
                     float out = u / (1.f + expf(-u)) * v;
                     uint16_t hi = f2bf(out);
                     size_t i = chunk_act_index(t, tile * 8 + g, a.rows / 64);
@@ -149,7 +166,7 @@ __device__ __forceinline__ void gemm_body(const GemmArgs& a) {
                     for (int half = 0; half < 2; half++) {
                         const int rl = (2 * wr + j) * 16 + g + 8 * half;   // row within the block's 128
                         const int r = tile0 * 16 + rl;
-                        float v = total[j][nt][2 * half + h];
+                        float v = acc[j][nt][2 * half + h];
                         if (OUT == GEMM_STORE) {
                             if (r < a.rows) a.y[(size_t) t * a.rows + r] = v;
                             continue;
@@ -176,7 +193,7 @@ __device__ __forceinline__ void gemm_body(const GemmArgs& a) {
 }
 
 #define GEMM_KERNEL(name, OUT) \
-    extern "C" __global__ void __launch_bounds__(256, 1) name(const GemmArgs a) { gemm_body<OUT>(a); }
+    extern "C" __global__ void __launch_bounds__(256, 2) name(const GemmArgs a) { gemm_body<OUT>(a); }
 GEMM_KERNEL(gemm_store, GEMM_STORE)
 GEMM_KERNEL(gemm_resid, GEMM_RESID)
 GEMM_KERNEL(gemm_swiglu, GEMM_SWIGLU)

@@ -22,7 +22,8 @@ final class CudaPrefill implements AutoCloseable {
     /** Tokens per GEMM block (prefill.cuh GEMM_TOKENS): chunks are multiples of it. */
     static final int GEMM_TOKENS = 128;
     private static final int SUB = CudaTransformer.MAX_TOKENS;
-    private static final int GEMM_SHARED = 4 * (8 * 64 + 4 * 256) * 16;   // GEMM_STAGES x (weights + activations) uint4
+    // GEMM_STAGES x (weights + activations) uint4, then the slice sums: 64 floats a thread
+    private static final int GEMM_SHARED = 2 * (8 * 64 + 4 * 256) * 16 + 64 * 256 * 4;
     /** Most device memory the attention partials of one launch take. */
     private static final long PARTIAL_BYTES = 512L << 20;
 
