@@ -855,6 +855,11 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* 
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(s));
 }
 
+// The last slot query row qi (= t*G + j) sees: slot0 + t, or -1 past the rows.
+__device__ __forceinline__ int query_limit(int qi, int qcount, int G, int slot0) {
+    return qi < qcount ? slot0 + qi / G : -1;
+}
+
 // Query fragments (A operand of the score mma) of rows row0 + g and row0 + g + 8 (g = lane / 4,
 // tq = lane % 4; query row qi = t*G + j), and the last slot each row sees (-1 past the rows).
 template <int HD>
@@ -1062,7 +1067,21 @@ __device__ __forceinline__ void attention_rows16(const uint16_t* __restrict__ q,
     }
 }
 
+// Query rows qBase .. qBase + rows of the block's KV head into shared memory [rows][HD + 8], zeros
+// past qcount (MT = 2 below).
 template <int HD>
+__device__ __forceinline__ void stage_query_rows(const uint16_t* __restrict__ q, uint16_t* qs, int qBase, int rows,
+                                                 int qcount, int G, int kvh, int nHeads) {
+    for (int i = threadIdx.x; i < rows * (HD / 8); i += blockDim.x) {
+        const int r = i / (HD / 8), c = (i % (HD / 8)) * 8, qi = qBase + r;
+        uint4 v = make_uint4(0u, 0u, 0u, 0u);
+        if (qi < qcount) v = *(const uint4*) (q + ((size_t) (qi / G) * nHeads + kvh * G + qi % G) * HD + c);
+        *(uint4*) (qs + r * (HD + 8) + c) = v;
+    }
+}
+
+// MT: m-tiles of 16 query rows a warp when a block has more than 16 rows (below).
+template <int HD, int MT = 1>
 __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, const uint16_t* __restrict__ kc,
                                                const uint16_t* __restrict__ vc, int capacity,
                                                const StepParams* p, int n, int nHeads, int G, int S,
@@ -1100,28 +1119,47 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int g = lane >> 2, tq = lane & 3;
     const int qcount = n * G;
-    if (qcount <= 16) {
+    if (MT == 1 && qcount <= 16) {
         attention_rows16<HD>(q, ks, vs, load_tile, early, n, nHeads, G, scaleLog2, po, pm, pl, split, kvh, slot0,
                              kStart, kEnd, tiles);
         return;
     }
 
-    // Rows 64 at a time (4 warps x 16); more rows than that (blocks of many tokens) stream the
-    // split's keys and values again.
-    for (int qBase = 0; qBase < qcount; qBase += 64) {
+    // Rows 64 * MT at a time: warp w takes the m-tiles of 16 rows at qBase + 64 m + 16 w (m < MT); more
+    // rows than that (blocks of many tokens) stream the split's keys and values again. MT = 2 (the
+    // prefill's GQA sub-blocks: chunk_attention*x2): the pass's query rows wait in shared memory for
+    // ldmatrix instead of in registers, and each K and V fragment feeds both m-tiles -- half the
+    // fragment loads a mma, twice the independent mma a warp. Every row takes the same operations in
+    // the same order either way.
+    uint16_t* qs = sm + 4 * ATT_TILE * LD;   // MT = 2: [64 * MT][LD] the pass's query rows
+    for (int qBase = 0; qBase < qcount; qBase += 64 * MT) {
         const bool active = qBase + warp * 16 < qcount;
         if (qBase > 0 || !early) load_tile(0, 0);
 
-        // Query fragments, rows qi = qBase + 16*warp + g and + 8.
-        uint32_t qa[HD / 16][4];
-        int limit[2];
-        load_query_rows<HD>(q, qBase + warp * 16, qcount, G, kvh, nHeads, slot0, g, tq, qa, limit);
-
-        float o[HD / 8][4];
+        uint32_t qa[HD / 16][4];   // MT = 1: query fragments, rows qBase + 16 warp + g and + 8
+        int limit[MT][2];
+        if constexpr (MT == 1) {
+            load_query_rows<HD>(q, qBase + warp * 16, qcount, G, kvh, nHeads, slot0, g, tq, qa, limit[0]);
+        } else {
+            stage_query_rows<HD>(q, qs, qBase, 64 * MT, qcount, G, kvh, nHeads);   // read after await_tile's sync
 #pragma unroll
-        for (int i = 0; i < HD / 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
-        float m[2] = {-INFINITY, -INFINITY};
-        float l[2] = {0.f, 0.f};
+            for (int mt = 0; mt < MT; mt++) {
+#pragma unroll
+                for (int hrow = 0; hrow < 2; hrow++) {
+                    limit[mt][hrow] = query_limit(qBase + 64 * mt + warp * 16 + g + 8 * hrow, qcount, G, slot0);
+                }
+            }
+        }
+
+        float o[MT][HD / 8][4];
+        float m[MT][2], l[MT][2];
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++) {
+#pragma unroll
+            for (int i = 0; i < HD / 8; i++) o[mt][i][0] = o[mt][i][1] = o[mt][i][2] = o[mt][i][3] = 0.f;
+            m[mt][0] = m[mt][1] = -INFINITY;
+            l[mt][0] = l[mt][1] = 0.f;
+        }
 
         for (int tile = 0; tile < tiles; tile++) {
             const int buf = tile & 1;
@@ -1129,44 +1167,64 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
             if (active) {
                 const uint16_t* kt = ks + buf * ATT_TILE * LD;
                 const uint16_t* vt = vs + buf * ATT_TILE * LD;
-                float s[ATT_NT][4];
+                float s[MT][ATT_NT][4];
 #pragma unroll
-                for (int nt = 0; nt < ATT_NT; nt++) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.f;
+                for (int mt = 0; mt < MT; mt++) {
+#pragma unroll
+                    for (int nt = 0; nt < ATT_NT; nt++) s[mt][nt][0] = s[mt][nt][1] = s[mt][nt][2] = s[mt][nt][3] = 0.f;
+                }
 #pragma unroll
                 for (int ks16 = 0; ks16 < HD / 16; ks16 += 2) {
+                    uint32_t a[MT][2][4];   // MT = 2: query fragments of k16 steps ks16 and ks16 + 1
+#pragma unroll
+                    for (int mt = 0; MT > 1 && mt < MT; mt++) {
+#pragma unroll
+                        for (int h = 0; h < 2; h++) {
+                            ldmatrix_x4(a[mt][h], qs + (64 * mt + 16 * warp + (lane & 15)) * LD + (ks16 + h) * 16 +
+                                                      (lane >> 4) * 8);
+                        }
+                    }
 #pragma unroll
                     for (int nt = 0; nt < ATT_NT; nt++) {
                         uint32_t b[4];
                         ldmatrix_x4(b, kt + (nt * 8 + (lane & 7)) * LD + ks16 * 16 + (lane >> 3) * 8);
-                        mma_bf16(s[nt], qa[ks16][0], qa[ks16][1], qa[ks16][2], qa[ks16][3], b[0], b[1]);
-                        mma_bf16(s[nt], qa[ks16 + 1][0], qa[ks16 + 1][1], qa[ks16 + 1][2], qa[ks16 + 1][3], b[2], b[3]);
+#pragma unroll
+                        for (int mt = 0; mt < MT; mt++) {
+                            const uint32_t* a0 = MT == 1 ? qa[ks16] : a[mt][0];
+                            const uint32_t* a1 = MT == 1 ? qa[ks16 + 1] : a[mt][1];
+                            mma_bf16(s[mt][nt], a0[0], a0[1], a0[2], a0[3], b[0], b[1]);
+                            mma_bf16(s[mt][nt], a1[0], a1[1], a1[2], a1[3], b[2], b[3]);
+                        }
                     }
                 }
                 const int key0 = kStart + tile * ATT_TILE;
-                float mx[2] = {-INFINITY, -INFINITY};
+                uint32_t pa[MT][ATT_NT / 2][4];   // P (rounded to bf16, as the P.V product sees it)
 #pragma unroll
-                for (int nt = 0; nt < ATT_NT; nt++) {
-                    mask_scores(s[nt], key0 + nt * 8 + 2 * tq, kEnd, limit, scaleLog2, mx);
-                }
-                float alpha[2], base[2];
+                for (int mt = 0; mt < MT; mt++) {
+                    float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
-                for (int hrow = 0; hrow < 2; hrow++) {
-                    alpha[hrow] = softmax_step(quad_max(mx[hrow]), m[hrow], l[hrow], base[hrow]);
-                }
-                rescale_rows(o, alpha);
-                // P (rounded to bf16, as the P.V product sees it) and its row sums.
-                uint32_t pa[ATT_NT / 2][4];
+                    for (int nt = 0; nt < ATT_NT; nt++) {
+                        mask_scores(s[mt][nt], key0 + nt * 8 + 2 * tq, kEnd, limit[mt], scaleLog2, mx);
+                    }
+                    float alpha[2], base[2];
 #pragma unroll
-                for (int nt = 0; nt < ATT_NT; nt++) {
-                    float p0 = bf2f(f2bf(exp2f(s[nt][0] - base[0])));
-                    float p1 = bf2f(f2bf(exp2f(s[nt][1] - base[0])));
-                    float p2 = bf2f(f2bf(exp2f(s[nt][2] - base[1])));
-                    float p3 = bf2f(f2bf(exp2f(s[nt][3] - base[1])));
-                    l[0] += p0 + p1;
-                    l[1] += p2 + p3;
-                    int kk = nt >> 1, hi = nt & 1;
-                    pa[kk][2 * hi] = pack_bf16(p0, p1);
-                    pa[kk][2 * hi + 1] = pack_bf16(p2, p3);
+                    for (int hrow = 0; hrow < 2; hrow++) {
+                        alpha[hrow] = softmax_step(quad_max(mx[hrow]), m[mt][hrow], l[mt][hrow], base[hrow]);
+                    }
+                    rescale_rows(o[mt], alpha);
+                    // P and its row sums.
+#pragma unroll
+                    for (int nt = 0; nt < ATT_NT; nt++) {
+                        float p0 = bf2f(f2bf(exp2f(s[mt][nt][0] - base[0])));
+                        float p1 = bf2f(f2bf(exp2f(s[mt][nt][1] - base[0])));
+                        float p2 = bf2f(f2bf(exp2f(s[mt][nt][2] - base[1])));
+                        float p3 = bf2f(f2bf(exp2f(s[mt][nt][3] - base[1])));
+                        l[mt][0] += p0 + p1;
+                        l[mt][1] += p2 + p3;
+                        int kk = nt >> 1, hi = nt & 1;
+                        pa[mt][kk][2 * hi] = pack_bf16(p0, p1);
+                        pa[mt][kk][2 * hi + 1] = pack_bf16(p2, p3);
+                    }
                 }
 #pragma unroll
                 for (int kk = 0; kk < ATT_NT / 2; kk++) {
@@ -1175,8 +1233,12 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
                         uint32_t b[4];
                         ldmatrix_x4_trans(b, vt + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + dp * 16 +
                                                  (lane >> 4) * 8);
-                        mma_bf16(o[2 * dp], pa[kk][0], pa[kk][1], pa[kk][2], pa[kk][3], b[0], b[1]);
-                        mma_bf16(o[2 * dp + 1], pa[kk][0], pa[kk][1], pa[kk][2], pa[kk][3], b[2], b[3]);
+#pragma unroll
+                        for (int mt = 0; mt < MT; mt++) {
+                            const uint32_t* pr = pa[mt][kk];
+                            mma_bf16(o[mt][2 * dp], pr[0], pr[1], pr[2], pr[3], b[0], b[1]);
+                            mma_bf16(o[mt][2 * dp + 1], pr[0], pr[1], pr[2], pr[3], b[2], b[3]);
+                        }
                     }
                 }
             }
@@ -1184,22 +1246,25 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
         }
         if (active) {
 #pragma unroll
-            for (int hrow = 0; hrow < 2; hrow++) {
-                l[hrow] += __shfl_xor_sync(0xffffffffu, l[hrow], 1);
-                l[hrow] += __shfl_xor_sync(0xffffffffu, l[hrow], 2);
-                int qi = qBase + warp * 16 + g + 8 * hrow;
-                if (qi >= qcount) continue;
-                int t = qi / G, head = kvh * G + qi % G;
-                size_t row = (size_t) split * MAX_TOKENS * nHeads + (size_t) t * nHeads + head;
-                float* orow = po + row * HD;
+            for (int mt = 0; mt < MT; mt++) {
 #pragma unroll
-                for (int i = 0; i < HD / 8; i++) {
-                    orow[i * 8 + 2 * tq] = o[i][2 * hrow];
-                    orow[i * 8 + 2 * tq + 1] = o[i][2 * hrow + 1];
-                }
-                if (tq == 0) {
-                    pm[row] = m[hrow];
-                    pl[row] = l[hrow];
+                for (int hrow = 0; hrow < 2; hrow++) {
+                    l[mt][hrow] += __shfl_xor_sync(0xffffffffu, l[mt][hrow], 1);
+                    l[mt][hrow] += __shfl_xor_sync(0xffffffffu, l[mt][hrow], 2);
+                    int qi = qBase + 64 * mt + warp * 16 + g + 8 * hrow;
+                    if (qi >= qcount) continue;
+                    int t = qi / G, head = kvh * G + qi % G;
+                    size_t row = (size_t) split * MAX_TOKENS * nHeads + (size_t) t * nHeads + head;
+                    float* orow = po + row * HD;
+#pragma unroll
+                    for (int i = 0; i < HD / 8; i++) {
+                        orow[i * 8 + 2 * tq] = o[mt][i][2 * hrow];
+                        orow[i * 8 + 2 * tq + 1] = o[mt][i][2 * hrow + 1];
+                    }
+                    if (tq == 0) {
+                        pm[row] = m[mt][hrow];
+                        pl[row] = l[mt][hrow];
+                    }
                 }
             }
         }
