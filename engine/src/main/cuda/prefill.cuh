@@ -242,20 +242,17 @@ extern "C" __global__ void prefill_rope(const float* y, const float2* rope, int 
 // share them through L2. Each sub-block has its StepParams and its own partial buffers
 // (splits * 64 * nHeads rows apart). No keys are read before the wait (settled 0): the launches of
 // a prompt's chunks follow each other without a host sync, so any slot may still be in flight.
-// "x2": two m-tiles of 16 query rows a warp (attention_body's MT), 128 query rows in shared memory
-// after the K and V stages; with MHA (64 query rows a sub-block) a block takes two sub-blocks as
-// one of 128 tokens (their queries are adjacent, their slots follow each other; the keys the first
-// one may not see are masked for it), grid (sub-blocks / 2, splits, kvHeads).
+// "x2" (GQA, 128 or more query rows a sub-block): two m-tiles a warp (attention_body's MT), the
+// query rows in shared memory after the K and V stages.
 template <int HD, int MT>
 __device__ __forceinline__ void chunk_attention_body(const uint16_t* q, const uint16_t* kc, const uint16_t* vc,
                                                      int capacity, const StepParams* p, int nHeads, int G, int S,
                                                      float scaleLog2, float* po, float* pm, float* pl) {
-    const int subs = MT == 2 && G == 1 ? 2 : 1;   // sub-blocks a block takes
-    const int sb = blockIdx.x * subs;
+    const int sb = blockIdx.x;
     const size_t rows = (size_t) gridDim.y * MAX_TOKENS * nHeads;
-    attention_body<HD, MT>(q + (size_t) sb * MAX_TOKENS * nHeads * HD, kc, vc, capacity, p + sb, MAX_TOKENS * subs,
-                           nHeads, G, S, scaleLog2, po + sb * rows * HD, pm + sb * rows, pl + sb * rows, blockIdx.y,
-                           blockIdx.z, 0, rows);
+    attention_body<HD, MT>(q + (size_t) sb * MAX_TOKENS * nHeads * HD, kc, vc, capacity, p + sb, MAX_TOKENS, nHeads,
+                           G, S, scaleLog2, po + sb * rows * HD, pm + sb * rows, pl + sb * rows, blockIdx.y,
+                           blockIdx.z, 0);
 }
 
 #define CHUNK_ATTENTION_KERNEL(name, HD, MT) \

@@ -1086,7 +1086,7 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
                                                const uint16_t* __restrict__ vc, int capacity,
                                                const StepParams* p, int n, int nHeads, int G, int S,
                                                float scaleLog2, float* po, float* pm, float* pl, int split,
-                                               int kvh, int settled, size_t subRows = 0) {
+                                               int kvh, int settled) {
     constexpr int LD = HD + 8;  // padded row (bf16): ldmatrix rows land in distinct banks
     extern __shared__ uint16_t sm[];
     uint16_t* ks = sm;                       // [2][ATT_TILE][LD]
@@ -1127,8 +1127,7 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
 
     // Rows 64 * MT at a time: warp w takes the m-tiles of 16 rows at qBase + 64 m + 16 w (m < MT); more
     // rows than that (blocks of many tokens) stream the split's keys and values again. MT = 2 (the
-    // prefill's sub-blocks: chunk_attention*x2; n = 128 for MHA, two sub-blocks of 64 tokens whose
-    // partials lie subRows rows apart): the pass's query rows wait in shared memory for
+    // prefill's GQA sub-blocks: chunk_attention*x2): the pass's query rows wait in shared memory for
     // ldmatrix instead of in registers, and each K and V fragment feeds both m-tiles -- half the
     // fragment loads a mma, twice the independent mma a warp. Every row takes the same operations in
     // the same order either way.
@@ -1255,9 +1254,7 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
                     int qi = qBase + 64 * mt + warp * 16 + g + 8 * hrow;
                     if (qi >= qcount) continue;
                     int t = qi / G, head = kvh * G + qi % G;
-                    // tokens past the first 64 (MT = 2 over two MHA sub-blocks): the next sub-block's partials
-                    const int sub = MT > 1 ? t / MAX_TOKENS : 0, ts = t - sub * MAX_TOKENS;
-                    size_t row = sub * subRows + (size_t) split * MAX_TOKENS * nHeads + (size_t) ts * nHeads + head;
+                    size_t row = (size_t) split * MAX_TOKENS * nHeads + (size_t) t * nHeads + head;
                     float* orow = po + row * HD;
 #pragma unroll
                     for (int i = 0; i < HD / 8; i++) {

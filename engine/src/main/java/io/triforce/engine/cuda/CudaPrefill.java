@@ -63,7 +63,7 @@ final class CudaPrefill implements AutoCloseable {
         this.model = model;
         this.config = model.config;
         this.chunk = chunk;
-        this.twoTiles = !"false".equals(System.getProperty("triforce.cuda.prefill-x2"));
+        this.twoTiles = model.config.groupSize() > 1 && !"false".equals(System.getProperty("triforce.cuda.prefill-x2"));
         ModelConfig c = config;
         int maxK = Math.max(c.dim(), Math.max(c.qDim(), c.hiddenDim()));
         x = dev.alloc(4L * chunk * c.dim());
@@ -132,9 +132,7 @@ final class CudaPrefill implements AutoCloseable {
     private void attend(CudaKvCache c, int layer, int subs) {
         ModelConfig cf = config;
         long rowsPerSub = (long) c.maxSplits * SUB * cf.nHeads();
-        int perBlock = subsPerBlock();   // subs is even: a multiple of GEMM_TOKENS / SUB
-        int group = (int) Math.max(perBlock, Math.min(subs, PARTIAL_BYTES / (4 * rowsPerSub * (cf.headDim() + 2))));
-        group -= group % perBlock;
+        int group = (int) Math.max(1, Math.min(subs, PARTIAL_BYTES / (4 * rowsPerSub * (cf.headDim() + 2))));
         if (partialSubs < group || partialRowsPerSub < rowsPerSub) {
             freePartials();
             partialSubs = group;
@@ -146,8 +144,7 @@ final class CudaPrefill implements AutoCloseable {
         for (int s = 0; s < subs; s += group) {
             int k = Math.min(group, subs - s);
             long act = 2L * s * SUB * cf.qDim();
-            dev.launch(attentionKernel(), k / perBlock, c.maxSplits, cf.nKvHeads(), 128, attentionShared(),
-                    query.withByteOffset(act),
+            dev.launch(attentionKernel(), k, c.maxSplits, cf.nKvHeads(), 128, attentionShared(), query.withByteOffset(act),
                     c.keys[layer], c.values[layer], c.capacity, sub(params, s), cf.nHeads(), cf.groupSize(),
                     c.splitLength, step.attentionScaleLog2(), partialO, partialM, partialL);
             dev.launch("chunk_combine", cf.nHeads(), k * SUB, 1, 256, 0, sub(params, s), partialO,
@@ -157,18 +154,13 @@ final class CudaPrefill implements AutoCloseable {
     }
 
     /**
-     * The step's attention kernel for this head size, over several sub-blocks (prefill.cuh), in its
-     * "x2" form: two m-tiles of 16 query rows a warp, 128 rows a pass (with MHA, two sub-blocks a
-     * block); same bits. H100, Llama-3.1-8B: a 32K prompt 5.67 -> 5.49 s, 128K 39.3 -> 35.5 s.
-     * {@code -Dtriforce.cuda.prefill-x2=false}: the plain form.
+     * The step's attention kernel for this head size, over several sub-blocks (prefill.cuh); with
+     * grouped queries (128 or more query rows a sub-block) its "x2" form, two m-tiles of 16 rows a
+     * warp: same bits. H100, Llama-3.1-8B: a 32K prompt 5.67 -> 5.49 s, 128K 39.3 -> 35.5 s.
+     * {@code -Dtriforce.cuda.prefill-x2=false}: the plain form throughout.
      */
     private String attentionKernel() {
         return "chunk_" + step.attentionKernel() + (twoTiles ? "x2" : "");
-    }
-
-    /** Sub-blocks an attention block takes: two in the x2 form with MHA (64 query rows each). */
-    private int subsPerBlock() {
-        return twoTiles && config.groupSize() == 1 ? 2 : 1;
     }
 
     /** The step's K and V stages, and for the x2 form the pass's 128 query rows after them. */
