@@ -897,14 +897,15 @@ __device__ __forceinline__ void await_tile(LoadTile& load_tile, int tile, int ti
 
 // Scores s of one 8-key n-tile of this thread (its keys `key` and key + 1, for rows g and g + 8) in
 // base-2 units, the keys a row may not see (past the split, after the row's own slot) at -inf;
-// folds them into the rows' maxima mx.
+// folds them into the rows' maxima mx. CHECK = false: the caller knows every row sees every key.
+template <bool CHECK = true>
 __device__ __forceinline__ void mask_scores(float (&s)[4], int key, int kEnd, const int (&limit)[2], float scaleLog2,
                                             float (&mx)[2]) {
 #pragma unroll
     for (int e = 0; e < 4; e++) {
         int k = key + (e & 1);
         int hrow = e >> 1;
-        bool ok = k < kEnd && k <= limit[hrow];
+        bool ok = !CHECK || (k < kEnd && k <= limit[hrow]);
         s[e] = ok ? s[e] * scaleLog2 : -INFINITY;
         mx[hrow] = fmaxf(mx[hrow], s[e]);
     }
@@ -1202,16 +1203,28 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
 #pragma unroll
                 for (int mt = 0; mt < MT; mt++) {
                     float mx[2] = {-INFINITY, -INFINITY};
+                    // MT = 2: a tile every row of the warp sees whole (all but the last ones of a long
+                    // split) skips the key checks, and outputs whose alpha is 1 for every row of the warp
+                    // (the maxima did not move) skip their rescaling: multiplying by 1 is exact.
+                    const bool whole = MT > 1 && key0 + ATT_TILE <= kEnd &&
+                                       key0 + ATT_TILE - 1 <= min(limit[mt][0], limit[mt][1]);
+                    if (MT > 1 && __all_sync(0xffffffffu, whole)) {
 #pragma unroll
-                    for (int nt = 0; nt < ATT_NT; nt++) {
-                        mask_scores(s[mt][nt], key0 + nt * 8 + 2 * tq, kEnd, limit[mt], scaleLog2, mx);
+                        for (int nt = 0; nt < ATT_NT; nt++) {
+                            mask_scores<false>(s[mt][nt], key0 + nt * 8 + 2 * tq, kEnd, limit[mt], scaleLog2, mx);
+                        }
+                    } else {
+#pragma unroll
+                        for (int nt = 0; nt < ATT_NT; nt++) {
+                            mask_scores(s[mt][nt], key0 + nt * 8 + 2 * tq, kEnd, limit[mt], scaleLog2, mx);
+                        }
                     }
                     float alpha[2], base[2];
 #pragma unroll
                     for (int hrow = 0; hrow < 2; hrow++) {
                         alpha[hrow] = softmax_step(quad_max(mx[hrow]), m[mt][hrow], l[mt][hrow], base[hrow]);
                     }
-                    rescale_rows(o[mt], alpha);
+                    if (MT == 1 || __any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) rescale_rows(o[mt], alpha);
                     // P and its row sums.
 #pragma unroll
                     for (int nt = 0; nt < ATT_NT; nt++) {
