@@ -63,7 +63,8 @@ final class CudaPrefill implements AutoCloseable {
         this.model = model;
         this.config = model.config;
         this.chunk = chunk;
-        this.twoTiles = model.config.groupSize() > 1 && !"false".equals(System.getProperty("triforce.cuda.prefill-x2"));
+        this.twoTiles = model.config.groupSize() > 1
+                && !"false".equals(System.getProperty("triforce.cuda.prefill-x2"));
         ModelConfig c = config;
         int maxK = Math.max(c.dim(), Math.max(c.qDim(), c.hiddenDim()));
         x = dev.alloc(4L * chunk * c.dim());
