@@ -855,9 +855,16 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* 
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(s));
 }
 
-// The last slot query row qi (= t*G + j) sees: slot0 + t, or -1 past the rows.
-__device__ __forceinline__ int query_limit(int qi, int qcount, int G, int slot0) {
-    return qi < qcount ? slot0 + qi / G : -1;
+// Query row qi (= t*G + j) of KV head kvh: its token t, its head, and the last slot it sees
+// (slot0 + t); past the rows (ok false) token 0 and head kvh * G, seeing no slot (-1).
+struct QueryRow {
+    bool ok;
+    int t, head, limit;
+};
+__device__ __forceinline__ QueryRow query_row(int qi, int qcount, int G, int kvh, int slot0) {
+    const bool ok = qi < qcount;
+    const int t = ok ? qi / G : 0;
+    return {ok, t, kvh * G + (ok ? qi % G : 0), ok ? slot0 + t : -1};
 }
 
 // Query fragments (A operand of the score mma) of rows row0 + g and row0 + g + 8 (g = lane / 4,
@@ -868,16 +875,13 @@ __device__ __forceinline__ void load_query_rows(const uint16_t* __restrict__ q, 
                                                 uint32_t (&qa)[HD / 16][4], int (&limit)[2]) {
 #pragma unroll
     for (int hrow = 0; hrow < 2; hrow++) {
-        int qi = row0 + g + 8 * hrow;
-        bool ok = qi < qcount;
-        int t = ok ? qi / G : 0;
-        int head = kvh * G + (ok ? qi % G : 0);
-        limit[hrow] = ok ? slot0 + t : -1;
-        const uint32_t* qrow = (const uint32_t*) (q + ((size_t) t * nHeads + head) * HD);
+        const QueryRow r = query_row(row0 + g + 8 * hrow, qcount, G, kvh, slot0);
+        limit[hrow] = r.limit;
+        const uint32_t* qrow = (const uint32_t*) (q + ((size_t) r.t * nHeads + r.head) * HD);
 #pragma unroll
         for (int ks16 = 0; ks16 < HD / 16; ks16++) {
-            qa[ks16][hrow] = ok ? qrow[ks16 * 8 + tq] : 0u;
-            qa[ks16][2 + hrow] = ok ? qrow[ks16 * 8 + 4 + tq] : 0u;
+            qa[ks16][hrow] = r.ok ? qrow[ks16 * 8 + tq] : 0u;
+            qa[ks16][2 + hrow] = r.ok ? qrow[ks16 * 8 + 4 + tq] : 0u;
         }
     }
 }
@@ -1074,10 +1078,11 @@ template <int HD>
 __device__ __forceinline__ void stage_query_rows(const uint16_t* __restrict__ q, uint16_t* qs, int qBase, int rows,
                                                  int qcount, int G, int kvh, int nHeads) {
     for (int i = threadIdx.x; i < rows * (HD / 8); i += blockDim.x) {
-        const int r = i / (HD / 8), c = (i % (HD / 8)) * 8, qi = qBase + r;
+        const int row = i / (HD / 8), c = (i % (HD / 8)) * 8;
+        const QueryRow r = query_row(qBase + row, qcount, G, kvh, 0);
         uint4 v = make_uint4(0u, 0u, 0u, 0u);
-        if (qi < qcount) v = *(const uint4*) (q + ((size_t) (qi / G) * nHeads + kvh * G + qi % G) * HD + c);
-        *(uint4*) (qs + r * (HD + 8) + c) = v;
+        if (r.ok) v = *(const uint4*) (q + ((size_t) r.t * nHeads + r.head) * HD + c);
+        *(uint4*) (qs + row * (HD + 8) + c) = v;
     }
 }
 
@@ -1147,7 +1152,7 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
             for (int mt = 0; mt < MT; mt++) {
 #pragma unroll
                 for (int hrow = 0; hrow < 2; hrow++) {
-                    limit[mt][hrow] = query_limit(qBase + 64 * mt + warp * 16 + g + 8 * hrow, qcount, G, slot0);
+                    limit[mt][hrow] = query_row(qBase + 64 * mt + warp * 16 + g + 8 * hrow, qcount, G, kvh, slot0).limit;
                 }
             }
         }
