@@ -1,8 +1,9 @@
 // Chunked prefill: a prompt's tokens in chunks of T (a multiple of 128), where the step kernels
 // would take them 64 at a time and read every weight once per 64 tokens. Included by triforce.cu
 // (its helpers and layouts). A chunk of T tokens is T / 64 "sub-blocks" of 64:
-//  * activations: hi and lo bf16 [T/64][K/32][64][32] - each sub-block is the step layout, so the
-//    step's embed, attention and combine kernels run on a sub-block unchanged;
+//  * activations: hi and lo bf16 [T/64][K/32][64 x 32] - each sub-block's k chunk in the order the
+//    GEMM stages it (core_act_index, triforce.cu), so the step's embed, attention and combine
+//    kernels run on a sub-block (chunk_combine writing that order);
 //  * the residual stream x: fp32 [T][dim], its per-128-row-group sums of squares [T][dim/128];
 //    q/k/v GEMM output y: fp32 [T][rows] in tiled row order.
 // Per layer: prefill_norm -> gemm_store (q/k/v) -> prefill_rope (q, K/V cache) -> the step's
@@ -14,7 +15,8 @@
 // on whether its prompt was prefilled in chunks or fed 64 tokens at a time.
 
 #define GEMM_TOKENS 128   // tokens per block: two sub-blocks
-#define GEMM_STAGES 2     // k chunks in flight (cp.async ring)
+#define GEMM_STAGES 2     // mma.sync form: k chunks in flight (cp.async ring)
+#define WG_STAGES 6       // wgmma form: stages of its ring, 4 chunks in flight beside the 2 in use
 
 struct GemmArgs {
     const uint4* W;       // tiled weights [rowTiles][kChunks][2][32] uint4
@@ -32,26 +34,126 @@ enum { GEMM_STORE = 0, GEMM_RESID = 1, GEMM_SWIGLU = 2 };
 
 // Element (token t of the chunk, k) of sub-block-layout activations with K = 32 * kChunks.
 __device__ __forceinline__ size_t chunk_act_index(int t, int k, int kChunks) {
-    return (size_t) (t >> 6) * kChunks * MAX_TOKENS * 32 + act_index(t & 63, k);
+    return (size_t) (t >> 6) * kChunks * MAX_TOKENS * 32 + core_act_index(t & 63, k);
+}
+
+// A stage of the GEMM's ring holds one 32-wide k chunk for the block's 128 rows x 128 tokens:
+//  * weights [8 tiles][64] uint4, the GEMV's tiles (a warp's m16n8k16 A fragments);
+//  * activations [hi, lo][k16 step s][token group 16][c 2][token 8] uint4: one token's columns
+//    8c .. 8c + 7 of step s (core_act_index's order), so each 8-token group is an 8 x 8 core matrix of
+//    step s's B operand, as wgmma reads it from shared memory (no swizzle, K-major).
+#define STAGE_W (8 * 64)
+#define STAGE_UINT4 (STAGE_W + 2 * 2 * 16 * 2 * 8)
+
+// Where each thread's copies of a stage come from and go, computed once (per-chunk address
+// arithmetic held the ALU pipe at 48%, ncu): weight items i = tid + 256 j of [8 tiles][64] (chunk c
+// is 64 uint4 further on); activation item tid of each sub-block's [step 2][128] uint4 (256 uint4
+// further on), hi of sub-blocks 0, 1, then lo. 256 threads.
+struct GemmStaging {
+    size_t wFrom[2], xFrom;
+    int xTo;   // item tid's place in the stage; item j is (j / 2) 512 + (j % 2) 128 further on
+
+    __device__ __forceinline__ GemmStaging(const GemmArgs& a, int tile0) {
+        const int rowTiles = (a.rows + 15) >> 4;
+#pragma unroll
+        for (int j = 0; j < 2; j++) {
+            const int i = threadIdx.x + 256 * j;
+            wFrom[j] = (size_t) min(tile0 + i / 64, rowTiles - 1) * a.kChunks * 64 + i % 64;
+        }
+        xFrom = (size_t) blockIdx.x * 2 * a.kChunks * 256 + threadIdx.x;
+        xTo = STAGE_W + (threadIdx.x >> 7) * 256 + (threadIdx.x & 127);
+    }
+
+    // Chunk c into stage: one cp.async group (empty past the end).
+    __device__ __forceinline__ void load(const GemmArgs& a, uint4* stage, int c) const {
+        if (c < a.kChunks) {
+#pragma unroll
+            for (int j = 0; j < 2; j++) cp_async16(stage + threadIdx.x + 256 * j, a.W + wFrom[j] + (size_t) c * 64);
+            const size_t subStride = (size_t) a.kChunks * 256;   // uint4 per sub-block
+#pragma unroll
+            for (int j = 0; j < 4; j++) {   // hi of tokens 0-63, 64-127, then lo
+                cp_async16(stage + xTo + (j >> 1) * 512 + (j & 1) * 128,
+                           (j < 2 ? a.xhi : a.xlo) + xFrom + (j & 1) * subStride + (size_t) c * 256);
+            }
+        }
+        cp_async_commit();
+    }
+};
+
+// One output fragment of the block (m16n8 layout): v[e] is row 16 tile + g + 8 (e >> 1) (tile:
+// tile0 + tb), token tl0 + 2 tq + (e & 1) of the block's 128 (tl0 a multiple of 8). GEMM_RESID
+// leaves the squares of the new x in sq ([128 tokens][128 rows]) for gemm_square_sums.
+template <int OUT>
+__device__ __forceinline__ void gemm_fragment_out(const GemmArgs& a, int tile0, int tb, int tl0, const float* v,
+                                                  float* sq, int lane) {
+    const int g = lane >> 2, tq = lane & 3;
+    const int tile = tile0 + tb;
+    const int rowTiles = (a.rows + 15) >> 4;
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        const int tl = tl0 + 2 * tq + h;
+        const int t = blockIdx.x * GEMM_TOKENS + tl;
+        if constexpr (OUT == GEMM_SWIGLU) {   // rows g / g + 8 of a tile: gate / up of hidden unit 8 tile + g
+            if (tile >= rowTiles) continue;
+            float u = v[h], w = v[2 + h];
+            float out = u / (1.f + expf(-u)) * w;
+            uint16_t hi = f2bf(out);
+            size_t i = chunk_act_index(t, tile * 8 + g, a.rows / 64);
+            a.actHi[i] = hi;
+            a.actLo[i] = f2bf(out - bf2f(hi));
+        } else {
+#pragma unroll
+            for (int half = 0; half < 2; half++) {
+                const int rl = tb * 16 + g + 8 * half;   // row within the block's 128
+                const int r = tile0 * 16 + rl;
+                float val = v[2 * half + h];
+                if (OUT == GEMM_STORE) {
+                    if (r < a.rows) a.y[(size_t) t * a.rows + r] = val;
+                    continue;
+                }
+                float x = 0.f;
+                if (r < a.rows) {
+                    x = __fadd_rn(a.y[(size_t) t * a.rows + r], val);
+                    a.y[(size_t) t * a.rows + r] = x;
+                }
+                sq[tl * GROUP_ROWS + rl] = __fmul_rn(x, x);
+            }
+        }
+    }
+}
+
+// GEMM_RESID, after every fragment: per-token sums of squares over the block's 128 rows (one
+// group), grouped as gemv_epilogue does. 256 threads.
+__device__ __forceinline__ void gemm_square_sums(const GemmArgs& a, const float* sq) {
+    __syncthreads();
+    const int lane = threadIdx.x & 31;
+    for (int tl = threadIdx.x >> 5; tl < GEMM_TOKENS; tl += 8) {
+        const float* row = sq + tl * GROUP_ROWS;
+        const float v = group_square_sum(row[lane], row[lane + 32], row[lane + 64], row[lane + 96]);
+        if (lane == 0) a.ssOut[(size_t) (blockIdx.x * GEMM_TOKENS + tl) * gridDim.y + blockIdx.y] = v;
+    }
 }
 
 // One 32-wide k chunk for a warp's 2 row tiles (weights w: [2 tiles][2 halves][32] uint4) x 8
-// n-tiles (activations xh / xl: [8][32] uint4), in gemv_chunk's operand order: hi then lo, each
-// over the chunk's two k16 steps.
-__device__ __forceinline__ void gemm_chunk(float (&acc)[2][8][4], const uint4* w, const uint4* xh, const uint4* xl,
-                                           int lane) {
+// n-tiles (xs: the stage's activations from the warp's first token group), in gemv_chunk's operand
+// order: hi then lo, each over the chunk's two k16 steps. A lane's B fragment words (token g, columns
+// 2 tq, 2 tq + 1 of core matrix (s, c)) are 32-bit loads, conflict-free (ldmatrix.x4 gave the same
+// words but held the kernel over 128 registers: 28 bytes spilled).
+__device__ __forceinline__ void gemm_chunk(float (&acc)[2][8][4], const uint4* w, const uint4* xs, int lane) {
     uint4 w00 = w[lane], w01 = w[32 + lane], w10 = w[64 + lane], w11 = w[96 + lane];
+    const uint32_t* words = (const uint32_t*) xs + lane;   // + (group, c, s, hi/lo) offsets: 64, 32, 1024, 2048
 #pragma unroll
     for (int nt = 0; nt < 8; nt++) {
-        uint4 bh = xh[nt * 32 + lane], bl = xl[nt * 32 + lane];
-        mma_bf16(acc[0][nt], w00.x, w01.x, w00.y, w01.y, bh.x, bh.y);
-        mma_bf16(acc[0][nt], w00.z, w01.z, w00.w, w01.w, bh.z, bh.w);
-        mma_bf16(acc[0][nt], w00.x, w01.x, w00.y, w01.y, bl.x, bl.y);
-        mma_bf16(acc[0][nt], w00.z, w01.z, w00.w, w01.w, bl.z, bl.w);
-        mma_bf16(acc[1][nt], w10.x, w11.x, w10.y, w11.y, bh.x, bh.y);
-        mma_bf16(acc[1][nt], w10.z, w11.z, w10.w, w11.w, bh.z, bh.w);
-        mma_bf16(acc[1][nt], w10.x, w11.x, w10.y, w11.y, bl.x, bl.y);
-        mma_bf16(acc[1][nt], w10.z, w11.z, w10.w, w11.w, bl.z, bl.w);
+        const uint32_t* b = words + nt * 64;
+        const uint32_t bh[4] = {b[0], b[32], b[1024], b[1024 + 32]}, bl[4] = {b[2048], b[2048 + 32], b[3072], b[3072 + 32]};
+        mma_bf16(acc[0][nt], w00.x, w01.x, w00.y, w01.y, bh[0], bh[1]);
+        mma_bf16(acc[0][nt], w00.z, w01.z, w00.w, w01.w, bh[2], bh[3]);
+        mma_bf16(acc[0][nt], w00.x, w01.x, w00.y, w01.y, bl[0], bl[1]);
+        mma_bf16(acc[0][nt], w00.z, w01.z, w00.w, w01.w, bl[2], bl[3]);
+        mma_bf16(acc[1][nt], w10.x, w11.x, w10.y, w11.y, bh[0], bh[1]);
+        mma_bf16(acc[1][nt], w10.z, w11.z, w10.w, w11.w, bh[2], bh[3]);
+        mma_bf16(acc[1][nt], w10.x, w11.x, w10.y, w11.y, bl[0], bl[1]);
+        mma_bf16(acc[1][nt], w10.z, w11.z, w10.w, w11.w, bl[2], bl[3]);
     }
 }
 
@@ -75,52 +177,22 @@ __device__ __forceinline__ void add_slice(float* total, float (&acc)[2][8][4]) {
             }
 }
 
-// Y = W . act for 128 rows x 128 tokens per block: grid (T / 128, ceil(rowTiles / 8)), 256 threads.
-// Warp w: row tiles 8y + 2(w % 4) + {0, 1}, tokens 128x + 64(w / 4) .. +63 (one sub-block), so a
-// weight fragment feeds 16 mma and an activation fragment 4. Weights and activations of
-// GEMM_STAGES k chunks are in flight through cp.async (24 KiB a chunk). The k chunks are summed
-// in the GEMV's slices of cps chunks (acc, registers), the slices added in order (total, shared
-// memory: in registers too, they held the block to 180 registers and one block a SM; now it is
-// two blocks of at most 128, each with two stages: a 32K prompt 5.91 -> 5.29 s at Llama-2-7B,
-// 6.37 -> 5.69 s at Llama-3.1-8B on an H100, where four stages in one block did no better).
+// Y = W . act for 128 rows x 128 tokens per block with mma.sync (GPUs without wgmma): grid (T / 128,
+// ceil(rowTiles / 8)), 256 threads. Warp w: row tiles 8y + 2(w % 4) + {0, 1}, tokens 128x + 64(w / 4)
+// .. +63 (one sub-block), so a weight fragment feeds 16 mma and an activation fragment 4. The k
+// chunks are summed in the GEMV's slices of cps chunks (acc, registers), the slices added in order
+// (total, shared memory: in registers too, they held the block to 180 registers and one block a
+// SM; now it is two blocks of at most 128, each with two stages: a 32K prompt 5.91 -> 5.29 s at
+// Llama-2-7B, 6.37 -> 5.69 s at Llama-3.1-8B on an H100, where four stages in one block did no better).
 template <int OUT>
 __device__ __forceinline__ void gemm_body(const GemmArgs& a) {
     extern __shared__ uint4 gsm[];
-    uint4* sW = gsm;                                  // [STAGES][8 tiles][64]
-    uint4* sX = gsm + GEMM_STAGES * 8 * 64;           // [STAGES][hi, lo][2 sub-blocks][256]
-    float* total = (float*) (sX + GEMM_STAGES * 4 * 256) + threadIdx.x;   // [64][256]: slice_sum
+    float* total = (float*) (gsm + GEMM_STAGES * STAGE_UINT4) + threadIdx.x;   // [64][256]: slice_sum
     pdl_launch_next();
     pdl_wait();
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int rowTiles = (a.rows + 15) >> 4;
     const int tile0 = blockIdx.y * 8;
-    const int sb0 = blockIdx.x * 2;
-    const size_t subStride = (size_t) a.kChunks * 256;   // uint4 per sub-block
-
-    // This thread's items of a stage: weights i = tid, tid + 256 of [8 tiles][64]; activations tid of
-    // [hi, lo][2 sub-blocks][256]. Their sources at chunk 0 (a chunk is 64 / 256 uint4 further on),
-    // computed once: the address arithmetic per chunk held the ALU pipe at 48% (ncu).
-    size_t wFrom[2];
-#pragma unroll
-    for (int j = 0; j < 2; j++) {
-        const int i = threadIdx.x + 256 * j;
-        wFrom[j] = (size_t) min(tile0 + i / 64, rowTiles - 1) * a.kChunks * 64 + i % 64;
-    }
-    const size_t xFrom = sb0 * subStride + threadIdx.x;
-    auto load = [&](int c) {   // chunk c into stage c % GEMM_STAGES: one cp.async group (empty past the end)
-        if (c < a.kChunks) {
-            uint4* w = sW + (c % GEMM_STAGES) * 8 * 64 + threadIdx.x;
-            uint4* xs = sX + (c % GEMM_STAGES) * 4 * 256 + threadIdx.x;
-#pragma unroll
-            for (int j = 0; j < 2; j++) cp_async16(w + 256 * j, a.W + wFrom[j] + (size_t) c * 64);
-#pragma unroll
-            for (int j = 0; j < 4; j++) {   // hi of sub-blocks 0, 1, then lo
-                cp_async16(xs + 256 * j, (j < 2 ? a.xhi : a.xlo) + xFrom + (j & 1) * subStride + (size_t) c * 256);
-            }
-        }
-        cp_async_commit();
-    };
-
+    const GemmStaging staging(a, tile0);
     const int wr = warp & 3, wt = warp >> 2;
     float acc[2][8][4];
 #pragma unroll
@@ -131,15 +203,14 @@ __device__ __forceinline__ void gemm_body(const GemmArgs& a) {
             for (int e = 0; e < 4; e++) acc[j][nt][e] = slice_sum(total, j, nt, e) = 0.f;
 
 #pragma unroll
-    for (int c = 0; c < GEMM_STAGES - 1; c++) load(c);
+    for (int c = 0; c < GEMM_STAGES - 1; c++) staging.load(a, gsm + c * STAGE_UINT4, c);
     int inSlice = 0;   // chunks of the current GEMV slice summed so far
     for (int c = 0; c < a.kChunks; c++) {
         asm volatile("cp.async.wait_group %0;" ::"n"(GEMM_STAGES - 2) : "memory");
         __syncthreads();   // chunk c has landed for every thread; chunk c - 1's stage is free
-        load(c + GEMM_STAGES - 1);
-        const int stage = c % GEMM_STAGES;
-        const uint4* xh = sX + stage * 4 * 256 + wt * 256;
-        gemm_chunk(acc, sW + stage * 8 * 64 + (2 * wr) * 64, xh, xh + 2 * 256, lane);
+        staging.load(a, gsm + (c + GEMM_STAGES - 1) % GEMM_STAGES * STAGE_UINT4, c + GEMM_STAGES - 1);
+        const uint4* stage = gsm + c % GEMM_STAGES * STAGE_UINT4;
+        gemm_chunk(acc, stage + (2 * wr) * 64, stage + STAGE_W + wt * 8 * 16, lane);
         if (++inSlice == a.cps || c + 1 == a.kChunks) {   // a GEMV slice ends
             add_slice(total, acc);
             inSlice = 0;
@@ -153,56 +224,13 @@ __device__ __forceinline__ void gemm_body(const GemmArgs& a) {
 #pragma unroll
             for (int e = 0; e < 4; e++) acc[j][nt][e] = slice_sum(total, j, nt, e);
 
-    // acc[j][nt][e]: row (8y + 2wr + j) * 16 + g + 8 (e >> 1), token 64 (2x + wt) + 8 nt + 2 tq + (e & 1)
-    const int g = lane >> 2, tq = lane & 3;
     float* sq = (float*) gsm;   // GEMM_RESID: [128 tokens][128 rows] squares of the new x
     if (OUT == GEMM_RESID) __syncthreads();   // every warp is done with the pipeline's shared memory
 #pragma unroll
-    for (int j = 0; j < 2; j++) {
-        const int tile = tile0 + 2 * wr + j;
+    for (int j = 0; j < 2; j++)
 #pragma unroll
-        for (int nt = 0; nt < 8; nt++) {
-#pragma unroll
-            for (int h = 0; h < 2; h++) {
-                const int tl = wt * 64 + nt * 8 + 2 * tq + h;
-                const int t = blockIdx.x * GEMM_TOKENS + tl;
-                if constexpr (OUT == GEMM_SWIGLU) {   // rows g / g + 8 of a tile: gate / up of hidden unit 8 tile + g
-                    if (tile >= rowTiles) continue;
-                    float u = acc[j][nt][h], v = acc[j][nt][2 + h];
-                    float out = u / (1.f + expf(-u)) * v;
-                    uint16_t hi = f2bf(out);
-                    size_t i = chunk_act_index(t, tile * 8 + g, a.rows / 64);
-                    a.actHi[i] = hi;
-                    a.actLo[i] = f2bf(out - bf2f(hi));
-                } else {
-#pragma unroll
-                    for (int half = 0; half < 2; half++) {
-                        const int rl = (2 * wr + j) * 16 + g + 8 * half;   // row within the block's 128
-                        const int r = tile0 * 16 + rl;
-                        float v = acc[j][nt][2 * half + h];
-                        if (OUT == GEMM_STORE) {
-                            if (r < a.rows) a.y[(size_t) t * a.rows + r] = v;
-                            continue;
-                        }
-                        float x = 0.f;
-                        if (r < a.rows) {
-                            x = __fadd_rn(a.y[(size_t) t * a.rows + r], v);
-                            a.y[(size_t) t * a.rows + r] = x;
-                        }
-                        sq[tl * GROUP_ROWS + rl] = __fmul_rn(x, x);
-                    }
-                }
-            }
-        }
-    }
-    if (OUT == GEMM_RESID) {   // per-token sums of squares over the group's rows, grouped as gemv_epilogue does
-        __syncthreads();
-        for (int tl = warp; tl < GEMM_TOKENS; tl += 8) {
-            const float* row = sq + tl * GROUP_ROWS;
-            const float v = group_square_sum(row[lane], row[lane + 32], row[lane + 64], row[lane + 96]);
-            if (lane == 0) a.ssOut[(size_t) (blockIdx.x * GEMM_TOKENS + tl) * gridDim.y + blockIdx.y] = v;
-        }
-    }
+        for (int nt = 0; nt < 8; nt++) gemm_fragment_out<OUT>(a, tile0, 2 * wr + j, wt * 64 + nt * 8, acc[j][nt], sq, lane);
+    if (OUT == GEMM_RESID) gemm_square_sums(a, sq);
 }
 
 #define GEMM_KERNEL(name, OUT) \
@@ -210,6 +238,8 @@ __device__ __forceinline__ void gemm_body(const GemmArgs& a) {
 GEMM_KERNEL(gemm_store, GEMM_STORE)
 GEMM_KERNEL(gemm_resid, GEMM_RESID)
 GEMM_KERNEL(gemm_swiglu, GEMM_SWIGLU)
+
+#include "prefill_wgmma.cuh"
 
 // RMSNorm of the residual stream -> hi/lo activations (sub-block layout), the inverse RMS from
 // the per-group sums of squares as the GEMV's IN_NORM computes it. grid T, 256 threads.
@@ -226,7 +256,8 @@ extern "C" __global__ void prefill_norm(const float* x, const float* ss, int gro
     }
     __syncthreads();
     const float* row = x + (size_t) t * dim;
-    for (int k = threadIdx.x; k < dim; k += 256) {
+    for (int i = threadIdx.x; i < dim; i += 256) {   // thread i: the k at place i of that order (16-byte runs)
+        const int p = i & 31, k = (i & ~31) | ((p >> 1) & 3) << 3 | ((p >> 4) & 1) << 2 | ((p >> 3) & 1) << 1 | (p & 1);
         float v = row[k] * inv * normW[k];
         uint16_t h = f2bf(v);
         size_t i = chunk_act_index(t, k, dim / 32);
@@ -286,6 +317,6 @@ extern "C" __global__ void chunk_combine(const StepParams* p, const float* po, c
     const int sb = blockIdx.y / MAX_TOKENS;
     const size_t rows = (size_t) splits * MAX_TOKENS * nHeads;
     const size_t act = (size_t) sb * MAX_TOKENS * nHeads * hd;
-    combine_body(p + sb, po + sb * rows * hd, pm + sb * rows, pl + sb * rows, nHeads, hd, S, hi + act, lo + act,
+    combine_body<true>(p + sb, po + sb * rows * hd, pm + sb * rows, pl + sb * rows, nHeads, hd, S, hi + act, lo + act,
                  blockIdx.x, blockIdx.y % MAX_TOKENS);
 }

@@ -68,9 +68,22 @@ __device__ __forceinline__ float group_square_sum(float s0, float s1, float s2, 
     return v;
 }
 
+// Prefill's GEMM inputs (prefill.cuh) hold each 32-wide k chunk of a 64-token sub-block as the
+// GEMM stages it, so one contiguous copy stages it: [k16 step s][token group 8][c 2][token 8][8],
+// element 2 tq + e of a row being k = 8 tq + 4 s + 2 c + e, the element that k16 step s of the
+// GEMV's mma takes as column 8 c + 2 tq + e of its B fragment (the weights are tiled to match). So
+// 16 bytes are one token's 8 columns of a step: a row of an 8 x 8 core matrix, as wgmma and the
+// mma.sync fragments read them. (Copying the [64][32] step layout into that order instead split
+// every 32-byte sector's read in two: L2 92% busy, ncu.)
+__device__ __forceinline__ size_t core_act_index(int t, int k) {
+    const int s = (k >> 2) & 1, c = (k >> 1) & 1, tq = (k >> 3) & 3, e = k & 1;
+    return (size_t) (k >> 5) * MAX_TOKENS * 32 + s * 1024 + (t >> 3) * 128 + c * 64 + (t & 7) * 8 + 2 * tq + e;
+}
+
+template <bool CORE = false>
 __device__ __forceinline__ void write_act(uint16_t* hi, uint16_t* lo, int t, int k, float v) {
     uint16_t h = f2bf(v);
-    size_t i = act_index(t, k);
+    size_t i = CORE ? core_act_index(t, k) : act_index(t, k);
     hi[i] = h;
     lo[i] = f2bf(v - bf2f(h));
 }
@@ -1310,7 +1323,9 @@ extern "C" __global__ void __launch_bounds__(128) attention128(const uint16_t* q
 // Merges the splits query t can see (slots <= slot + t) -> o_proj activations. One block of 256
 // threads per (head, token): warp w takes splits w, w + 8, ...; lane takes dims lane + 32 j (head
 // sizes 64 and 128, as DeviceModel requires). Each dim's adds run in the same order as when a
-// block took 32 dims (4x the blocks, each reading the splits' maxima again): same bits.
+// block took 32 dims (4x the blocks, each reading the splits' maxima again): same bits. CORE:
+// the activations in prefill's core order (core_act_index).
+template <bool CORE>
 __device__ __forceinline__ void combine_body(const StepParams* p, const float* po, const float* pm, const float* pl,
                                              int nHeads, int hd, int S, uint16_t* hi, uint16_t* lo, int head, int t) {
     __shared__ float wm[8], wl[8], wo[8][128];
@@ -1351,7 +1366,7 @@ __device__ __forceinline__ void combine_body(const StepParams* p, const float* p
             total += wl[w];
             out += wo[w][d];
         }
-        write_act(hi, lo, t, head * hd + d, out / total);
+        write_act<CORE>(hi, lo, t, head * hd + d, out / total);
     }
 }
 
@@ -1359,7 +1374,7 @@ __device__ __forceinline__ void combine_body(const StepParams* p, const float* p
 extern "C" __global__ void attention_combine(const StepParams* p, const float* po, const float* pm,
                                              const float* pl, int nHeads, int hd, int S, uint16_t* hi,
                                              uint16_t* lo) {
-    combine_body(p, po, pm, pl, nHeads, hd, S, hi, lo, blockIdx.x, blockIdx.y);
+    combine_body<false>(p, po, pm, pl, nHeads, hd, S, hi, lo, blockIdx.x, blockIdx.y);
 }
 
 // Greedy next token of each row (lowest index on ties). n blocks, 1024 threads.

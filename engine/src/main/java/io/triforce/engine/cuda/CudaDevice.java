@@ -87,6 +87,8 @@ public final class CudaDevice {
     /** Programmatic dependent launch for kernels launched from now on (kernels support both). */
     boolean pdl = !"false".equals(System.getProperty("triforce.cuda.pdl"));
     final int multiprocessors;
+    /** Compute capability as major * 10 + minor (90: Hopper, where the sm_90a kernels run). */
+    final int computeCapability;
     final String name;
 
     private CudaDevice() {
@@ -101,6 +103,10 @@ public final class CudaDevice {
         int[] v = new int[1];
         cuDeviceGetAttribute(v, jcuda.driver.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device);
         multiprocessors = v[0];
+        int[] minor = new int[1];
+        cuDeviceGetAttribute(v, jcuda.driver.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
+        cuDeviceGetAttribute(minor, jcuda.driver.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
+        computeCapability = 10 * v[0] + minor[0];
         byte[] nameBytes = new byte[256];
         cuDeviceGetName(nameBytes, nameBytes.length, device);
         name = new String(nameBytes).trim();

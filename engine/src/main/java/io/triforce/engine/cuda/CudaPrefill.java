@@ -22,8 +22,12 @@ final class CudaPrefill implements AutoCloseable {
     /** Tokens per GEMM block (prefill.cuh GEMM_TOKENS): chunks are multiples of it. */
     static final int GEMM_TOKENS = 128;
     private static final int SUB = CudaTransformer.MAX_TOKENS;
-    // GEMM_STAGES x (weights + activations) uint4, then the slice sums: 64 floats a thread
-    private static final int GEMM_SHARED = 2 * (8 * 64 + 4 * 256) * 16 + 64 * 256 * 4;
+    /** uint4 of a GEMM stage (prefill.cuh STAGE_UINT4): a k chunk's weights and activations. */
+    private static final int STAGE_UINT4 = 8 * 64 + 4 * 256;
+    // mma.sync form: GEMM_STAGES (2) stages, then the slice sums, 64 floats a thread
+    private static final int GEMM_SHARED = 2 * STAGE_UINT4 * 16 + 64 * 256 * 4;
+    // wgmma form: WG_STAGES (6) stages; the slice sums are in registers
+    private static final int WG_SHARED = 6 * STAGE_UINT4 * 16;
     /** Most device memory the attention partials of one launch take. */
     private static final long PARTIAL_BYTES = 512L << 20;
 
@@ -33,8 +37,10 @@ final class CudaPrefill implements AutoCloseable {
     private final ModelConfig config;
     private final int chunk;
     private final boolean twoTiles;   // attention in its x2 form (attentionKernel)
+    private final boolean wgmmaFits;  // Hopper: the GEMMs may run on wgmma (gemm_wg_*)
+    private boolean wgmma;
     private final CUdeviceptr x;        // fp32 [chunk][dim] residual stream
-    private final CUdeviceptr actHi;    // bf16 [chunk/64][maxK/32][64][32] GEMM inputs (hi + lo ~ fp32)
+    private final CUdeviceptr actHi;    // bf16 [chunk/64][maxK/32][64][32] GEMM inputs (hi + lo ~ fp32), core order
     private final CUdeviceptr actLo;
     private final CUdeviceptr gatedHi;  // bf16 [chunk/64][hidden/32][64][32] silu(gate) * up, down_proj's input
     private final CUdeviceptr gatedLo;
@@ -65,6 +71,8 @@ final class CudaPrefill implements AutoCloseable {
         this.chunk = chunk;
         this.twoTiles = model.config.groupSize() > 1
                 && !"false".equals(System.getProperty("triforce.cuda.prefill-x2"));
+        this.wgmmaFits = dev.computeCapability == 90;
+        this.wgmma = wgmmaFits && !"false".equals(System.getProperty("triforce.cuda.wgmma"));
         ModelConfig c = config;
         int maxK = Math.max(c.dim(), Math.max(c.qDim(), c.hiddenDim()));
         x = dev.alloc(4L * chunk * c.dim());
@@ -82,14 +90,26 @@ final class CudaPrefill implements AutoCloseable {
         hostParams = new Pointer();
         cuMemAllocHost(hostParams, paramBytes);
         hostParamInts = hostParams.getByteBuffer(0, paramBytes).order(ByteOrder.LITTLE_ENDIAN).asIntBuffer();
-        for (String kernel : new String[] {"gemm_store", "gemm_resid", "gemm_swiglu"}) {
-            dev.allowSharedMemory(kernel, GEMM_SHARED);
+        for (String out : new String[] {"store", "resid", "swiglu"}) {
+            dev.allowSharedMemory("gemm_" + out, GEMM_SHARED);
+            if (wgmmaFits) {
+                dev.allowSharedMemory("gemm_wg_" + out, WG_SHARED);
+            }
         }
         dev.allowSharedMemory(attentionKernel(), attentionShared());
     }
 
     int chunk() {
         return chunk;
+    }
+
+    /**
+     * Makes the GEMMs run on wgmma (Hopper) or mma.sync (tests: the same bits); returns whether they
+     * use wgmma (only compute capability 9.0 has it). {@code -Dtriforce.cuda.wgmma=false}: mma.sync.
+     */
+    boolean useWgmma(boolean on) {
+        wgmma = on && wgmmaFits;
+        return wgmma;
     }
 
     /**
@@ -112,15 +132,15 @@ final class CudaPrefill implements AutoCloseable {
         }
         for (int l = 0; l < cf.nLayers(); l++) {
             norm(model.attentionNorm[l], n);
-            gemm("gemm_store", model.qkv[l], n, actHi, actLo, y);
+            gemm("store", model.qkv[l], n, actHi, actLo, y);
             dev.launch("prefill_rope", n, cf.nHeads() + 2 * cf.nKvHeads(), 1, cf.headDim() / 2, 0, y, ropeTable, slot,
                     n, cf.nHeads(), cf.nKvHeads(), cf.headDim(), query, c.keys[l], c.values[l], c.capacity,
                     c.lastQuery.withByteOffset(4L * l * cf.qDim()));
             attend(c, l, n / SUB);
-            gemm("gemm_resid", model.wo[l], n, actHi, actLo, x);
+            gemm("resid", model.wo[l], n, actHi, actLo, x);
             norm(model.ffnNorm[l], n);
-            gemm("gemm_swiglu", model.gateUp[l], n, actHi, actLo, null);
-            gemm("gemm_resid", model.down[l], n, gatedHi, gatedLo, x);
+            gemm("swiglu", model.gateUp[l], n, actHi, actLo, null);
+            gemm("resid", model.down[l], n, gatedHi, gatedLo, x);
         }
         c.advance(n);
     }
@@ -186,15 +206,19 @@ final class CudaPrefill implements AutoCloseable {
                 actHi, actLo);
     }
 
-    /** One chunk GEMM; see GemmArgs in prefill.cuh. */
-    private void gemm(String kernel, DeviceModel.Matrix m, int n, CUdeviceptr inHi, CUdeviceptr inLo,
+    /**
+     * One chunk GEMM (out: store, resid or swiglu); see GemmArgs in prefill.cuh. On Hopper gemm_wg_*
+     * (wgmma); elsewhere gemm_* (mma.sync).
+     */
+    private void gemm(String kind, DeviceModel.Matrix m, int n, CUdeviceptr inHi, CUdeviceptr inLo,
                       CUdeviceptr out) {
         ByteBuffer a = ByteBuffer.allocate(72).order(ByteOrder.LITTLE_ENDIAN);
         for (CUdeviceptr p : new CUdeviceptr[] {m.data(), inHi, inLo, out, gatedHi, gatedLo, sumSquares}) {
             a.putLong(p == null ? 0 : CudaDevice.address(p));
         }
         a.putInt(m.rows()).putInt(m.kChunks()).putInt(m.cps()).putInt(n);
-        dev.launch(kernel, n / GEMM_TOKENS, (m.rowTiles() + 7) / 8, 1, 256, GEMM_SHARED, a.array());
+        dev.launch((wgmma ? "gemm_wg_" : "gemm_") + kind, n / GEMM_TOKENS, (m.rowTiles() + 7) / 8, 1, 256,
+                wgmma ? WG_SHARED : GEMM_SHARED, a.array());
     }
 
     @Override

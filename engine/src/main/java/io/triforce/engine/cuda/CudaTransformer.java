@@ -309,15 +309,27 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         if (PREFILL_CHUNK == 0 || m < MIN_PREFILL) {
             return 0;
         }
-        if (prefill == null) {
-            prefill = new CudaPrefill(dev, this, model, PREFILL_CHUNK);
-        }
         for (int start = 0; start < m; start += PREFILL_CHUNK) {
             int k = Math.min(PREFILL_CHUNK, m - start);
             checkStep(c, tokens, start, k);
-            prefill.run(c, tokens, start, k);
+            chunkedPrefill().run(c, tokens, start, k);
         }
         return m;
+    }
+
+    private CudaPrefill chunkedPrefill() {
+        if (prefill == null) {
+            prefill = new CudaPrefill(dev, this, model, PREFILL_CHUNK);
+        }
+        return prefill;
+    }
+
+    /**
+     * Makes chunked prefills run their GEMMs on wgmma or on mma.sync (tests: the same bits); returns
+     * whether they use wgmma (Hopper only).
+     */
+    boolean usePrefillWgmma(boolean on) {
+        return PREFILL_CHUNK > 0 && chunkedPrefill().useWgmma(on);
     }
 
     /** Checks that tokens {@code from .. from + n} are in the vocabulary and fit the cache. */

@@ -17,20 +17,23 @@ import org.junit.jupiter.params.provider.CsvSource;
  * The chunked prefill against the step kernels on random weights: a prompt of several chunks
  * (1024, then 256 and a tail through the step kernels) in one forward gives the same bits as
  * the same prompt fed 64 tokens at a time, which never reaches the chunked path — in the
- * logits and in the next greedy tokens. Skipped where no CUDA GPU is present.
+ * logits and in the next greedy tokens; with the GEMMs on wgmma (Hopper) and on mma.sync.
+ * Skipped where no CUDA GPU is present.
  */
 @RequiresGpu
 class CudaPrefillTest {
 
     @ParameterizedTest
-    @CsvSource({"pycode-target, -1, 1400", "llama2-7b, 2, 1300", "llama31-8b, 2, 1337"})
-    void chunksGiveTheStepKernelsBits(String shape, int layers, int promptLength) {
+    @CsvSource({"pycode-target, -1, 1400, true", "llama2-7b, 2, 1300, true", "llama31-8b, 2, 1337, true",
+                "pycode-target, -1, 1400, false", "llama31-8b, 2, 1337, false"})
+    void chunksGiveTheStepKernelsBits(String shape, int layers, int promptLength, boolean wgmma) {
         ModelConfig config = ModelShapes.get(shape, layers);
         try (Arena arena = Arena.ofShared()) {
             LlamaWeights weights = RandomWeights.create(config, 5, arena);
             try (CudaTransformer gpu = new CudaBackend().load(weights);
                  CudaKvCache chunked = (CudaKvCache) gpu.newCache(new KvCacheSpec.Full(promptLength + 8));
                  CudaKvCache stepped = (CudaKvCache) gpu.newCache(new KvCacheSpec.Full(promptLength + 8))) {
+                assertEquals(wgmma && CudaDevice.get().computeCapability == 90, gpu.usePrefillWgmma(wgmma));
                 int[] prompt = new Random(3).ints(promptLength, 0, config.vocabSize()).toArray();
                 int rows = 4;
                 float[][] expected = null;   // the last block's rows (each test's last block has more than 4 tokens)
