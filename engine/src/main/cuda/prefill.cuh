@@ -16,7 +16,7 @@
 
 #define GEMM_TOKENS 128   // tokens per block: two sub-blocks
 #define GEMM_STAGES 2     // mma.sync form: k chunks in flight (cp.async ring)
-#define WG_STAGES 6       // wgmma form: stages of its ring, 4 chunks in flight beside the 2 in use
+#define WG_STAGES 8       // wgmma form: stages of its ring (a power of two), 4 chunks in flight
 
 struct GemmArgs {
     const uint4* W;       // tiled weights [rowTiles][kChunks][2][32] uint4
@@ -45,36 +45,42 @@ __device__ __forceinline__ size_t chunk_act_index(int t, int k, int kChunks) {
 #define STAGE_W (8 * 64)
 #define STAGE_UINT4 (STAGE_W + 2 * 2 * 16 * 2 * 8)
 
-// Where each thread's copies of a stage come from and go, computed once (per-chunk address
-// arithmetic held the ALU pipe at 48%, ncu): weight items i = tid + 256 j of [8 tiles][64] (chunk c
-// is 64 uint4 further on); activation item tid of each sub-block's [step 2][128] uint4 (256 uint4
-// further on), hi of sub-blocks 0, 1, then lo. 256 threads.
+// Where each thread's copies of the next chunk come from and go: weight items i = tid + 256 j of
+// [8 tiles][64], activation item tid of each sub-block's [step 2][128] uint4 (hi of sub-blocks 0,
+// 1, then lo). The sources are 32-bit uint4 offsets from the GemmArgs pointers (a matrix is far
+// below 64 GiB), kept for the next chunk: 64-bit address arithmetic per chunk held the ALU pipe at
+// 48% in the mma.sync form (ncu) and delayed the wgmma form's issue. 256 threads; chunks in order.
 struct GemmStaging {
-    size_t wFrom[2], xFrom;
-    int xTo;   // item tid's place in the stage; item j is (j / 2) 512 + (j % 2) 128 further on
+    uint32_t w[2], x, subStride;
+    int xTo;    // item tid's place in a stage; item j is (j / 2) 512 + (j % 2) 128 further on
+    int left;   // chunks not loaded yet
 
     __device__ __forceinline__ GemmStaging(const GemmArgs& a, int tile0) {
         const int rowTiles = (a.rows + 15) >> 4;
 #pragma unroll
         for (int j = 0; j < 2; j++) {
             const int i = threadIdx.x + 256 * j;
-            wFrom[j] = (size_t) min(tile0 + i / 64, rowTiles - 1) * a.kChunks * 64 + i % 64;
+            w[j] = (uint32_t) min(tile0 + i / 64, rowTiles - 1) * a.kChunks * 64 + i % 64;
         }
-        xFrom = (size_t) blockIdx.x * 2 * a.kChunks * 256 + threadIdx.x;
+        subStride = (uint32_t) a.kChunks * 256;   // uint4 per sub-block
+        x = blockIdx.x * 2 * subStride + threadIdx.x;
         xTo = STAGE_W + (threadIdx.x >> 7) * 256 + (threadIdx.x & 127);
+        left = a.kChunks;
     }
 
-    // Chunk c into stage: one cp.async group (empty past the end).
-    __device__ __forceinline__ void load(const GemmArgs& a, uint4* stage, int c) const {
-        if (c < a.kChunks) {
+    // The next chunk into stage: one cp.async group (empty past the last chunk).
+    __device__ __forceinline__ void load(const GemmArgs& a, uint4* stage) {
+        if (left-- > 0) {
 #pragma unroll
-            for (int j = 0; j < 2; j++) cp_async16(stage + threadIdx.x + 256 * j, a.W + wFrom[j] + (size_t) c * 64);
-            const size_t subStride = (size_t) a.kChunks * 256;   // uint4 per sub-block
-#pragma unroll
-            for (int j = 0; j < 4; j++) {   // hi of tokens 0-63, 64-127, then lo
-                cp_async16(stage + xTo + (j >> 1) * 512 + (j & 1) * 128,
-                           (j < 2 ? a.xhi : a.xlo) + xFrom + (j & 1) * subStride + (size_t) c * 256);
+            for (int j = 0; j < 2; j++) {
+                cp_async16(stage + threadIdx.x + 256 * j, a.W + w[j]);
+                w[j] += 64;
             }
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                cp_async16(stage + xTo + (j >> 1) * 512 + (j & 1) * 128, (j < 2 ? a.xhi : a.xlo) + x + (j & 1) * subStride);
+            }
+            x += 256;
         }
         cp_async_commit();
     }
@@ -192,7 +198,7 @@ __device__ __forceinline__ void gemm_body(const GemmArgs& a) {
     pdl_wait();
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int tile0 = blockIdx.y * 8;
-    const GemmStaging staging(a, tile0);
+    GemmStaging staging(a, tile0);
     const int wr = warp & 3, wt = warp >> 2;
     float acc[2][8][4];
 #pragma unroll
@@ -203,12 +209,12 @@ __device__ __forceinline__ void gemm_body(const GemmArgs& a) {
             for (int e = 0; e < 4; e++) acc[j][nt][e] = slice_sum(total, j, nt, e) = 0.f;
 
 #pragma unroll
-    for (int c = 0; c < GEMM_STAGES - 1; c++) staging.load(a, gsm + c * STAGE_UINT4, c);
+    for (int c = 0; c < GEMM_STAGES - 1; c++) staging.load(a, gsm + c * STAGE_UINT4);
     int inSlice = 0;   // chunks of the current GEMV slice summed so far
     for (int c = 0; c < a.kChunks; c++) {
         asm volatile("cp.async.wait_group %0;" ::"n"(GEMM_STAGES - 2) : "memory");
         __syncthreads();   // chunk c has landed for every thread; chunk c - 1's stage is free
-        staging.load(a, gsm + (c + GEMM_STAGES - 1) % GEMM_STAGES * STAGE_UINT4, c + GEMM_STAGES - 1);
+        staging.load(a, gsm + (c + GEMM_STAGES - 1) % GEMM_STAGES * STAGE_UINT4);
         const uint4* stage = gsm + c % GEMM_STAGES * STAGE_UINT4;
         gemm_chunk(acc, stage + (2 * wr) * 64, stage + STAGE_W + wt * 8 * 16, lane);
         if (++inSlice == a.cps || c + 1 == a.kChunks) {   // a GEMV slice ends
@@ -256,8 +262,8 @@ extern "C" __global__ void prefill_norm(const float* x, const float* ss, int gro
     }
     __syncthreads();
     const float* row = x + (size_t) t * dim;
-    for (int i = threadIdx.x; i < dim; i += 256) {   // thread i: the k at place i of that order (16-byte runs)
-        const int p = i & 31, k = (i & ~31) | ((p >> 1) & 3) << 3 | ((p >> 4) & 1) << 2 | ((p >> 3) & 1) << 1 | (p & 1);
+    for (int j = threadIdx.x; j < dim; j += 256) {   // thread j: the k at place j of that order (16-byte runs)
+        const int p = j & 31, k = (j & ~31) | ((p >> 1) & 3) << 3 | ((p >> 4) & 1) << 2 | ((p >> 3) & 1) << 1 | (p & 1);
         float v = row[k] * inv * normW[k];
         uint16_t h = f2bf(v);
         size_t i = chunk_act_index(t, k, dim / 32);

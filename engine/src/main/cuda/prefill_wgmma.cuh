@@ -10,10 +10,10 @@
 // chunk's four steps run in gemm_chunk's order (hi s0, hi s1, lo s0, lo s1) into the same
 // accumulators; slices are summed and added in order as there. So: the step kernels' bits.
 //
-// Ring: WG_STAGES stages, loads WG_STAGES - 2 chunks ahead; a warpgroup leaves the wgmma of one chunk
-// in flight while it issues the next (its A fragments in the other register buffer), so a stage is
-// free two chunks after its use. The slice sums stay in registers (64 a thread, beside the 64
-// accumulators): one block of 256 threads a SM.
+// Ring: WG_STAGES stages of one chunk, filled two at a time, four chunks ahead, one barrier a pair;
+// a warpgroup leaves the wgmma of one chunk in flight while it issues the next (its A fragments in
+// the other register buffer), so a pair's stages are free two pairs on. The slice sums stay in
+// registers (64 a thread, beside the 64 accumulators): one block of 256 threads a SM.
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 // d += A B for a warpgroup: A 64 x 16 (this warp's m16n8k16 A fragment), B 16 x 128 from shared memory.
@@ -47,31 +47,30 @@ __device__ __forceinline__ void gemm_wg_body(const GemmArgs& a) {
     pdl_wait();
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;   // warp: the block's row tile it holds
     const int tile0 = blockIdx.y * 8;
-    const GemmStaging staging(a, tile0);
-    const uint32_t smem = (uint32_t) __cvta_generic_to_shared(gsm);
+    GemmStaging staging(a, tile0);
+    // B of stage 0's hi, step 0; a stage is STAGE_UINT4 further on, step 1 256, lo 512 (16-byte units)
+    const uint64_t b0 = core_matrices((uint32_t) __cvta_generic_to_shared(gsm + STAGE_W));
     float d[64], total[64];   // d[4i + e]: row 16 warp + g + 8 (e >> 1), token 8i + 2 tq + (e & 1)
 #pragma unroll
     for (int i = 0; i < 64; i++) d[i] = total[i] = 0.f;
 #pragma unroll
-    for (int c = 0; c < WG_STAGES - 2; c++) staging.load(a, gsm + c * STAGE_UINT4, c);
+    for (int c = 0; c < WG_STAGES - 4; c++) staging.load(a, gsm + c * STAGE_UINT4);
     int inSlice = 0;   // chunks of the current GEMV slice summed so far
     uint32_t fragments[2][8];
-    auto chunk = [&](int c, uint32_t (&w)[8]) {
-        asm volatile("cp.async.wait_group %0;" ::"n"(WG_STAGES - 3) : "memory");
-        asm volatile("fence.proxy.async.shared::cta;" ::: "memory");   // the copies, visible to wgmma
-        __syncthreads();   // chunk c has landed for every thread; chunk c - 2's wgmma are done in both warpgroups
-        staging.load(a, gsm + (c + WG_STAGES - 2) % WG_STAGES * STAGE_UINT4, c + WG_STAGES - 2);
-        const uint4* stage = gsm + c % WG_STAGES * STAGE_UINT4;
-        const uint4 w0 = stage[warp * 64 + lane], w1 = stage[warp * 64 + 32 + lane];
+    auto issue = [&](int c, uint32_t (&w)[8]) {   // chunk c's four k16 steps, in gemm_chunk's order
+        const int stage = c & (WG_STAGES - 1);
+        const uint4 w0 = gsm[stage * STAGE_UINT4 + warp * 64 + lane], w1 = gsm[stage * STAGE_UINT4 + warp * 64 + 32 + lane];
         w[0] = w0.x, w[1] = w1.x, w[2] = w0.y, w[3] = w1.y;   // k16 step 0 (gemm_chunk's operands)
         w[4] = w0.z, w[5] = w1.z, w[6] = w0.w, w[7] = w1.w;   // step 1
-        const uint32_t x = smem + (uint32_t) (c % WG_STAGES * STAGE_UINT4 + STAGE_W) * 16;
+        const uint64_t b = b0 + stage * STAGE_UINT4;
         asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
-        wgmma_m64n128(d, w[0], w[1], w[2], w[3], core_matrices(x));           // hi, step 0
-        wgmma_m64n128(d, w[4], w[5], w[6], w[7], core_matrices(x + 4096));    // hi, step 1
-        wgmma_m64n128(d, w[0], w[1], w[2], w[3], core_matrices(x + 8192));    // lo, step 0
-        wgmma_m64n128(d, w[4], w[5], w[6], w[7], core_matrices(x + 12288));   // lo, step 1
+        wgmma_m64n128(d, w[0], w[1], w[2], w[3], b);         // hi, step 0
+        wgmma_m64n128(d, w[4], w[5], w[6], w[7], b + 256);   // hi, step 1
+        wgmma_m64n128(d, w[0], w[1], w[2], w[3], b + 512);   // lo, step 0
+        wgmma_m64n128(d, w[4], w[5], w[6], w[7], b + 768);   // lo, step 1
         asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+    };
+    auto retire = [&](int c) {   // after chunk c's issue: chunk c - 1 done, or all of a slice added to total
         if (++inSlice == a.cps || c + 1 == a.kChunks) {   // a GEMV slice ends: total += it, in slice order
             asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
             fence_registers(d);
@@ -82,12 +81,21 @@ __device__ __forceinline__ void gemm_wg_body(const GemmArgs& a) {
             }
             inSlice = 0;
         } else {
-            asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");   // chunk c - 1's are done
+            asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
         }
     };
-    for (int c = 0; c < a.kChunks; c += 2) {
-        chunk(c, fragments[0]);
-        if (c + 1 < a.kChunks) chunk(c + 1, fragments[1]);
+    for (int c = 0; c < a.kChunks; c += 2) {   // a pair of chunks between barriers
+        asm volatile("cp.async.wait_group 2;" ::: "memory");   // chunks c, c + 1 have landed (c + 2, c + 3 may not)
+        asm volatile("fence.proxy.async.shared::cta;" ::: "memory");   // the copies, visible to wgmma
+        __syncthreads();   // for every thread; and chunks c - 4, c - 3 are done in both warpgroups
+        issue(c, fragments[0]);
+        staging.load(a, gsm + ((c + WG_STAGES - 4) & (WG_STAGES - 1)) * STAGE_UINT4);   // while the tensor cores work
+        staging.load(a, gsm + ((c + WG_STAGES - 3) & (WG_STAGES - 1)) * STAGE_UINT4);
+        retire(c);
+        if (c + 1 < a.kChunks) {
+            issue(c + 1, fragments[1]);
+            retire(c + 1);
+        }
     }
     asm volatile("cp.async.wait_group 0;" ::: "memory");
     asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");   // (the last chunk ended a slice: for ptxas)

@@ -26,8 +26,8 @@ final class CudaPrefill implements AutoCloseable {
     private static final int STAGE_UINT4 = 8 * 64 + 4 * 256;
     // mma.sync form: GEMM_STAGES (2) stages, then the slice sums, 64 floats a thread
     private static final int GEMM_SHARED = 2 * STAGE_UINT4 * 16 + 64 * 256 * 4;
-    // wgmma form: WG_STAGES (6) stages; the slice sums are in registers
-    private static final int WG_SHARED = 6 * STAGE_UINT4 * 16;
+    // wgmma form: WG_STAGES (8) stages; the slice sums are in registers
+    private static final int WG_SHARED = 8 * STAGE_UINT4 * 16;
     /** Most device memory the attention partials of one launch take. */
     private static final long PARTIAL_BYTES = 512L << 20;
 
