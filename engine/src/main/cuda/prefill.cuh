@@ -248,23 +248,31 @@ GEMM_KERNEL(gemm_swiglu, GEMM_SWIGLU)
 #include "prefill_wgmma.cuh"
 
 // RMSNorm of the residual stream -> hi/lo activations (sub-block layout), the inverse RMS from
-// the per-group sums of squares as the GEMV's IN_NORM computes it. grid T, 256 threads.
+// the per-group sums of squares as the GEMV's IN_NORM computes it. A block per 8 tokens (a token
+// group of the layout) and 256 of k, so every 128-byte run of it is written whole by one block (a
+// block a token left each 32-byte sector to two blocks: twice the time). grid (T / 8, dim / 256 up),
+// 256 threads.
 extern "C" __global__ void prefill_norm(const float* x, const float* ss, int groups, const float* normW, int dim,
                                         float eps, uint16_t* hi, uint16_t* lo) {
-    __shared__ float inv;
+    __shared__ float inv[8];
     pdl_launch_next();
     pdl_wait();
-    const int t = blockIdx.x;
-    if (threadIdx.x == 0) {
+    const int t0 = blockIdx.x * 8;
+    if (threadIdx.x < 8) {
+        const int t = t0 + threadIdx.x;
         float sum = 0.f;
         for (int gr = 0; gr < groups; gr++) sum += ss[(size_t) t * groups + gr];
-        inv = (float) (1.0 / sqrt((double) (sum / dim) + (double) eps));
+        inv[threadIdx.x] = (float) (1.0 / sqrt((double) (sum / dim) + (double) eps));
     }
     __syncthreads();
-    const float* row = x + (size_t) t * dim;
-    for (int j = threadIdx.x; j < dim; j += 256) {   // thread j: the k at place j of that order (16-byte runs)
-        const int p = j & 31, k = (j & ~31) | ((p >> 1) & 3) << 3 | ((p >> 4) & 1) << 2 | ((p >> 3) & 1) << 1 | (p & 1);
-        float v = row[k] * inv * normW[k];
+    // Thread i writes place i of each k chunk's [step s][c][token 8][8] runs: token i / 8 % 8,
+    // place p = 16 s + 8 c + (i % 8) of its 32, which holds k = 8 tq + 4 s + 2 c + e (core_act_index).
+    const int row = (threadIdx.x >> 3) & 7, t = t0 + row;
+    const int p = (threadIdx.x >> 7) << 4 | ((threadIdx.x >> 6) & 1) << 3 | (threadIdx.x & 7);
+    const int kk = ((p >> 1) & 3) << 3 | ((p >> 4) & 1) << 2 | ((p >> 3) & 1) << 1 | (p & 1);
+    const float* xr = x + (size_t) t * dim;
+    for (int k = blockIdx.y * 256 + kk; k < min(dim, (blockIdx.y + 1) * 256); k += 32) {
+        float v = xr[k] * inv[row] * normW[k];
         uint16_t h = f2bf(v);
         size_t i = chunk_act_index(t, k, dim / 32);
         hi[i] = h;

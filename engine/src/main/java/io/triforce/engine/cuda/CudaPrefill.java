@@ -202,7 +202,7 @@ final class CudaPrefill implements AutoCloseable {
     }
 
     private void norm(CUdeviceptr weight, int n) {
-        dev.launch("prefill_norm", n, 1, 1, 256, 0, x, sumSquares, normGroups, weight, config.dim(), config.normEps(),
+        dev.launch("prefill_norm", n / 8, (config.dim() + 255) / 256, 1, 256, 0, x, sumSquares, normGroups, weight, config.dim(), config.normEps(),
                 actHi, actLo);
     }
 
