@@ -302,27 +302,30 @@ extern "C" __global__ void prefill_rope(const float* y, const float2* rope, int 
 // a prompt's chunks follow each other without a host sync, so any slot may still be in flight.
 // "x2" (GQA, 128 or more query rows a sub-block): two m-tiles a warp (attention_body's MT), the
 // query rows in shared memory after the K and V stages.
-template <int HD, int MT>
+template <int HD, int MT, bool WG = false>
 __device__ __forceinline__ void chunk_attention_body(const uint16_t* q, const uint16_t* kc, const uint16_t* vc,
                                                      int capacity, const StepParams* p, int nHeads, int G, int S,
                                                      float scaleLog2, float* po, float* pm, float* pl) {
     const int sb = blockIdx.x;
     const size_t rows = (size_t) gridDim.y * MAX_TOKENS * nHeads;
-    attention_body<HD, MT>(q + (size_t) sb * MAX_TOKENS * nHeads * HD, kc, vc, capacity, p + sb, MAX_TOKENS, nHeads,
+    attention_body<HD, MT, WG>(q + (size_t) sb * MAX_TOKENS * nHeads * HD, kc, vc, capacity, p + sb, MAX_TOKENS, nHeads,
                            G, S, scaleLog2, po + sb * rows * HD, pm + sb * rows, pl + sb * rows, blockIdx.y,
                            blockIdx.z, 0);
 }
 
-#define CHUNK_ATTENTION_KERNEL(name, HD, MT) \
-    extern "C" __global__ void __launch_bounds__(128) name(const uint16_t* q, const uint16_t* kc, const uint16_t* vc, \
-            int capacity, const StepParams* p, int nHeads, int G, int S, float scaleLog2, float* po, float* pm, \
-            float* pl) { \
-        chunk_attention_body<HD, MT>(q, kc, vc, capacity, p, nHeads, G, S, scaleLog2, po, pm, pl); \
+#define CHUNK_ATTENTION_KERNEL(name, HD, MT, WG, THREADS) \
+    extern "C" __global__ void __launch_bounds__(THREADS) name(const uint16_t* q, const uint16_t* kc, \
+            const uint16_t* vc, int capacity, const StepParams* p, int nHeads, int G, int S, float scaleLog2, \
+            float* po, float* pm, float* pl) { \
+        chunk_attention_body<HD, MT, WG>(q, kc, vc, capacity, p, nHeads, G, S, scaleLog2, po, pm, pl); \
     }
-CHUNK_ATTENTION_KERNEL(chunk_attention64, 64, 1)
-CHUNK_ATTENTION_KERNEL(chunk_attention128, 128, 1)
-CHUNK_ATTENTION_KERNEL(chunk_attention64x2, 64, 2)
-CHUNK_ATTENTION_KERNEL(chunk_attention128x2, 128, 2)
+CHUNK_ATTENTION_KERNEL(chunk_attention64, 64, 1, false, 128)
+CHUNK_ATTENTION_KERNEL(chunk_attention128, 128, 1, false, 128)
+CHUNK_ATTENTION_KERNEL(chunk_attention64x2, 64, 2, false, 128)
+CHUNK_ATTENTION_KERNEL(chunk_attention128x2, 128, 2, false, 128)
+// Hopper (wgmma): a warpgroup per 64 query rows, one (MHA) or two (GQA) a block.
+CHUNK_ATTENTION_KERNEL(chunk_attention64wg, 64, 1, true, 256)
+CHUNK_ATTENTION_KERNEL(chunk_attention128wg, 128, 1, true, 256)
 
 // The step's combine for the sub-blocks chunk_attention ran: grid (nHeads, 64 * sub-blocks), 256
 // threads; splits = the splits chunk_attention was launched with.

@@ -15,33 +15,8 @@
 // the other register buffer), so a pair's stages are free two pairs on. The slice sums stay in
 // registers (64 a thread, beside the 64 accumulators): one block of 256 threads a SM.
 
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-// d += A B for a warpgroup: A 64 x 16 (this warp's m16n8k16 A fragment), B 16 x 128 from shared memory.
-__device__ __forceinline__ void wgmma_m64n128(float (&d)[64], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
-                                              uint64_t b) {
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, p, 1, 1, 0;\n}"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "l"(b));
-}
-
-// Shared-memory descriptor of a step's B operand at byte address addr: 8 x 8 core matrices, no
-// swizzle; the next 8 columns (c) 128 bytes on (leading), the next 8 tokens 256 bytes on (stride).
-__device__ __forceinline__ uint64_t core_matrices(uint32_t addr) {
-    return (uint64_t) ((addr & 0x3FFFF) >> 4) | ((uint64_t) (128 >> 4) << 16) | ((uint64_t) (256 >> 4) << 32);
-}
-
-// The compiler must not read or move registers a wgmma still uses across this point.
-template <int N>
-__device__ __forceinline__ void fence_registers(float (&r)[N]) {
-#pragma unroll
-    for (int i = 0; i < N; i++) asm volatile("" : "+f"(r[i])::"memory");
-}
-#endif
-
 template <int OUT>
 __device__ __forceinline__ void gemm_wg_body(const GemmArgs& a) {
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
     extern __shared__ uint4 gsm[];
     pdl_launch_next();
     pdl_wait();
@@ -49,7 +24,7 @@ __device__ __forceinline__ void gemm_wg_body(const GemmArgs& a) {
     const int tile0 = blockIdx.y * 8;
     GemmStaging staging(a, tile0);
     // B of stage 0's hi, step 0; a stage is STAGE_UINT4 further on, step 1 256, lo 512 (16-byte units)
-    const uint64_t b0 = core_matrices((uint32_t) __cvta_generic_to_shared(gsm + STAGE_W));
+    const uint64_t b0 = smem_descriptor((uint32_t) __cvta_generic_to_shared(gsm + STAGE_W), 128, 256, 0);
     float d[64], total[64];   // d[4i + e]: row 16 warp + g + 8 (e >> 1), token 8i + 2 tq + (e & 1)
 #pragma unroll
     for (int i = 0; i < 64; i++) d[i] = total[i] = 0.f;
@@ -63,16 +38,16 @@ __device__ __forceinline__ void gemm_wg_body(const GemmArgs& a) {
         w[0] = w0.x, w[1] = w1.x, w[2] = w0.y, w[3] = w1.y;   // k16 step 0 (gemm_chunk's operands)
         w[4] = w0.z, w[5] = w1.z, w[6] = w0.w, w[7] = w1.w;   // step 1
         const uint64_t b = b0 + stage * STAGE_UINT4;
-        asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
-        wgmma_m64n128(d, w[0], w[1], w[2], w[3], b);         // hi, step 0
-        wgmma_m64n128(d, w[4], w[5], w[6], w[7], b + 256);   // hi, step 1
-        wgmma_m64n128(d, w[0], w[1], w[2], w[3], b + 512);   // lo, step 0
-        wgmma_m64n128(d, w[4], w[5], w[6], w[7], b + 768);   // lo, step 1
-        asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+        wgmma_fence();
+        wgmma<128, 0>(d, w[0], w[1], w[2], w[3], b);         // hi, step 0
+        wgmma<128, 0>(d, w[4], w[5], w[6], w[7], b + 256);   // hi, step 1
+        wgmma<128, 0>(d, w[0], w[1], w[2], w[3], b + 512);   // lo, step 0
+        wgmma<128, 0>(d, w[4], w[5], w[6], w[7], b + 768);   // lo, step 1
+        wgmma_commit();
     };
     auto retire = [&](int c) {   // after chunk c's issue: chunk c - 1 done, or all of a slice added to total
         if (++inSlice == a.cps || c + 1 == a.kChunks) {   // a GEMV slice ends: total += it, in slice order
-            asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+            wgmma_wait<0>();
             fence_registers(d);
 #pragma unroll
             for (int i = 0; i < 64; i++) {
@@ -81,7 +56,7 @@ __device__ __forceinline__ void gemm_wg_body(const GemmArgs& a) {
             }
             inSlice = 0;
         } else {
-            asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
+            wgmma_wait<1>();
         }
     };
     for (int c = 0; c < a.kChunks; c += 2) {   // a pair of chunks between barriers
@@ -98,16 +73,13 @@ __device__ __forceinline__ void gemm_wg_body(const GemmArgs& a) {
         }
     }
     asm volatile("cp.async.wait_group 0;" ::: "memory");
-    asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");   // (the last chunk ended a slice: for ptxas)
+    wgmma_wait<0>();   // (the last chunk ended a slice: for ptxas)
 
     float* sq = (float*) gsm;   // GEMM_RESID: [128 tokens][128 rows] squares of the new x
     if (OUT == GEMM_RESID) __syncthreads();   // every warp is done with the ring
 #pragma unroll
     for (int i = 0; i < 16; i++) gemm_fragment_out<OUT>(a, tile0, warp, 8 * i, total + 4 * i, sq, lane);
     if (OUT == GEMM_RESID) gemm_square_sums(a, sq);
-#else
-    __trap();
-#endif
 }
 
 #define GEMM_WG_KERNEL(name, OUT) \

@@ -43,6 +43,58 @@ __device__ __forceinline__ void mma_bf16(float* d, uint32_t a0, uint32_t a1, uin
         : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
+// Warpgroup mma (wgmma, sm_90a: the prefill's GEMM and attention on Hopper; elsewhere these trap):
+// d (m64nN, N / 2 floats a thread, in m16n8 fragment order per warp) += A B, A 64 x 16 in
+// registers (each warp's m16n8k16 A fragment), B 16 x N in shared memory described by b; TRANS 1:
+// B is N-major. A k16 step sums with the bits of mma.sync m16n8k16 (scripts/gpu/wgmma_bits.cu).
+// Asynchronous: issue between wgmma_fence() and wgmma_commit(), read d after wgmma_wait<0>().
+template <int N, int TRANS>
+__device__ __forceinline__ void wgmma(float (&d)[N / 2], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint64_t b) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    if constexpr (N == 64) {
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, p, 1, 1, %37;\n}"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+                     : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "l"(b), "n"(TRANS));
+    } else {
+        static_assert(N == 128, "wgmma: N 64 or 128");
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, p, 1, 1, %69;\n}"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+                     : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "l"(b), "n"(TRANS));
+    }
+#else
+    __trap();
+#endif
+}
+__device__ __forceinline__ void wgmma_fence() {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void wgmma_commit() {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+#endif
+}
+template <int N>
+__device__ __forceinline__ void wgmma_wait() {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(N) : "memory");
+#endif
+}
+// The compiler must not read or move registers a wgmma still uses across this point.
+template <int N>
+__device__ __forceinline__ void fence_registers(float (&r)[N]) {
+#pragma unroll
+    for (int i = 0; i < N; i++) asm volatile("" : "+f"(r[i])::"memory");
+}
+// Shared-memory descriptor (matrix-descriptor-encode of the byte address, offsets and swizzle mode).
+__device__ __forceinline__ uint64_t smem_descriptor(uint32_t addr, uint32_t leading, uint32_t stride, int swizzle) {
+    return (uint64_t) ((addr & 0x3FFFF) >> 4) | (uint64_t) (leading >> 4) << 16 | (uint64_t) (stride >> 4) << 32 |
+           (uint64_t) swizzle << 62;
+}
+
 __device__ __forceinline__ float bf2f(uint16_t v) { return __uint_as_float(((uint32_t) v) << 16); }
 
 __device__ __forceinline__ uint16_t f2bf(float v) {
@@ -900,8 +952,8 @@ __device__ __forceinline__ void load_query_rows(const uint16_t* __restrict__ q, 
 }
 
 // Before tile `tile` of `tiles` is used: the next tile starts loading into the other stage, this
-// one is waited for, and the block syncs.
-template <typename LoadTile>
+// one is waited for, and the block syncs. WG: the copies made visible to wgmma (the async proxy).
+template <bool WG = false, typename LoadTile>
 __device__ __forceinline__ void await_tile(LoadTile& load_tile, int tile, int tiles) {
     if (tile + 1 < tiles) {
         load_tile(tile + 1, (tile & 1) ^ 1);
@@ -909,6 +961,7 @@ __device__ __forceinline__ void await_tile(LoadTile& load_tile, int tile, int ti
     } else {
         cp_async_wait0();
     }
+    if constexpr (WG) asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
     __syncthreads();
 }
 
@@ -1099,8 +1152,37 @@ __device__ __forceinline__ void stage_query_rows(const uint16_t* __restrict__ q,
     }
 }
 
-// MT: m-tiles of 16 query rows a warp when a block has more than 16 rows (below).
-template <int HD, int MT = 1>
+// A warp's finished rows row0 + g, row0 + g + 8 (query rows qi = t G + j of KV head kvh) -> this
+// split's partial outputs: O unnormalised, the running maximum m and the sum l (added across the quad).
+template <int HD>
+__device__ __forceinline__ void write_partials(const float (&o)[HD / 8][4], const float (&m)[2], float (&l)[2],
+                                               int row0, int qcount, int G, int kvh, int nHeads, int split,
+                                               float* po, float* pm, float* pl, int g, int tq) {
+#pragma unroll
+    for (int hrow = 0; hrow < 2; hrow++) {
+        l[hrow] += __shfl_xor_sync(0xffffffffu, l[hrow], 1);
+        l[hrow] += __shfl_xor_sync(0xffffffffu, l[hrow], 2);
+        int qi = row0 + g + 8 * hrow;
+        if (qi >= qcount) continue;
+        int t = qi / G, head = kvh * G + qi % G;
+        size_t row = (size_t) split * MAX_TOKENS * nHeads + (size_t) t * nHeads + head;
+        float* orow = po + row * HD;
+#pragma unroll
+        for (int i = 0; i < HD / 8; i++) {
+            orow[i * 8 + 2 * tq] = o[i][2 * hrow];
+            orow[i * 8 + 2 * tq + 1] = o[i][2 * hrow + 1];
+        }
+        if (tq == 0) {
+            pm[row] = m[hrow];
+            pl[row] = l[hrow];
+        }
+    }
+}
+
+// MT: m-tiles of 16 query rows a warp when a block has more than 16 rows (below). WG (prefill on
+// Hopper, chunk_attention*wg): the block's warpgroups (blockDim / 128) take 64 rows each, their
+// score and P.V products on wgmma (K and V tiles in shared memory as 128-byte-swizzled rows).
+template <int HD, int MT = 1, bool WG = false>
 __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, const uint16_t* __restrict__ kc,
                                                const uint16_t* __restrict__ vc, int capacity,
                                                const StepParams* p, int n, int nHeads, int G, int S,
@@ -1110,6 +1192,16 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
     extern __shared__ uint16_t sm[];
     uint16_t* ks = sm;                       // [2][ATT_TILE][LD]
     uint16_t* vs = sm + 2 * ATT_TILE * LD;   // [2][ATT_TILE][LD]
+    // WG: [2][HD / 64 atoms][ATT_TILE keys][128 bytes] each, 1024-byte aligned: key r's dims 64 a +
+    // 8 j .. + 7 at 16 (j ^ r % 8) in its row (the 128-byte swizzle wgmma reads)
+    uint32_t kWg = 0, vWg = 0;
+    if constexpr (WG) {
+        const uint32_t base = (uint32_t) __cvta_generic_to_shared(sm);
+        kWg = (base + 1023) & ~1023u;
+        vWg = kWg + 2 * ATT_TILE * HD * 2;
+        ks = sm + (kWg - base) / 2;
+        vs = sm + (vWg - base) / 2;
+    }
 
     pdl_launch_next();
     const int slot0 = p->slot;  // StepParams are set by the host, not by a kernel: readable before the wait
@@ -1122,8 +1214,10 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
         for (int i = threadIdx.x; i < ATT_TILE * HD / 8; i += blockDim.x) {
             int r = i / (HD / 8), c = (i % (HD / 8)) * 8;
             size_t off = (size_t) (key0 + r) * HD + c;
-            cp_async16(ks + (buf * ATT_TILE + r) * LD + c, kbase + off);
-            cp_async16(vs + (buf * ATT_TILE + r) * LD + c, vbase + off);
+            int to = (buf * ATT_TILE + r) * LD + c;
+            if constexpr (WG) to = ((buf * (HD / 64) + c / 64) * ATT_TILE + r) * 64 + (((c / 8) & 7) ^ (r & 7)) * 8;
+            cp_async16(ks + to, kbase + off);
+            cp_async16(vs + to, vbase + off);
         }
         cp_async_commit();
     };
@@ -1138,7 +1232,7 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int g = lane >> 2, tq = lane & 3;
     const int qcount = n * G;
-    if (MT == 1 && qcount <= 16) {
+    if (MT == 1 && !WG && qcount <= 16) {
         attention_rows16<HD>(q, ks, vs, load_tile, early, n, nHeads, G, scaleLog2, po, pm, pl, split, kvh, slot0,
                              kStart, kEnd, tiles);
         return;
@@ -1151,7 +1245,7 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
     // fragment loads a mma, twice the independent mma a warp. Every row takes the same operations in
     // the same order either way.
     uint16_t* qs = sm + 4 * ATT_TILE * LD;   // MT = 2: [64 * MT][LD] the pass's query rows
-    for (int qBase = 0; qBase < qcount; qBase += 64 * MT) {
+    for (int qBase = 0; qBase < qcount; qBase += WG ? (int) blockDim.x / 2 : 64 * MT) {
         const bool active = qBase + warp * 16 < qcount;
         if (qBase > 0 || !early) load_tile(0, 0);
 
@@ -1182,7 +1276,7 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
 
         for (int tile = 0; tile < tiles; tile++) {
             const int buf = tile & 1;
-            await_tile(load_tile, tile, tiles);
+            await_tile<WG>(load_tile, tile, tiles);
             if (active) {
                 const uint16_t* kt = ks + buf * ATT_TILE * LD;
                 const uint16_t* vt = vs + buf * ATT_TILE * LD;
@@ -1192,8 +1286,21 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
 #pragma unroll
                     for (int nt = 0; nt < ATT_NT; nt++) s[mt][nt][0] = s[mt][nt][1] = s[mt][nt][2] = s[mt][nt][3] = 0.f;
                 }
+                if constexpr (WG) {   // the warpgroup's 64 rows x the tile's keys, k16 steps in order
+                    float (&d)[ATT_NT * 4] = reinterpret_cast<float (&)[ATT_NT * 4]>(s[0]);
+                    wgmma_fence();
 #pragma unroll
-                for (int ks16 = 0; ks16 < HD / 16; ks16 += 2) {
+                    for (int ks16 = 0; ks16 < HD / 16; ks16++) {
+                        const uint32_t k = kWg + (buf * (HD / 64) + ks16 / 4) * ATT_TILE * 128 + (ks16 % 4) * 32;
+                        wgmma<ATT_TILE, 0>(d, qa[ks16][0], qa[ks16][1], qa[ks16][2], qa[ks16][3],
+                                           smem_descriptor(k, 16, 1024, 1));
+                    }
+                    wgmma_commit();
+                    wgmma_wait<0>();
+                    fence_registers(d);
+                }
+#pragma unroll
+                for (int ks16 = 0; !WG && ks16 < HD / 16; ks16 += 2) {
                     uint32_t a[MT][2][4];   // MT = 2: query fragments of k16 steps ks16 and ks16 + 1
 #pragma unroll
                     for (int mt = 0; MT > 1 && mt < MT; mt++) {
@@ -1221,9 +1328,6 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
 #pragma unroll
                 for (int mt = 0; mt < MT; mt++) {
                     float mx[2] = {-INFINITY, -INFINITY};
-                    // MT = 2: a tile every row of the warp sees whole (all but the last ones of a long
-                    // split) skips the key checks, and outputs whose alpha is 1 for every row of the warp
-                    // (the maxima did not move) skip their rescaling: multiplying by 1 is exact.
                     const bool whole = MT > 1 && key0 + ATT_TILE <= kEnd &&
                                        key0 + ATT_TILE - 1 <= min(limit[mt][0], limit[mt][1]);
                     if (MT > 1 && __all_sync(0xffffffffu, whole)) {
@@ -1243,7 +1347,6 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
                         alpha[hrow] = softmax_step(quad_max(mx[hrow]), m[mt][hrow], l[mt][hrow], base[hrow]);
                     }
                     if (MT == 1 || __any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) rescale_rows(o[mt], alpha);
-                    // P and its row sums.
 #pragma unroll
                     for (int nt = 0; nt < ATT_NT; nt++) {
                         float p0 = bf2f(f2bf(exp2f(s[mt][nt][0] - base[0])));
@@ -1257,8 +1360,21 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
                         pa[mt][kk][2 * hi + 1] = pack_bf16(p2, p3);
                     }
                 }
+                if constexpr (WG) {   // O += P V, 16 keys a step in order; V N-major (its dims contiguous)
+                    float (&d)[HD / 2] = reinterpret_cast<float (&)[HD / 2]>(o[0]);
+                    wgmma_fence();
 #pragma unroll
-                for (int kk = 0; kk < ATT_NT / 2; kk++) {
+                    for (int kk = 0; kk < ATT_NT / 2; kk++) {
+                        const uint32_t v = vWg + buf * (HD / 64) * ATT_TILE * 128 + kk * 16 * 128;
+                        wgmma<HD, 1>(d, pa[0][kk][0], pa[0][kk][1], pa[0][kk][2], pa[0][kk][3],
+                                     smem_descriptor(v, ATT_TILE * 128, 1024, 1));
+                    }
+                    wgmma_commit();
+                    wgmma_wait<0>();
+                    fence_registers(d);
+                }
+#pragma unroll
+                for (int kk = 0; !WG && kk < ATT_NT / 2; kk++) {
 #pragma unroll
                     for (int dp = 0; dp < HD / 16; dp++) {
                         uint32_t b[4];
@@ -1278,25 +1394,8 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
         if (active) {
 #pragma unroll
             for (int mt = 0; mt < MT; mt++) {
-#pragma unroll
-                for (int hrow = 0; hrow < 2; hrow++) {
-                    l[mt][hrow] += __shfl_xor_sync(0xffffffffu, l[mt][hrow], 1);
-                    l[mt][hrow] += __shfl_xor_sync(0xffffffffu, l[mt][hrow], 2);
-                    int qi = qBase + 64 * mt + warp * 16 + g + 8 * hrow;
-                    if (qi >= qcount) continue;
-                    int t = qi / G, head = kvh * G + qi % G;
-                    size_t row = (size_t) split * MAX_TOKENS * nHeads + (size_t) t * nHeads + head;
-                    float* orow = po + row * HD;
-#pragma unroll
-                    for (int i = 0; i < HD / 8; i++) {
-                        orow[i * 8 + 2 * tq] = o[mt][i][2 * hrow];
-                        orow[i * 8 + 2 * tq + 1] = o[mt][i][2 * hrow + 1];
-                    }
-                    if (tq == 0) {
-                        pm[row] = m[mt][hrow];
-                        pl[row] = l[mt][hrow];
-                    }
-                }
+                write_partials<HD>(o[mt], m[mt], l[mt], qBase + 64 * mt + warp * 16, qcount, G, kvh, nHeads, split, po,
+                                   pm, pl, g, tq);
             }
         }
     }

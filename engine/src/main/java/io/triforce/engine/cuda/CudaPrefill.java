@@ -96,7 +96,10 @@ final class CudaPrefill implements AutoCloseable {
                 dev.allowSharedMemory("gemm_wg_" + out, WG_SHARED);
             }
         }
-        dev.allowSharedMemory(attentionKernel(), attentionShared());
+        dev.allowSharedMemory(attentionKernel(false), attentionShared(false));
+        if (wgmmaFits) {
+            dev.allowSharedMemory(attentionKernel(true), attentionShared(true));
+        }
     }
 
     int chunk() {
@@ -165,7 +168,8 @@ final class CudaPrefill implements AutoCloseable {
         for (int s = 0; s < subs; s += group) {
             int k = Math.min(group, subs - s);
             long act = 2L * s * SUB * cf.qDim();
-            dev.launch(attentionKernel(), k, c.maxSplits, cf.nKvHeads(), 128, attentionShared(), query.withByteOffset(act),
+            dev.launch(attentionKernel(wgmma), k, c.maxSplits, cf.nKvHeads(), attentionThreads(), attentionShared(wgmma),
+                    query.withByteOffset(act),
                     c.keys[layer], c.values[layer], c.capacity, sub(params, s), cf.nHeads(), cf.groupSize(),
                     c.splitLength, step.attentionScaleLog2(), partialO, partialM, partialL);
             dev.launch("chunk_combine", cf.nHeads(), k * SUB, 1, 256, 0, sub(params, s), partialO,
@@ -175,17 +179,29 @@ final class CudaPrefill implements AutoCloseable {
     }
 
     /**
-     * The step's attention kernel for this head size, over several sub-blocks (prefill.cuh); with
-     * grouped queries (128 or more query rows a sub-block) its "x2" form, two m-tiles of 16 rows a
-     * warp: same bits. H100, Llama-3.1-8B: a 32K prompt 5.67 -> 5.49 s, 128K 39.3 -> 35.5 s.
-     * {@code -Dtriforce.cuda.prefill-x2=false}: the plain form throughout.
+     * The step's attention kernel for this head size, over several sub-blocks (prefill.cuh): on
+     * Hopper its "wg" form (wgmma, a warpgroup per 64 query rows); elsewhere, with grouped queries
+     * (128 or more query rows a sub-block), its "x2" form, two m-tiles of 16 rows a warp. Same bits.
+     * H100, Llama-3.1-8B: x2 took a 32K prompt 5.67 -> 5.49 s, 128K 39.3 -> 35.5 s.
+     * {@code -Dtriforce.cuda.prefill-x2=false}: the plain form where wgmma is not used.
      */
-    private String attentionKernel() {
-        return "chunk_" + step.attentionKernel() + (twoTiles ? "x2" : "");
+    private String attentionKernel(boolean wg) {
+        return "chunk_" + step.attentionKernel() + (wg ? "wg" : twoTiles ? "x2" : "");
     }
 
-    /** The step's K and V stages, and for the x2 form the pass's 128 query rows after them. */
-    private int attentionShared() {
+    /** Threads of an attention block: the wg form's one or two warpgroups (64 or 128+ query rows). */
+    private int attentionThreads() {
+        return wgmma && config.groupSize() > 1 ? 256 : 128;
+    }
+
+    /**
+     * The step's K and V stages; for the x2 form the pass's 128 query rows after them; for the wg
+     * form two stages of K and V tiles, 1024-byte aligned.
+     */
+    private int attentionShared(boolean wg) {
+        if (wg) {
+            return 2 * 2 * 64 * config.headDim() * 2 + 1024;
+        }
         return step.attentionShared() + (twoTiles ? 128 * (config.headDim() + 8) * 2 : 0);
     }
 
