@@ -952,8 +952,8 @@ __device__ __forceinline__ void load_query_rows(const uint16_t* __restrict__ q, 
 }
 
 // Before tile `tile` of `tiles` is used: the next tile starts loading into the other stage, this
-// one is waited for, and the block syncs. WG: the copies made visible to wgmma (the async proxy).
-template <bool WG = false, typename LoadTile>
+// one is waited for, and the block syncs.
+template <typename LoadTile>
 __device__ __forceinline__ void await_tile(LoadTile& load_tile, int tile, int tiles) {
     if (tile + 1 < tiles) {
         load_tile(tile + 1, (tile & 1) ^ 1);
@@ -961,7 +961,6 @@ __device__ __forceinline__ void await_tile(LoadTile& load_tile, int tile, int ti
     } else {
         cp_async_wait0();
     }
-    if constexpr (WG) asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
     __syncthreads();
 }
 
@@ -1192,13 +1191,14 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
     extern __shared__ uint16_t sm[];
     uint16_t* ks = sm;                       // [2][ATT_TILE][LD]
     uint16_t* vs = sm + 2 * ATT_TILE * LD;   // [2][ATT_TILE][LD]
-    // WG: [2][HD / 64 atoms][ATT_TILE keys][128 bytes] each, 1024-byte aligned: key r's dims 64 a +
-    // 8 j .. + 7 at 16 (j ^ r % 8) in its row (the 128-byte swizzle wgmma reads)
+    // WG: [3][HD / 64 atoms][ATT_TILE keys][128 bytes] each (three stages: two tiles in flight while
+    // one is used), 1024-byte aligned: key r's dims 64 a + 8 j .. + 7 at 16 (j ^ r % 8) in its row
+    // (the 128-byte swizzle wgmma reads)
     uint32_t kWg = 0, vWg = 0;
     if constexpr (WG) {
         const uint32_t base = (uint32_t) __cvta_generic_to_shared(sm);
         kWg = (base + 1023) & ~1023u;
-        vWg = kWg + 2 * ATT_TILE * HD * 2;
+        vWg = kWg + 3 * ATT_TILE * HD * 2;
         ks = sm + (kWg - base) / 2;
         vs = sm + (vWg - base) / 2;
     }
@@ -1247,7 +1247,19 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
     uint16_t* qs = sm + 4 * ATT_TILE * LD;   // MT = 2: [64 * MT][LD] the pass's query rows
     for (int qBase = 0; qBase < qcount; qBase += WG ? (int) blockDim.x / 2 : 64 * MT) {
         const bool active = qBase + warp * 16 < qcount;
-        if (qBase > 0 || !early) load_tile(0, 0);
+        auto load_next = [&](int tile) {   // WG: tile into its stage, or an empty group past the split
+            if (tile < tiles) {
+                load_tile(tile, tile % 3);
+            } else {
+                cp_async_commit();
+            }
+        };
+        if constexpr (WG) {
+            load_next(0);
+            load_next(1);
+        } else if (qBase > 0 || !early) {
+            load_tile(0, 0);
+        }
 
         uint32_t qa[HD / 16][4];   // MT = 1: query fragments, rows qBase + 16 warp + g and + 8
         int limit[MT][2];
@@ -1275,8 +1287,15 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
         }
 
         for (int tile = 0; tile < tiles; tile++) {
-            const int buf = tile & 1;
-            await_tile<WG>(load_tile, tile, tiles);
+            const int buf = WG ? tile % 3 : tile & 1;
+            if constexpr (WG) {   // tile + 2 into the stage tile - 1 left; tile landed, visible to wgmma
+                load_next(tile + 2);
+                asm volatile("cp.async.wait_group 2;" ::: "memory");
+                asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+                __syncthreads();
+            } else {
+                await_tile(load_tile, tile, tiles);
+            }
             if (active) {
                 const uint16_t* kt = ks + buf * ATT_TILE * LD;
                 const uint16_t* vt = vs + buf * ATT_TILE * LD;

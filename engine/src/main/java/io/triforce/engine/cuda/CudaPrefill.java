@@ -196,11 +196,11 @@ final class CudaPrefill implements AutoCloseable {
 
     /**
      * The step's K and V stages; for the x2 form the pass's 128 query rows after them; for the wg
-     * form two stages of K and V tiles, 1024-byte aligned.
+     * form three stages of K and V tiles, 1024-byte aligned.
      */
     private int attentionShared(boolean wg) {
         if (wg) {
-            return 2 * 2 * 64 * config.headDim() * 2 + 1024;
+            return 3 * 2 * 64 * config.headDim() * 2 + 1024;
         }
         return step.attentionShared() + (twoTiles ? 128 * (config.headDim() + 8) * 2 : 0);
     }
