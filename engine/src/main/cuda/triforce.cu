@@ -1178,6 +1178,124 @@ __device__ __forceinline__ void write_partials(const float (&o)[HD / 8][4], cons
     }
 }
 
+// The online softmax of a tile's scores s for a warp's 16 rows (keys key0 + 8 nt + 2 tq + (e & 1)),
+// as attention_body's loop computes it (mask_scores, softmax_step, P rounded to bf16): moves the
+// rows' maxima m and sums l, leaves P as A fragments pa, 16 keys each, and the factors alpha the
+// outputs are to be rescaled by before P.V. A tile every row of the warp sees whole skips the key
+// checks (exact).
+__device__ __forceinline__ void softmax_tile(float (&s)[ATT_NT][4], int key0, int kEnd, const int (&limit)[2],
+                                             float scaleLog2, float (&m)[2], float (&l)[2],
+                                             uint32_t (&pa)[ATT_NT / 2][4], float (&alpha)[2], int tq) {
+    float mx[2] = {-INFINITY, -INFINITY};
+    const bool whole = key0 + ATT_TILE <= kEnd && key0 + ATT_TILE - 1 <= min(limit[0], limit[1]);
+    if (__all_sync(0xffffffffu, whole)) {
+#pragma unroll
+        for (int nt = 0; nt < ATT_NT; nt++) mask_scores<false>(s[nt], key0 + nt * 8 + 2 * tq, kEnd, limit, scaleLog2, mx);
+    } else {
+#pragma unroll
+        for (int nt = 0; nt < ATT_NT; nt++) mask_scores(s[nt], key0 + nt * 8 + 2 * tq, kEnd, limit, scaleLog2, mx);
+    }
+    float base[2];
+#pragma unroll
+    for (int hrow = 0; hrow < 2; hrow++) alpha[hrow] = softmax_step(quad_max(mx[hrow]), m[hrow], l[hrow], base[hrow]);
+#pragma unroll
+    for (int nt = 0; nt < ATT_NT; nt++) {   // P and its row sums
+        float p0 = bf2f(f2bf(exp2f(s[nt][0] - base[0])));
+        float p1 = bf2f(f2bf(exp2f(s[nt][1] - base[0])));
+        float p2 = bf2f(f2bf(exp2f(s[nt][2] - base[1])));
+        float p3 = bf2f(f2bf(exp2f(s[nt][3] - base[1])));
+        l[0] += p0 + p1;
+        l[1] += p2 + p3;
+        int kk = nt >> 1, hi = nt & 1;
+        pa[kk][2 * hi] = pack_bf16(p0, p1);
+        pa[kk][2 * hi + 1] = pack_bf16(p2, p3);
+    }
+}
+
+// attention_body's tiles in its WG form (Hopper): this warpgroup's 64 rows (the warp's 16: query
+// fragments qa, outputs o, maxima m, sums l) over the split's tiles, the products on wgmma in the
+// step kernels' order -- scores over k16 steps of the head dims, P.V over 16-key steps -- with the
+// scores of tile t + 1 on the tensor cores while tile t's softmax runs (the outputs are rescaled
+// after they land: no other instruction may write a wgmma's registers while one is in flight,
+// or ptxas serialises them). K and V tiles: three stages
+// (kWg, vWg), each [HD / 64][ATT_TILE][128 bytes] 128-byte-swizzled; tile t + 2 loads into the stage
+// tile t - 1 left once every warpgroup's P.V of it is done. All threads of the block call it.
+template <int HD, typename LoadTile>
+__device__ __forceinline__ void attention_tiles_wg(LoadTile& load_tile, uint32_t kWg, uint32_t vWg, int tiles,
+                                                   bool active, const uint32_t (&qa)[HD / 16][4],
+                                                   float (&o)[HD / 8][4], float (&m)[2], float (&l)[2], int kStart,
+                                                   int kEnd, const int (&limit)[2], float scaleLog2, int tq) {
+    constexpr int STAGE = HD / 64 * ATT_TILE * 128;   // bytes of a stage's K (or V) tile
+    auto load_next = [&](int tile) {   // tile into its stage, or an empty group past the split
+        if (tile < tiles) {
+            load_tile(tile, tile % 3);
+        } else {
+            cp_async_commit();
+        }
+    };
+    auto scores = [&](int tile, float (&s)[ATT_NT][4]) {   // issue S = Q K^T of tile, k16 steps in order
+        float (&d)[ATT_NT * 4] = reinterpret_cast<float (&)[ATT_NT * 4]>(s);
+#pragma unroll
+        for (int i = 0; i < ATT_NT * 4; i++) d[i] = 0.f;
+        wgmma_fence();
+#pragma unroll
+        for (int ks16 = 0; ks16 < HD / 16; ks16++) {
+            const uint32_t k = kWg + (tile % 3) * STAGE + (ks16 / 4) * ATT_TILE * 128 + (ks16 % 4) * 32;
+            wgmma<ATT_TILE, 0>(d, qa[ks16][0], qa[ks16][1], qa[ks16][2], qa[ks16][3], smem_descriptor(k, 16, 1024, 1));
+        }
+        wgmma_commit();
+    };
+    auto step = [&](int tile, float (&s)[ATT_NT][4], float (&next)[ATT_NT][4]) {   // s: tile's scores, landed
+        float (&d)[HD / 2] = reinterpret_cast<float (&)[HD / 2]>(o);
+        wgmma_wait<0>();   // this warpgroup's P.V of tile - 1
+        fence_registers(d);
+        asm volatile("cp.async.wait_group 0;" ::: "memory");   // tile + 1 has landed
+        asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+        __syncthreads();   // for every thread; and every warpgroup is done with tile - 1's stage
+        load_next(tile + 2);
+        if (!active) return;
+        if (tile + 1 < tiles) scores(tile + 1, next);
+        uint32_t pa[ATT_NT / 2][4];
+        float alpha[2];
+        float sc[ATT_NT][4];   // a copy: masking s in place (wgmma registers) made ptxas serialise the wgmma
+#pragma unroll
+        for (int nt = 0; nt < ATT_NT; nt++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) sc[nt][e] = s[nt][e];
+        }
+        softmax_tile(sc, kStart + tile * ATT_TILE, kEnd, limit, scaleLog2, m, l, pa, alpha, tq);
+        wgmma_wait<0>();   // the scores of tile + 1
+        fence_registers(reinterpret_cast<float (&)[ATT_NT * 4]>(next));
+        // Outputs whose alpha is 1 for every row of the warp (the maxima did not move) skip it: exact.
+        if (__any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) rescale_rows(o, alpha);
+        wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < ATT_NT / 2; kk++) {   // O += P V, 16 keys a step in order; V N-major
+            const uint32_t v = vWg + (tile % 3) * STAGE + kk * 16 * 128;
+            wgmma<HD, 1>(d, pa[kk][0], pa[kk][1], pa[kk][2], pa[kk][3], smem_descriptor(v, ATT_TILE * 128, 1024, 1));
+        }
+        wgmma_commit();
+    };
+    load_next(0);
+    load_next(1);
+    asm volatile("cp.async.wait_group 1;" ::: "memory");   // tile 0 has landed
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+    __syncthreads();
+    float s0[ATT_NT][4], s1[ATT_NT][4];   // scores of even and odd tiles
+    if (active) {
+        scores(0, s0);
+        wgmma_wait<0>();
+        fence_registers(reinterpret_cast<float (&)[ATT_NT * 4]>(s0));
+    }
+    for (int tile = 0; tile < tiles; tile += 2) {
+        step(tile, s0, s1);
+        if (tile + 1 < tiles) step(tile + 1, s1, s0);
+    }
+    wgmma_wait<0>();
+    fence_registers(reinterpret_cast<float (&)[HD / 2]>(o));
+    __syncthreads();   // the stages are free for the next pass
+}
+
 // MT: m-tiles of 16 query rows a warp when a block has more than 16 rows (below). WG (prefill on
 // Hopper, chunk_attention*wg): the block's warpgroups (blockDim / 128) take 64 rows each, their
 // score and P.V products on wgmma (K and V tiles in shared memory as 128-byte-swizzled rows).
@@ -1247,19 +1365,7 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
     uint16_t* qs = sm + 4 * ATT_TILE * LD;   // MT = 2: [64 * MT][LD] the pass's query rows
     for (int qBase = 0; qBase < qcount; qBase += WG ? (int) blockDim.x / 2 : 64 * MT) {
         const bool active = qBase + warp * 16 < qcount;
-        auto load_next = [&](int tile) {   // WG: tile into its stage, or an empty group past the split
-            if (tile < tiles) {
-                load_tile(tile, tile % 3);
-            } else {
-                cp_async_commit();
-            }
-        };
-        if constexpr (WG) {
-            load_next(0);
-            load_next(1);
-        } else if (qBase > 0 || !early) {
-            load_tile(0, 0);
-        }
+        if (!WG && (qBase > 0 || !early)) load_tile(0, 0);
 
         uint32_t qa[HD / 16][4];   // MT = 1: query fragments, rows qBase + 16 warp + g and + 8
         int limit[MT][2];
@@ -1286,16 +1392,13 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
             l[mt][0] = l[mt][1] = 0.f;
         }
 
-        for (int tile = 0; tile < tiles; tile++) {
-            const int buf = WG ? tile % 3 : tile & 1;
-            if constexpr (WG) {   // tile + 2 into the stage tile - 1 left; tile landed, visible to wgmma
-                load_next(tile + 2);
-                asm volatile("cp.async.wait_group 2;" ::: "memory");
-                asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
-                __syncthreads();
-            } else {
-                await_tile(load_tile, tile, tiles);
-            }
+        if constexpr (WG) {
+            attention_tiles_wg<HD>(load_tile, kWg, vWg, tiles, active, qa, o[0], m[0], l[0], kStart, kEnd, limit[0],
+                                   scaleLog2, tq);
+        }
+        for (int tile = 0; !WG && tile < tiles; tile++) {
+            const int buf = tile & 1;
+            await_tile(load_tile, tile, tiles);
             if (active) {
                 const uint16_t* kt = ks + buf * ATT_TILE * LD;
                 const uint16_t* vt = vs + buf * ATT_TILE * LD;
@@ -1305,21 +1408,8 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
 #pragma unroll
                     for (int nt = 0; nt < ATT_NT; nt++) s[mt][nt][0] = s[mt][nt][1] = s[mt][nt][2] = s[mt][nt][3] = 0.f;
                 }
-                if constexpr (WG) {   // the warpgroup's 64 rows x the tile's keys, k16 steps in order
-                    float (&d)[ATT_NT * 4] = reinterpret_cast<float (&)[ATT_NT * 4]>(s[0]);
-                    wgmma_fence();
 #pragma unroll
-                    for (int ks16 = 0; ks16 < HD / 16; ks16++) {
-                        const uint32_t k = kWg + (buf * (HD / 64) + ks16 / 4) * ATT_TILE * 128 + (ks16 % 4) * 32;
-                        wgmma<ATT_TILE, 0>(d, qa[ks16][0], qa[ks16][1], qa[ks16][2], qa[ks16][3],
-                                           smem_descriptor(k, 16, 1024, 1));
-                    }
-                    wgmma_commit();
-                    wgmma_wait<0>();
-                    fence_registers(d);
-                }
-#pragma unroll
-                for (int ks16 = 0; !WG && ks16 < HD / 16; ks16 += 2) {
+                for (int ks16 = 0; ks16 < HD / 16; ks16 += 2) {
                     uint32_t a[MT][2][4];   // MT = 2: query fragments of k16 steps ks16 and ks16 + 1
 #pragma unroll
                     for (int mt = 0; MT > 1 && mt < MT; mt++) {
@@ -1379,21 +1469,8 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
                         pa[mt][kk][2 * hi + 1] = pack_bf16(p2, p3);
                     }
                 }
-                if constexpr (WG) {   // O += P V, 16 keys a step in order; V N-major (its dims contiguous)
-                    float (&d)[HD / 2] = reinterpret_cast<float (&)[HD / 2]>(o[0]);
-                    wgmma_fence();
 #pragma unroll
-                    for (int kk = 0; kk < ATT_NT / 2; kk++) {
-                        const uint32_t v = vWg + buf * (HD / 64) * ATT_TILE * 128 + kk * 16 * 128;
-                        wgmma<HD, 1>(d, pa[0][kk][0], pa[0][kk][1], pa[0][kk][2], pa[0][kk][3],
-                                     smem_descriptor(v, ATT_TILE * 128, 1024, 1));
-                    }
-                    wgmma_commit();
-                    wgmma_wait<0>();
-                    fence_registers(d);
-                }
-#pragma unroll
-                for (int kk = 0; !WG && kk < ATT_NT / 2; kk++) {
+                for (int kk = 0; kk < ATT_NT / 2; kk++) {
 #pragma unroll
                     for (int dp = 0; dp < HD / 16; dp++) {
                         uint32_t b[4];
