@@ -136,7 +136,7 @@ final class CudaPrefill implements AutoCloseable {
         for (int l = 0; l < cf.nLayers(); l++) {
             norm(model.attentionNorm[l], n);
             gemm("store", model.qkv[l], n, actHi, actLo, y);
-            dev.launch("prefill_rope", n, cf.nHeads() + 2 * cf.nKvHeads(), 1, cf.headDim() / 2, 0, y, ropeTable, slot,
+            dev.launch("prefill_rope", n, 1, 1, 256, 0, y, ropeTable, slot,
                     n, cf.nHeads(), cf.nKvHeads(), cf.headDim(), query, c.keys[l], c.values[l], c.capacity,
                     c.lastQuery.withByteOffset(4L * l * cf.qDim()));
             attend(c, l, n / SUB);
