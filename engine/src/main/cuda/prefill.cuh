@@ -88,7 +88,7 @@ struct GemmStaging {
 
 // One output fragment of the block (m16n8 layout): v[e] is row 16 tile + g + 8 (e >> 1) (tile:
 // tile0 + tb), token tl0 + 2 tq + (e & 1) of the block's 128 (tl0 a multiple of 8). GEMM_RESID
-// leaves the squares of the new x in sq ([128 tokens][128 rows]) for gemm_square_sums.
+// leaves the squares of the new x in sq ([128 tokens][128 rows]) for gemm_epilogue.
 template <int OUT>
 __device__ __forceinline__ void gemm_fragment_out(const GemmArgs& a, int tile0, int tb, int tl0, const float* v,
                                                   float* sq, int lane) {
@@ -128,11 +128,18 @@ __device__ __forceinline__ void gemm_fragment_out(const GemmArgs& a, int tile0, 
     }
 }
 
-// GEMM_RESID, after every fragment: per-token sums of squares over the block's 128 rows (one
-// group), grouped as gemv_epilogue does. 256 threads.
-__device__ __forceinline__ void gemm_square_sums(const GemmArgs& a, const float* sq) {
+// The block's epilogue once the pipeline is done with shared memory: fragments(out) calls out(tb,
+// tl0, v) for each of the thread's fragments (gemm_fragment_out's arguments), then GEMM_RESID adds
+// per-token sums of squares over the block's 128 rows (one group), grouped as gemv_epilogue does.
+// 256 threads.
+template <int OUT, typename Fragments>
+__device__ __forceinline__ void gemm_epilogue(const GemmArgs& a, int tile0, int lane, Fragments fragments) {
+    extern __shared__ uint4 gsm[];
+    float* sq = (float*) gsm;   // GEMM_RESID: [128 tokens][128 rows] squares of the new x
+    if (OUT == GEMM_RESID) __syncthreads();   // every warp is done with the pipeline's shared memory
+    fragments([&](int tb, int tl0, const float* v) { gemm_fragment_out<OUT>(a, tile0, tb, tl0, v, sq, lane); });
+    if (OUT != GEMM_RESID) return;
     __syncthreads();
-    const int lane = threadIdx.x & 31;
     for (int tl = threadIdx.x >> 5; tl < GEMM_TOKENS; tl += 8) {
         const float* row = sq + tl * GROUP_ROWS;
         const float v = group_square_sum(row[lane], row[lane + 32], row[lane + 64], row[lane + 96]);
@@ -230,20 +237,20 @@ __device__ __forceinline__ void gemm_body(const GemmArgs& a) {
 #pragma unroll
             for (int e = 0; e < 4; e++) acc[j][nt][e] = slice_sum(total, j, nt, e);
 
-    float* sq = (float*) gsm;   // GEMM_RESID: [128 tokens][128 rows] squares of the new x
-    if (OUT == GEMM_RESID) __syncthreads();   // every warp is done with the pipeline's shared memory
+    gemm_epilogue<OUT>(a, tile0, lane, [&](auto out) {
 #pragma unroll
-    for (int j = 0; j < 2; j++)
+        for (int j = 0; j < 2; j++)
 #pragma unroll
-        for (int nt = 0; nt < 8; nt++) gemm_fragment_out<OUT>(a, tile0, 2 * wr + j, wt * 64 + nt * 8, acc[j][nt], sq, lane);
-    if (OUT == GEMM_RESID) gemm_square_sums(a, sq);
+            for (int nt = 0; nt < 8; nt++) out(2 * wr + j, wt * 64 + nt * 8, acc[j][nt]);
+    });
 }
 
-#define GEMM_KERNEL(name, OUT) \
-    extern "C" __global__ void __launch_bounds__(256, 2) name(const GemmArgs a) { gemm_body<OUT>(a); }
-GEMM_KERNEL(gemm_store, GEMM_STORE)
-GEMM_KERNEL(gemm_resid, GEMM_RESID)
-GEMM_KERNEL(gemm_swiglu, GEMM_SWIGLU)
+// gemm_store, gemm_resid and gemm_swiglu of a GEMM body (BLOCKS: blocks a SM).
+#define GEMM_KERNELS(prefix, body, BLOCKS) \
+    extern "C" __global__ void __launch_bounds__(256, BLOCKS) prefix##store(const GemmArgs a) { body<GEMM_STORE>(a); } \
+    extern "C" __global__ void __launch_bounds__(256, BLOCKS) prefix##resid(const GemmArgs a) { body<GEMM_RESID>(a); } \
+    extern "C" __global__ void __launch_bounds__(256, BLOCKS) prefix##swiglu(const GemmArgs a) { body<GEMM_SWIGLU>(a); }
+GEMM_KERNELS(gemm_, gemm_body, 2)
 
 #include "prefill_wgmma.cuh"
 

@@ -75,15 +75,10 @@ __device__ __forceinline__ void gemm_wg_body(const GemmArgs& a) {
     asm volatile("cp.async.wait_group 0;" ::: "memory");
     wgmma_wait<0>();   // (the last chunk ended a slice: for ptxas)
 
-    float* sq = (float*) gsm;   // GEMM_RESID: [128 tokens][128 rows] squares of the new x
-    if (OUT == GEMM_RESID) __syncthreads();   // every warp is done with the ring
+    gemm_epilogue<OUT>(a, tile0, lane, [&](auto out) {
 #pragma unroll
-    for (int i = 0; i < 16; i++) gemm_fragment_out<OUT>(a, tile0, warp, 8 * i, total + 4 * i, sq, lane);
-    if (OUT == GEMM_RESID) gemm_square_sums(a, sq);
+        for (int i = 0; i < 16; i++) out(warp, 8 * i, total + 4 * i);
+    });
 }
 
-#define GEMM_WG_KERNEL(name, OUT) \
-    extern "C" __global__ void __launch_bounds__(256, 1) name(const GemmArgs a) { gemm_wg_body<OUT>(a); }
-GEMM_WG_KERNEL(gemm_wg_store, GEMM_STORE)
-GEMM_WG_KERNEL(gemm_wg_resid, GEMM_RESID)
-GEMM_WG_KERNEL(gemm_wg_swiglu, GEMM_SWIGLU)
+GEMM_KERNELS(gemm_wg_, gemm_wg_body, 1)
