@@ -1,6 +1,7 @@
 // The prefill GEMM on Hopper's warpgroup mma (wgmma, sm_90a): gemm_wg_store / _resid / _swiglu,
-// which CudaPrefill runs instead of gemm_* on GPUs of compute capability 9.0. Compiled only for
-// sm_90a (__CUDA_ARCH_FEAT_SM90_ALL); the PTX for other GPUs holds kernels that trap.
+// which CudaPrefill runs instead of gemm_* on GPUs of compute capability 9.0 (the attention's wgmma
+// form is attention_body's WG, triforce.cu). In the compute_90 PTX that other GPUs JIT, the wgmma
+// helpers trap (no __CUDA_ARCH_FEAT_SM90_ALL there).
 //
 // Same block (128 rows x 128 tokens), staging and epilogue as gemm_body, in two warpgroups: warp w
 // (0..7) holds row tile w's A fragments in registers (the GEMV's tiles, as mma.sync takes them), and
