@@ -37,12 +37,12 @@ final class CudaPrefill implements AutoCloseable {
     private final ModelConfig config;
     private final int chunk;
     private final boolean twoTiles;   // attention in its x2 form (attentionKernel)
-    private final boolean wgmmaFits;  // Hopper: the GEMMs may run on wgmma (gemm_wg_*)
+    private final boolean wgmmaFits;  // Hopper: the GEMMs and the attention may run on wgmma
     private boolean wgmma;
     private final CUdeviceptr x;        // fp32 [chunk][dim] residual stream
-    private final CUdeviceptr actHi;    // bf16 [chunk/64][maxK/32][64][32] GEMM inputs (hi + lo ~ fp32), core order
+    private final CUdeviceptr actHi;    // bf16 [chunk/64][maxK/32][64 x 32] GEMM inputs (hi + lo ~ fp32), core_act_index
     private final CUdeviceptr actLo;
-    private final CUdeviceptr gatedHi;  // bf16 [chunk/64][hidden/32][64][32] silu(gate) * up, down_proj's input
+    private final CUdeviceptr gatedHi;  // bf16 [chunk/64][hidden/32][64 x 32] silu(gate) * up, down_proj's input
     private final CUdeviceptr gatedLo;
     private final CUdeviceptr y;        // fp32 [chunk][qkvRows] q/k/v before RoPE, tiled row order
     private final CUdeviceptr query;    // bf16 [chunk][nHeads][headDim]
@@ -107,8 +107,9 @@ final class CudaPrefill implements AutoCloseable {
     }
 
     /**
-     * Makes the GEMMs run on wgmma (Hopper) or mma.sync (tests: the same bits); returns whether they
-     * use wgmma (only compute capability 9.0 has it). {@code -Dtriforce.cuda.wgmma=false}: mma.sync.
+     * Makes the GEMMs and the attention run on wgmma (Hopper) or mma.sync (tests: the same bits);
+     * returns whether they use wgmma (only compute capability 9.0 has it).
+     * {@code -Dtriforce.cuda.wgmma=false}: mma.sync.
      */
     boolean useWgmma(boolean on) {
         wgmma = on && wgmmaFits;
@@ -218,8 +219,8 @@ final class CudaPrefill implements AutoCloseable {
     }
 
     private void norm(CUdeviceptr weight, int n) {
-        dev.launch("prefill_norm", n / 8, (config.dim() + 255) / 256, 1, 256, 0, x, sumSquares, normGroups, weight, config.dim(), config.normEps(),
-                actHi, actLo);
+        dev.launch("prefill_norm", n / 8, (config.dim() + 255) / 256, 1, 256, 0, x, sumSquares, normGroups, weight,
+                config.dim(), config.normEps(), actHi, actLo);
     }
 
     /**

@@ -325,8 +325,8 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
     }
 
     /**
-     * Makes chunked prefills run their GEMMs on wgmma or on mma.sync (tests: the same bits); returns
-     * whether they use wgmma (Hopper only).
+     * Makes chunked prefills run their GEMMs and attention on wgmma or on mma.sync (tests: the same
+     * bits); returns whether they use wgmma (Hopper only).
      */
     boolean usePrefillWgmma(boolean on) {
         return PREFILL_CHUNK > 0 && chunkedPrefill().useWgmma(on);
