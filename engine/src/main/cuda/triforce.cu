@@ -1515,6 +1515,19 @@ extern "C" __global__ void __launch_bounds__(128) attention128(const uint16_t* q
                         p->slot);
 }
 
+// The same on wgmma (Hopper) for steps whose query rows are whole warpgroups (n G a multiple of 64:
+// a verify of 16 tokens at 4 queries a KV head); the same bits (CudaBackendTest's block vs
+// token-by-token forwards). 128 threads, three stages of K and V tiles (CudaTransformer).
+#define ATTENTION_WG_KERNEL(name, HD) \
+    extern "C" __global__ void __launch_bounds__(128) name(const uint16_t* q, const uint16_t* kc, const uint16_t* vc, \
+            int capacity, const StepParams* p, int n, int nHeads, int G, int S, float scaleLog2, float* po, float* pm, \
+            float* pl) { \
+        attention_body<HD, 1, true>(q, kc, vc, capacity, p, n, nHeads, G, S, scaleLog2, po, pm, pl, blockIdx.x, \
+                                    blockIdx.y, 0); \
+    }
+ATTENTION_WG_KERNEL(attention64wg, 64)
+ATTENTION_WG_KERNEL(attention128wg, 128)
+
 // Merges the splits query t can see (slots <= slot + t) -> o_proj activations. One block of 256
 // threads per (head, token): warp w takes splits w, w + 8, ...; lane takes dims lane + 32 j (head
 // sizes 64 and 128, as DeviceModel requires). Each dim's adds run in the same order as when a

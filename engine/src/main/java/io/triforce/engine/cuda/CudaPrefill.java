@@ -195,13 +195,10 @@ final class CudaPrefill implements AutoCloseable {
         return wgmma && config.groupSize() > 1 ? 256 : 128;
     }
 
-    /**
-     * The step's K and V stages; for the x2 form the pass's 128 query rows after them; for the wg
-     * form three stages of K and V tiles, 1024-byte aligned.
-     */
+    /** The step's K and V stages, and for the x2 form the pass's 128 query rows after them; the wg form's. */
     private int attentionShared(boolean wg) {
         if (wg) {
-            return 3 * 2 * 64 * config.headDim() * 2 + 1024;
+            return step.wgAttentionShared();
         }
         return step.attentionShared() + (twoTiles ? 128 * (config.headDim() + 8) * 2 : 0);
     }

@@ -110,6 +110,12 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
     private final CUdeviceptr ropeTable;   // float2 [64][headDim/2]: the step's RoPE cos, sin (embed writes it)
     private final int normGroups;
     private final int attentionShared;
+    /**
+     * Steps whose query rows are whole warpgroups (n G a multiple of 64, e.g. a 16-token verify at 4
+     * queries a KV head) run the attention on wgmma (Hopper; attention*wg): same bits.
+     * {@code -Dtriforce.cuda.wgmma=false} keeps mma.sync.
+     */
+    private final boolean wgAttention;
     private Form16 form16;         // the 9-16-token blocks' GEMVs; timed by the first such step
     /**
      * One-token steps run o_proj and down as gemv_resid1 (a block per row tile, the slices added
@@ -183,6 +189,15 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         clusterGemvs = clusterGemvsFit && !"false".equals(System.getProperty("triforce.cuda.cluster"));
         attentionShared = 4 * 64 * (c.headDim() + 8) * 2;  // two stages of 64-key K and V tiles, rows padded by 8
         dev.allowSharedMemory(attentionKernel(), attentionShared);
+        wgAttention = dev.computeCapability == 90 && !"false".equals(System.getProperty("triforce.cuda.wgmma"));
+        if (wgAttention) {
+            dev.allowSharedMemory(attentionKernel() + "wg", wgAttentionShared());
+        }
+    }
+
+    /** Dynamic shared memory of the wg attention kernels: three stages of 64-key K and V tiles, 1024-byte aligned. */
+    int wgAttentionShared() {
+        return 3 * 2 * 64 * config.headDim() * 2 + 1024;
     }
 
     @Override
@@ -481,7 +496,9 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
      */
     private void attend(CudaKvCache c, int layer, int n) {
         ModelConfig cf = config;
-        dev.launch(attentionKernel(), c.maxSplits, cf.nKvHeads(), 1, 128, attentionShared, query, c.keys[layer],
+        boolean wg = wgAttention && n * cf.groupSize() % 64 == 0;
+        dev.launch(wg ? attentionKernel() + "wg" : attentionKernel(), c.maxSplits, cf.nKvHeads(), 1, 128,
+                wg ? wgAttentionShared() : attentionShared, query, c.keys[layer],
                 c.values[layer], c.capacity, params, n, cf.nHeads(), cf.groupSize(), c.splitLength,
                 attentionScaleLog2(), c.partialO, c.partialM, c.partialL);
         dev.launch("attention_combine", cf.nHeads(), n, 1, 256, 0, params, c.partialO,
