@@ -1296,9 +1296,10 @@ __device__ __forceinline__ void attention_tiles_wg(LoadTile& load_tile, uint32_t
     __syncthreads();   // the stages are free for the next pass
 }
 
-// MT: m-tiles of 16 query rows a warp when a block has more than 16 rows (below). WG (prefill on
-// Hopper, chunk_attention*wg): the block's warpgroups (blockDim / 128) take 64 rows each, their
-// score and P.V products on wgmma (K and V tiles in shared memory as 128-byte-swizzled rows).
+// MT: m-tiles of 16 query rows a warp when a block has more than 16 rows (below). WG (Hopper: the
+// prefill's chunk_attention*wg, steps of whole warpgroups' rows attention*wg): the block's
+// warpgroups (blockDim / 128) take 64 rows each (query rows a multiple of 64), their score and P.V
+// products on wgmma (attention_tiles_wg). Same bits every way.
 template <int HD, int MT = 1, bool WG = false>
 __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, const uint16_t* __restrict__ kc,
                                                const uint16_t* __restrict__ vc, int capacity,
@@ -1437,6 +1438,11 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
 #pragma unroll
                 for (int mt = 0; mt < MT; mt++) {
                     float mx[2] = {-INFINITY, -INFINITY};
+                    // MT = 2: a tile every row of the warp sees whole (all but the last ones of a long
+                    // split) skips the key checks, and outputs whose alpha is 1 for every row of the warp
+                    // (the maxima did not move) skip their rescaling: multiplying by 1 is exact.
+                    // (softmax_tile is the same for the WG form; this loop keeps its own copy because
+                    // sharing it changed the step kernels' machine code.)
                     const bool whole = MT > 1 && key0 + ATT_TILE <= kEnd &&
                                        key0 + ATT_TILE - 1 <= min(limit[mt][0], limit[mt][1]);
                     if (MT > 1 && __all_sync(0xffffffffu, whole)) {
@@ -1456,6 +1462,7 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
                         alpha[hrow] = softmax_step(quad_max(mx[hrow]), m[mt][hrow], l[mt][hrow], base[hrow]);
                     }
                     if (MT == 1 || __any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) rescale_rows(o[mt], alpha);
+                    // P and its row sums.
 #pragma unroll
                     for (int nt = 0; nt < ATT_NT; nt++) {
                         float p0 = bf2f(f2bf(exp2f(s[mt][nt][0] - base[0])));
