@@ -273,10 +273,9 @@ extern "C" __global__ void prefill_norm(const float* x, const float* ss, int gro
     }
     __syncthreads();
     // Thread i writes place i of each k chunk's [step s][c][token 8][8] runs: token i / 8 % 8,
-    // place p = 16 s + 8 c + (i % 8) of its 32, which holds k = 8 tq + 4 s + 2 c + e (core_act_index).
+    // place p = 16 s + 8 c + (i % 8) of its 32 (core_act_index's order), which holds core_column(p).
     const int row = (threadIdx.x >> 3) & 7, t = t0 + row;
-    const int p = (threadIdx.x >> 7) << 4 | ((threadIdx.x >> 6) & 1) << 3 | (threadIdx.x & 7);
-    const int kk = ((p >> 1) & 3) << 3 | ((p >> 4) & 1) << 2 | ((p >> 3) & 1) << 1 | (p & 1);
+    const int kk = core_column((threadIdx.x >> 7) << 4 | ((threadIdx.x >> 6) & 1) << 3 | (threadIdx.x & 7));
     const float* xr = x + (size_t) t * dim;
     for (int k = blockIdx.y * 256 + kk; k < min(dim, (blockIdx.y + 1) * 256); k += 32) {
         float v = xr[k] * inv[row] * normW[k];
@@ -347,6 +346,6 @@ extern "C" __global__ void chunk_combine(const StepParams* p, const float* po, c
     const int sb = blockIdx.y / MAX_TOKENS;
     const size_t rows = (size_t) splits * MAX_TOKENS * nHeads;
     const size_t act = (size_t) sb * MAX_TOKENS * nHeads * hd;
-    combine_body<true>(p + sb, po + sb * rows * hd, pm + sb * rows, pl + sb * rows, nHeads, hd, S, hi + act, lo + act,
-                 blockIdx.x, blockIdx.y % MAX_TOKENS);
+    combine_body<true>(p + sb, po + sb * rows * hd, pm + sb * rows, pl + sb * rows, nHeads, hd, S, hi + act,
+                       lo + act, blockIdx.x, blockIdx.y % MAX_TOKENS);
 }

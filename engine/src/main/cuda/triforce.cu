@@ -132,6 +132,12 @@ __device__ __forceinline__ size_t core_act_index(int t, int k) {
     return (size_t) (k >> 5) * MAX_TOKENS * 32 + s * 1024 + (t >> 3) * 128 + c * 64 + (t & 7) * 8 + 2 * tq + e;
 }
 
+// The other way round: the k (of its chunk's 32) that place p = 16 s + 8 c + 2 tq + e of a token's
+// 32 in that order holds.
+__device__ __forceinline__ int core_column(int p) {
+    return ((p >> 1) & 3) << 3 | ((p >> 4) & 1) << 2 | ((p >> 3) & 1) << 1 | (p & 1);
+}
+
 template <bool CORE = false>
 __device__ __forceinline__ void write_act(uint16_t* hi, uint16_t* lo, int t, int k, float v) {
     uint16_t h = f2bf(v);
