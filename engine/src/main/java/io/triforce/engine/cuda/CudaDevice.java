@@ -87,8 +87,13 @@ public final class CudaDevice {
     /** Programmatic dependent launch for kernels launched from now on (kernels support both). */
     boolean pdl = !"false".equals(System.getProperty("triforce.cuda.pdl"));
     final int multiprocessors;
-    /** Compute capability as major * 10 + minor (90: Hopper, where the sm_90a kernels run). */
-    final int computeCapability;
+    /** Compute capability 9.0 (Hopper): the fatbin's sm_90a code runs here, wgmma kernels included. */
+    final boolean hopper;
+    /**
+     * Whether the prefill and the steps whose query rows are whole warpgroups run their wgmma kernels
+     * (Hopper); {@code -Dtriforce.cuda.wgmma=false}: their mma.sync forms.
+     */
+    final boolean wgmma;
     final String name;
 
     private CudaDevice() {
@@ -106,7 +111,8 @@ public final class CudaDevice {
         int[] minor = new int[1];
         cuDeviceGetAttribute(v, jcuda.driver.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
         cuDeviceGetAttribute(minor, jcuda.driver.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
-        computeCapability = 10 * v[0] + minor[0];
+        hopper = v[0] == 9 && minor[0] == 0;
+        wgmma = hopper && !"false".equals(System.getProperty("triforce.cuda.wgmma"));
         byte[] nameBytes = new byte[256];
         cuDeviceGetName(nameBytes, nameBytes.length, device);
         name = new String(nameBytes).trim();

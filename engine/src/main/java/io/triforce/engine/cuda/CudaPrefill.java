@@ -37,8 +37,7 @@ final class CudaPrefill implements AutoCloseable {
     private final ModelConfig config;
     private final int chunk;
     private final boolean twoTiles;   // attention in its x2 form (attentionKernel)
-    private final boolean wgmmaFits;  // Hopper: the GEMMs and the attention may run on wgmma
-    private boolean wgmma;
+    private boolean wgmma;            // the GEMMs and the attention on wgmma (gemm_wg_*, chunk_attention*wg)
     private final CUdeviceptr x;        // fp32 [chunk][dim] residual stream
     private final CUdeviceptr actHi;    // bf16 [chunk/64][maxK/32][64 x 32] GEMM inputs (hi + lo ~ fp32), core_act_index
     private final CUdeviceptr actLo;
@@ -71,8 +70,7 @@ final class CudaPrefill implements AutoCloseable {
         this.chunk = chunk;
         this.twoTiles = model.config.groupSize() > 1
                 && !"false".equals(System.getProperty("triforce.cuda.prefill-x2"));
-        this.wgmmaFits = dev.computeCapability == 90;
-        this.wgmma = wgmmaFits && !"false".equals(System.getProperty("triforce.cuda.wgmma"));
+        this.wgmma = dev.wgmma;
         ModelConfig c = config;
         int maxK = Math.max(c.dim(), Math.max(c.qDim(), c.hiddenDim()));
         x = dev.alloc(4L * chunk * c.dim());
@@ -92,12 +90,12 @@ final class CudaPrefill implements AutoCloseable {
         hostParamInts = hostParams.getByteBuffer(0, paramBytes).order(ByteOrder.LITTLE_ENDIAN).asIntBuffer();
         for (String out : new String[] {"store", "resid", "swiglu"}) {
             dev.allowSharedMemory("gemm_" + out, GEMM_SHARED);
-            if (wgmmaFits) {
+            if (dev.hopper) {
                 dev.allowSharedMemory("gemm_wg_" + out, WG_SHARED);
             }
         }
         dev.allowSharedMemory(attentionKernel(false), attentionShared(false));
-        if (wgmmaFits) {
+        if (dev.hopper) {
             dev.allowSharedMemory(attentionKernel(true), attentionShared(true));
         }
     }
@@ -108,11 +106,10 @@ final class CudaPrefill implements AutoCloseable {
 
     /**
      * Makes the GEMMs and the attention run on wgmma (Hopper) or mma.sync (tests: the same bits);
-     * returns whether they use wgmma (only compute capability 9.0 has it).
-     * {@code -Dtriforce.cuda.wgmma=false}: mma.sync.
+     * returns whether they use wgmma (only compute capability 9.0 has it). The default: CudaDevice.wgmma.
      */
     boolean useWgmma(boolean on) {
-        wgmma = on && wgmmaFits;
+        wgmma = on && dev.hopper;
         return wgmma;
     }
 

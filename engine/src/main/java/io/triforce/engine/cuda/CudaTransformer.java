@@ -110,12 +110,6 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
     private final CUdeviceptr ropeTable;   // float2 [64][headDim/2]: the step's RoPE cos, sin (embed writes it)
     private final int normGroups;
     private final int attentionShared;
-    /**
-     * Steps whose query rows are whole warpgroups (n G a multiple of 64, e.g. a 16-token verify at 4
-     * queries a KV head) run the attention on wgmma (Hopper; attention*wg): same bits.
-     * {@code -Dtriforce.cuda.wgmma=false} keeps mma.sync.
-     */
-    private final boolean wgAttention;
     private Form16 form16;         // the 9-16-token blocks' GEMVs; timed by the first such step
     /**
      * One-token steps run o_proj and down as gemv_resid1 (a block per row tile, the slices added
@@ -189,8 +183,7 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         clusterGemvs = clusterGemvsFit && !"false".equals(System.getProperty("triforce.cuda.cluster"));
         attentionShared = 4 * 64 * (c.headDim() + 8) * 2;  // two stages of 64-key K and V tiles, rows padded by 8
         dev.allowSharedMemory(attentionKernel(), attentionShared);
-        wgAttention = dev.computeCapability == 90 && !"false".equals(System.getProperty("triforce.cuda.wgmma"));
-        if (wgAttention) {
+        if (dev.wgmma) {
             dev.allowSharedMemory(attentionKernel() + "wg", wgAttentionShared());
         }
     }
@@ -496,7 +489,9 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
      */
     private void attend(CudaKvCache c, int layer, int n) {
         ModelConfig cf = config;
-        boolean wg = wgAttention && n * cf.groupSize() % 64 == 0;
+        // Steps whose query rows are whole warpgroups (n G a multiple of 64, e.g. a 16-token verify at
+        // 4 queries a KV head) run it on wgmma where the device does (attention*wg): same bits.
+        boolean wg = dev.wgmma && n * cf.groupSize() % 64 == 0;
         dev.launch(wg ? attentionKernel() + "wg" : attentionKernel(), c.maxSplits, cf.nKvHeads(), 1, 128,
                 wg ? wgAttentionShared() : attentionShared, query, c.keys[layer],
                 c.values[layer], c.capacity, params, n, cf.nHeads(), cf.groupSize(), c.splitLength,
