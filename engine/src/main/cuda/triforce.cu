@@ -906,6 +906,7 @@ extern "C" __global__ void embed(const StepParams* p, const uint16_t* __restrict
 
 #define ATT_TILE 64             // keys per shared-memory tile (a multiple of 16)
 #define ATT_NT (ATT_TILE / 8)   // 8-key n-tiles of the score mma per tile
+#define ATT_WG_STAGES 3         // WG form: stages of K and V tiles (CudaTransformer.wgAttentionShared)
 
 __device__ __forceinline__ void cp_async16(void* smem_ptr, const void* gptr) {
     uint32_t s = (uint32_t) __cvta_generic_to_shared(smem_ptr);
@@ -1234,7 +1235,7 @@ __device__ __forceinline__ void attention_tiles_wg(LoadTile& load_tile, uint32_t
     constexpr int STAGE = HD / 64 * ATT_TILE * 128;   // bytes of a stage's K (or V) tile
     auto load_next = [&](int tile) {   // tile into its stage, or an empty group past the split
         if (tile < tiles) {
-            load_tile(tile, tile % 3);
+            load_tile(tile, tile % ATT_WG_STAGES);
         } else {
             cp_async_commit();
         }
@@ -1246,7 +1247,7 @@ __device__ __forceinline__ void attention_tiles_wg(LoadTile& load_tile, uint32_t
         wgmma_fence();
 #pragma unroll
         for (int ks16 = 0; ks16 < HD / 16; ks16++) {
-            const uint32_t k = kWg + (tile % 3) * STAGE + (ks16 / 4) * ATT_TILE * 128 + (ks16 % 4) * 32;
+            const uint32_t k = kWg + (tile % ATT_WG_STAGES) * STAGE + (ks16 / 4) * ATT_TILE * 128 + (ks16 % 4) * 32;
             wgmma<ATT_TILE, 0>(d, qa[ks16][0], qa[ks16][1], qa[ks16][2], qa[ks16][3], smem_descriptor(k, 16, 1024, 1));
         }
         wgmma_commit();
@@ -1277,7 +1278,7 @@ __device__ __forceinline__ void attention_tiles_wg(LoadTile& load_tile, uint32_t
         wgmma_fence();
 #pragma unroll
         for (int kk = 0; kk < ATT_NT / 2; kk++) {   // O += P V, 16 keys a step in order; V N-major
-            const uint32_t v = vWg + (tile % 3) * STAGE + kk * 16 * 128;
+            const uint32_t v = vWg + (tile % ATT_WG_STAGES) * STAGE + kk * 16 * 128;
             wgmma<HD, 1>(d, pa[kk][0], pa[kk][1], pa[kk][2], pa[kk][3], smem_descriptor(v, ATT_TILE * 128, 1024, 1));
         }
         wgmma_commit();
@@ -1316,14 +1317,14 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
     extern __shared__ uint16_t sm[];
     uint16_t* ks = sm;                       // [2][ATT_TILE][LD]
     uint16_t* vs = sm + 2 * ATT_TILE * LD;   // [2][ATT_TILE][LD]
-    // WG: [3][HD / 64 atoms][ATT_TILE keys][128 bytes] each (three stages: two tiles in flight while
+    // WG: [ATT_WG_STAGES][HD / 64 atoms][ATT_TILE keys][128 bytes] each (two tiles in flight while
     // one is used), 1024-byte aligned: key r's dims 64 a + 8 j .. + 7 at 16 (j ^ r % 8) in its row
     // (the 128-byte swizzle wgmma reads)
     uint32_t kWg = 0, vWg = 0;
     if constexpr (WG) {
         const uint32_t base = (uint32_t) __cvta_generic_to_shared(sm);
         kWg = (base + 1023) & ~1023u;
-        vWg = kWg + 3 * ATT_TILE * HD * 2;
+        vWg = kWg + ATT_WG_STAGES * ATT_TILE * HD * 2;
         ks = sm + (kWg - base) / 2;
         vs = sm + (vWg - base) / 2;
     }

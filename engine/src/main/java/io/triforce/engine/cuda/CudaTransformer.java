@@ -188,7 +188,10 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         }
     }
 
-    /** Dynamic shared memory of the wg attention kernels: three stages of 64-key K and V tiles, 1024-byte aligned. */
+    /**
+     * Dynamic shared memory of the wg attention kernels: ATT_WG_STAGES (3, triforce.cu) stages of
+     * 64-key K and V tiles, 1024-byte aligned.
+     */
     int wgAttentionShared() {
         return 3 * 2 * 64 * config.headDim() * 2 + 1024;
     }
