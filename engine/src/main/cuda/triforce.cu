@@ -48,20 +48,21 @@ __device__ __forceinline__ void mma_bf16(float* d, uint32_t a0, uint32_t a1, uin
 // registers (each warp's m16n8k16 A fragment), B 16 x N in shared memory described by b; TRANS 1:
 // B is N-major. A k16 step sums with the bits of mma.sync m16n8k16 (scripts/gpu/wgmma_bits.cu).
 // Asynchronous: issue between wgmma_fence() and wgmma_commit(), read d after wgmma_wait<0>().
-template <int N, int TRANS>
+// ACC false: d = A B (d's old values are not read; adding them to 0 would give the same sums).
+template <int N, int TRANS, bool ACC = true>
 __device__ __forceinline__ void wgmma(float (&d)[N / 2], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint64_t b) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
     if constexpr (N == 64) {
-        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %38, 0;\n"
                      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, p, 1, 1, %37;\n}"
                      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
-                     : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "l"(b), "n"(TRANS));
+                     : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "l"(b), "n"(TRANS), "n"((int) ACC));
     } else {
         static_assert(N == 128, "wgmma: N 64 or 128");
-        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %70, 0;\n"
                      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, p, 1, 1, %69;\n}"
                      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-                     : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "l"(b), "n"(TRANS));
+                     : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "l"(b), "n"(TRANS), "n"((int) ACC));
     }
 #else
     __trap();
@@ -908,9 +909,11 @@ extern "C" __global__ void embed(const StepParams* p, const uint16_t* __restrict
 #define ATT_NT (ATT_TILE / 8)   // 8-key n-tiles of the score mma per tile
 #define ATT_WG_STAGES 3         // WG form: stages of K and V tiles (CudaTransformer.wgAttentionShared)
 
-__device__ __forceinline__ void cp_async16(void* smem_ptr, const void* gptr) {
-    uint32_t s = (uint32_t) __cvta_generic_to_shared(smem_ptr);
+__device__ __forceinline__ void cp_async16(uint32_t s, const void* gptr) {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(s), "l"(gptr));
+}
+__device__ __forceinline__ void cp_async16(void* smem_ptr, const void* gptr) {
+    cp_async16((uint32_t) __cvta_generic_to_shared(smem_ptr), gptr);
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
 __device__ __forceinline__ void cp_async_wait1() { asm volatile("cp.async.wait_group 1;" ::: "memory"); }
@@ -1185,6 +1188,39 @@ __device__ __forceinline__ void write_partials(const float (&o)[HD / 8][4], cons
     }
 }
 
+// exp2f(x); NORMAL: for x >= -126 only, where exp2f is one ex2 (below it, exp2f halves x and squares
+// the result, for results under 2^-126).
+template <bool NORMAL>
+__device__ __forceinline__ float exp2_as(float x) {
+    if constexpr (!NORMAL) return exp2f(x);
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
+
+// bf16 of lo and hi, rounded to nearest even as f2bf rounds, in one instruction: (hi << 16) | lo.
+__device__ __forceinline__ uint32_t round_pair_bf16(float lo, float hi) {
+    uint32_t r;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+}
+
+// P of a tile for a warp's 16 rows (scores s in base-2 units, less the rows' bases), rounded to bf16 as
+// A fragments pa (16 keys each), added to the rows' sums l in the step kernels' order.
+template <bool NORMAL>
+__device__ __forceinline__ void p_tile(const float (&s)[ATT_NT][4], const float (&base)[2], float (&l)[2],
+                                       uint32_t (&pa)[ATT_NT / 2][4]) {
+#pragma unroll
+    for (int nt = 0; nt < ATT_NT; nt++) {
+        const uint32_t r0 = round_pair_bf16(exp2_as<NORMAL>(s[nt][0] - base[0]), exp2_as<NORMAL>(s[nt][1] - base[0]));
+        const uint32_t r1 = round_pair_bf16(exp2_as<NORMAL>(s[nt][2] - base[1]), exp2_as<NORMAL>(s[nt][3] - base[1]));
+        l[0] += __uint_as_float(r0 << 16) + __uint_as_float(r0 & 0xffff0000u);
+        l[1] += __uint_as_float(r1 << 16) + __uint_as_float(r1 & 0xffff0000u);
+        pa[nt >> 1][2 * (nt & 1)] = r0;
+        pa[nt >> 1][2 * (nt & 1) + 1] = r1;
+    }
+}
+
 // The online softmax of a tile's scores s for a warp's 16 rows (keys key0 + 8 nt + 2 tq + (e & 1)),
 // as attention_body's loop computes it (mask_scores, softmax_step, P rounded to bf16): moves the
 // rows' maxima m and sums l, leaves P as A fragments pa, 16 keys each, and the factors alpha the
@@ -1193,11 +1229,15 @@ __device__ __forceinline__ void write_partials(const float (&o)[HD / 8][4], cons
 __device__ __forceinline__ void softmax_tile(float (&s)[ATT_NT][4], int key0, int kEnd, const int (&limit)[2],
                                              float scaleLog2, float (&m)[2], float (&l)[2],
                                              uint32_t (&pa)[ATT_NT / 2][4], float (&alpha)[2], int tq) {
-    float mx[2] = {-INFINITY, -INFINITY};
-    const bool whole = key0 + ATT_TILE <= kEnd && key0 + ATT_TILE - 1 <= min(limit[0], limit[1]);
-    if (__all_sync(0xffffffffu, whole)) {
+    float mx[2] = {-INFINITY, -INFINITY}, mn[2] = {INFINITY, INFINITY};
+    const bool whole = __all_sync(0xffffffffu, key0 + ATT_TILE <= kEnd && key0 + ATT_TILE - 1 <= min(limit[0], limit[1]));
+    if (whole) {
 #pragma unroll
-        for (int nt = 0; nt < ATT_NT; nt++) mask_scores<false>(s[nt], key0 + nt * 8 + 2 * tq, kEnd, limit, scaleLog2, mx);
+        for (int nt = 0; nt < ATT_NT; nt++) {
+            mask_scores<false>(s[nt], key0 + nt * 8 + 2 * tq, kEnd, limit, scaleLog2, mx);
+#pragma unroll
+            for (int e = 0; e < 4; e++) mn[e >> 1] = fminf(mn[e >> 1], s[nt][e]);
+        }
     } else {
 #pragma unroll
         for (int nt = 0; nt < ATT_NT; nt++) mask_scores(s[nt], key0 + nt * 8 + 2 * tq, kEnd, limit, scaleLog2, mx);
@@ -1205,18 +1245,26 @@ __device__ __forceinline__ void softmax_tile(float (&s)[ATT_NT][4], int key0, in
     float base[2];
 #pragma unroll
     for (int hrow = 0; hrow < 2; hrow++) alpha[hrow] = softmax_step(quad_max(mx[hrow]), m[hrow], l[hrow], base[hrow]);
-#pragma unroll
-    for (int nt = 0; nt < ATT_NT; nt++) {   // P and its row sums
-        float p0 = bf2f(f2bf(exp2f(s[nt][0] - base[0])));
-        float p1 = bf2f(f2bf(exp2f(s[nt][1] - base[0])));
-        float p2 = bf2f(f2bf(exp2f(s[nt][2] - base[1])));
-        float p3 = bf2f(f2bf(exp2f(s[nt][3] - base[1])));
-        l[0] += p0 + p1;
-        l[1] += p2 + p3;
-        int kk = nt >> 1, hi = nt & 1;
-        pa[kk][2 * hi] = pack_bf16(p0, p1);
-        pa[kk][2 * hi + 1] = pack_bf16(p2, p3);
+    // Every exponent of the warp at -126 or above (s - base rounds monotonically, so the rows' minima
+    // decide): exp2f is one ex2 there.
+    if (__all_sync(0xffffffffu, whole && mn[0] - base[0] >= -126.f && mn[1] - base[1] >= -126.f)) {
+        p_tile<true>(s, base, l, pa);
+    } else {
+        p_tile<false>(s, base, l, pa);
     }
+}
+
+// A thread's copies of one K and V tile in the WG form (THREADS a block): key rows THREADS / (HD / 8)
+// apart from its first, the same dims; kTo, vTo, k, v its first copy's destination and sources.
+template <int HD, int THREADS>
+__device__ __forceinline__ void load_tile_rows(uint32_t kTo, uint32_t vTo, const uint16_t* k, const uint16_t* v) {
+    constexpr int ROWS = THREADS / (HD / 8);
+#pragma unroll
+    for (int j = 0; j < ATT_TILE / ROWS; j++) {
+        cp_async16(kTo + j * ROWS * 128, k + j * ROWS * HD);
+        cp_async16(vTo + j * ROWS * 128, v + j * ROWS * HD);
+    }
+    cp_async_commit();
 }
 
 // attention_body's tiles in its WG form (Hopper): this warpgroup's 64 rows (the warp's 16: query
@@ -1242,13 +1290,14 @@ __device__ __forceinline__ void attention_tiles_wg(LoadTile& load_tile, uint32_t
     };
     auto scores = [&](int tile, float (&s)[ATT_NT][4]) {   // issue S = Q K^T of tile, k16 steps in order
         float (&d)[ATT_NT * 4] = reinterpret_cast<float (&)[ATT_NT * 4]>(s);
-#pragma unroll
-        for (int i = 0; i < ATT_NT * 4; i++) d[i] = 0.f;
         wgmma_fence();
+        const uint32_t k = kWg + (tile % ATT_WG_STAGES) * STAGE;
+        // The first step starts from 0 (ACC false), as the step kernels' scores do.
+        wgmma<ATT_TILE, 0, false>(d, qa[0][0], qa[0][1], qa[0][2], qa[0][3], smem_descriptor(k, 16, 1024, 1));
 #pragma unroll
-        for (int ks16 = 0; ks16 < HD / 16; ks16++) {
-            const uint32_t k = kWg + (tile % ATT_WG_STAGES) * STAGE + (ks16 / 4) * ATT_TILE * 128 + (ks16 % 4) * 32;
-            wgmma<ATT_TILE, 0>(d, qa[ks16][0], qa[ks16][1], qa[ks16][2], qa[ks16][3], smem_descriptor(k, 16, 1024, 1));
+        for (int ks16 = 1; ks16 < HD / 16; ks16++) {
+            const uint32_t kk = k + (ks16 / 4) * ATT_TILE * 128 + (ks16 % 4) * 32;
+            wgmma<ATT_TILE, 0>(d, qa[ks16][0], qa[ks16][1], qa[ks16][2], qa[ks16][3], smem_descriptor(kk, 16, 1024, 1));
         }
         wgmma_commit();
     };
@@ -1288,7 +1337,7 @@ __device__ __forceinline__ void attention_tiles_wg(LoadTile& load_tile, uint32_t
     asm volatile("cp.async.wait_group 1;" ::: "memory");   // tile 0 has landed
     asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
     __syncthreads();
-    float s0[ATT_NT][4], s1[ATT_NT][4];   // scores of even and odd tiles
+    float s0[ATT_NT][4] = {}, s1[ATT_NT][4] = {};   // scores of even and odd tiles
     if (active) {
         scores(0, s0);
         wgmma_wait<0>();
@@ -1325,8 +1374,6 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
         const uint32_t base = (uint32_t) __cvta_generic_to_shared(sm);
         kWg = (base + 1023) & ~1023u;
         vWg = kWg + ATT_WG_STAGES * ATT_TILE * HD * 2;
-        ks = sm + (kWg - base) / 2;
-        vs = sm + (vWg - base) / 2;
     }
 
     pdl_launch_next();
@@ -1341,11 +1388,23 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
             int r = i / (HD / 8), c = (i % (HD / 8)) * 8;
             size_t off = (size_t) (key0 + r) * HD + c;
             int to = (buf * ATT_TILE + r) * LD + c;
-            if constexpr (WG) to = ((buf * (HD / 64) + c / 64) * ATT_TILE + r) * 64 + (((c / 8) & 7) ^ (r & 7)) * 8;
             cp_async16(ks + to, kbase + off);
             cp_async16(vs + to, vbase + off);
         }
         cp_async_commit();
+    };
+    // WG: thread i copies items i + blockDim.x j of a tile, key rows r0 + j blockDim.x / (HD / 8) (a
+    // multiple of 8 apart: the same swizzle phase) and dims c .. c + 7, so only the bases move.
+    const int r0 = threadIdx.x / (HD / 8), c0 = threadIdx.x % (HD / 8) * 8;
+    const uint32_t wgTo = ((c0 / 64) * ATT_TILE + r0) * 128 + (((c0 / 8) & 7) ^ (r0 & 7)) * 16;
+    auto load_tile_wg = [&](int tile, int buf) {
+        const size_t off = (size_t) (kStart + tile * ATT_TILE + r0) * HD + c0;
+        const uint32_t to = buf * (HD / 64) * ATT_TILE * 128 + wgTo;
+        if (blockDim.x == 256) {
+            load_tile_rows<HD, 256>(kWg + to, vWg + to, kbase + off, vbase + off);
+        } else {
+            load_tile_rows<HD, 128>(kWg + to, vWg + to, kbase + off, vbase + off);
+        }
     };
     // Slots below `settled` were written before this launch's kernel chain began: a first tile
     // of them streams while the kernel before this one finishes.
@@ -1401,7 +1460,7 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
         }
 
         if constexpr (WG) {
-            attention_tiles_wg<HD>(load_tile, kWg, vWg, tiles, active, qa, o[0], m[0], l[0], kStart, kEnd, limit[0],
+            attention_tiles_wg<HD>(load_tile_wg, kWg, vWg, tiles, active, qa, o[0], m[0], l[0], kStart, kEnd, limit[0],
                                    scaleLog2, tq);
         }
         for (int tile = 0; !WG && tile < tiles; tile++) {
