@@ -1254,101 +1254,110 @@ __device__ __forceinline__ void softmax_tile(float (&s)[ATT_NT][4], int key0, in
     }
 }
 
-// A thread's copies of one K and V tile in the WG form (THREADS a block): key rows THREADS / (HD / 8)
-// apart from its first, the same dims; kTo, vTo, k, v its first copy's destination and sources.
+// A thread's copies of one K or V tile in the WG form (THREADS a block): key rows THREADS / (HD / 8)
+// apart from its first, the same dims; to and src its first copy's destination and source.
 template <int HD, int THREADS>
-__device__ __forceinline__ void load_tile_rows(uint32_t kTo, uint32_t vTo, const uint16_t* k, const uint16_t* v) {
+__device__ __forceinline__ void load_tile_rows(uint32_t to, const uint16_t* src) {
     constexpr int ROWS = THREADS / (HD / 8);
 #pragma unroll
-    for (int j = 0; j < ATT_TILE / ROWS; j++) {
-        cp_async16(kTo + j * ROWS * 128, k + j * ROWS * HD);
-        cp_async16(vTo + j * ROWS * 128, v + j * ROWS * HD);
-    }
-    cp_async_commit();
+    for (int j = 0; j < ATT_TILE / ROWS; j++) cp_async16(to + j * ROWS * 128, src + j * ROWS * HD);
 }
 
 // attention_body's tiles in its WG form (Hopper): this warpgroup's 64 rows (the warp's 16: query
 // fragments qa, outputs o, maxima m, sums l) over the split's tiles, the products on wgmma in the
-// step kernels' order -- scores over k16 steps of the head dims, P.V over 16-key steps -- with the
-// scores of tile t + 1 on the tensor cores while tile t's softmax runs (the outputs are rescaled
-// after they land: no other instruction may write a wgmma's registers while one is in flight,
-// or ptxas serialises them). K and V tiles: three stages
-// (kWg, vWg), each [HD / 64][ATT_TILE][128 bytes] 128-byte-swizzled; tile t + 2 loads into the stage
-// tile t - 1 left once every warpgroup's P.V of it is done. All threads of the block call it.
+// step kernels' order -- scores over k16 steps of the head dims, P.V over 16-key steps. Step t
+// rescales the outputs by tile t - 1's factors, issues the scores of tile t + 1 and P.V of tile
+// t - 1, and runs tile t's softmax while the tensor cores take both (P alternates between two sets
+// of registers, as the scores do: no other instruction may write a wgmma's registers while one is
+// in flight, or ptxas serialises them). K and V tiles: three stages each (kWg, vWg),
+// [HD / 64][ATT_TILE][128 bytes] 128-byte-swizzled; after step t's block sync K(t + 3) and V(t + 2)
+// load into the stages that K(t) and V(t - 1) left. load_tile(tile, stage address, values) copies
+// one K or V tile. All threads of the block call it.
 template <int HD, typename LoadTile>
 __device__ __forceinline__ void attention_tiles_wg(LoadTile& load_tile, uint32_t kWg, uint32_t vWg, int tiles,
                                                    bool active, const uint32_t (&qa)[HD / 16][4],
                                                    float (&o)[HD / 8][4], float (&m)[2], float (&l)[2], int kStart,
                                                    int kEnd, const int (&limit)[2], float scaleLog2, int tq) {
     constexpr int STAGE = HD / 64 * ATT_TILE * 128;   // bytes of a stage's K (or V) tile
-    auto load_next = [&](int tile) {   // tile into its stage, or an empty group past the split
-        if (tile < tiles) {
-            load_tile(tile, tile % ATT_WG_STAGES);
-        } else {
-            cp_async_commit();
-        }
+    float (&d)[HD / 2] = reinterpret_cast<float (&)[HD / 2]>(o);
+    auto load = [&](int kTile, int vTile) {   // K of kTile and V of vTile, those within the split; one group
+        if (kTile < tiles) load_tile(kTile, kWg + (kTile % ATT_WG_STAGES) * STAGE, false);
+        if (vTile < tiles) load_tile(vTile, vWg + (vTile % ATT_WG_STAGES) * STAGE, true);
+        cp_async_commit();
     };
     auto scores = [&](int tile, float (&s)[ATT_NT][4]) {   // issue S = Q K^T of tile, k16 steps in order
-        float (&d)[ATT_NT * 4] = reinterpret_cast<float (&)[ATT_NT * 4]>(s);
+        float (&c)[ATT_NT * 4] = reinterpret_cast<float (&)[ATT_NT * 4]>(s);
         wgmma_fence();
         const uint32_t k = kWg + (tile % ATT_WG_STAGES) * STAGE;
         // The first step starts from 0 (ACC false), as the step kernels' scores do.
-        wgmma<ATT_TILE, 0, false>(d, qa[0][0], qa[0][1], qa[0][2], qa[0][3], smem_descriptor(k, 16, 1024, 1));
+        wgmma<ATT_TILE, 0, false>(c, qa[0][0], qa[0][1], qa[0][2], qa[0][3], smem_descriptor(k, 16, 1024, 1));
 #pragma unroll
         for (int ks16 = 1; ks16 < HD / 16; ks16++) {
             const uint32_t kk = k + (ks16 / 4) * ATT_TILE * 128 + (ks16 % 4) * 32;
-            wgmma<ATT_TILE, 0>(d, qa[ks16][0], qa[ks16][1], qa[ks16][2], qa[ks16][3], smem_descriptor(kk, 16, 1024, 1));
+            wgmma<ATT_TILE, 0>(c, qa[ks16][0], qa[ks16][1], qa[ks16][2], qa[ks16][3], smem_descriptor(kk, 16, 1024, 1));
         }
         wgmma_commit();
     };
-    auto step = [&](int tile, float (&s)[ATT_NT][4], float (&next)[ATT_NT][4]) {   // s: tile's scores, landed
-        float (&d)[HD / 2] = reinterpret_cast<float (&)[HD / 2]>(o);
-        wgmma_wait<0>();   // this warpgroup's P.V of tile - 1
-        fence_registers(d);
-        asm volatile("cp.async.wait_group 0;" ::: "memory");   // tile + 1 has landed
-        asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
-        __syncthreads();   // for every thread; and every warpgroup is done with tile - 1's stage
-        load_next(tile + 2);
-        if (!active) return;
-        if (tile + 1 < tiles) scores(tile + 1, next);
-        uint32_t pa[ATT_NT / 2][4];
-        float alpha[2];
-        float sc[ATT_NT][4];   // a copy: masking s in place (wgmma registers) made ptxas serialise the wgmma
-#pragma unroll
-        for (int nt = 0; nt < ATT_NT; nt++) {
-#pragma unroll
-            for (int e = 0; e < 4; e++) sc[nt][e] = s[nt][e];
-        }
-        softmax_tile(sc, kStart + tile * ATT_TILE, kEnd, limit, scaleLog2, m, l, pa, alpha, tq);
-        wgmma_wait<0>();   // the scores of tile + 1
-        fence_registers(reinterpret_cast<float (&)[ATT_NT * 4]>(next));
+    float alpha[2] = {1.f, 1.f};   // the last softmax's factors, for the outputs before its P.V
+    auto product = [&](int tile, const uint32_t (&pa)[ATT_NT / 2][4]) {   // issue O = alpha O + P V of tile
         // Outputs whose alpha is 1 for every row of the warp (the maxima did not move) skip it: exact.
         if (__any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) rescale_rows(o, alpha);
         wgmma_fence();
 #pragma unroll
-        for (int kk = 0; kk < ATT_NT / 2; kk++) {   // O += P V, 16 keys a step in order; V N-major
+        for (int kk = 0; kk < ATT_NT / 2; kk++) {   // 16 keys a step in order; V N-major
             const uint32_t v = vWg + (tile % ATT_WG_STAGES) * STAGE + kk * 16 * 128;
             wgmma<HD, 1>(d, pa[kk][0], pa[kk][1], pa[kk][2], pa[kk][3], smem_descriptor(v, ATT_TILE * 128, 1024, 1));
         }
         wgmma_commit();
     };
-    load_next(0);
-    load_next(1);
-    asm volatile("cp.async.wait_group 1;" ::: "memory");   // tile 0 has landed
+    // s: the scores of tile, landed; pa: its P; prev: tile - 1's P.
+    auto step = [&](int tile, float (&s)[ATT_NT][4], float (&next)[ATT_NT][4], uint32_t (&pa)[ATT_NT / 2][4],
+                    const uint32_t (&prev)[ATT_NT / 2][4]) {
+        if (active) {
+            if (tile + 1 < tiles) scores(tile + 1, next);
+            if (tile > 0) product(tile - 1, prev);
+            float sc[ATT_NT][4];   // a copy: masking s in place (wgmma registers) made ptxas serialise the wgmma
+#pragma unroll
+            for (int nt = 0; nt < ATT_NT; nt++) {
+#pragma unroll
+                for (int e = 0; e < 4; e++) sc[nt][e] = s[nt][e];
+            }
+            softmax_tile(sc, kStart + tile * ATT_TILE, kEnd, limit, scaleLog2, m, l, pa, alpha, tq);
+            wgmma_wait<0>();
+            fence_registers(d);
+            fence_registers(reinterpret_cast<float (&)[ATT_NT * 4]>(next));
+        }
+        asm volatile("cp.async.wait_group 0;" ::: "memory");   // K(tile + 2), V(tile + 1) have landed
+        asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+        __syncthreads();   // for every thread; and every warpgroup is done with K(tile + 1), V(tile - 1)
+        load(tile + 3, tile + 2);
+    };
+    load(0, 0);
+    load(1, 1);
+    load(2, tiles);
+    asm volatile("cp.async.wait_group 0;" ::: "memory");
     asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
     __syncthreads();
     float s0[ATT_NT][4] = {}, s1[ATT_NT][4] = {};   // scores of even and odd tiles
+    uint32_t pa0[ATT_NT / 2][4], pa1[ATT_NT / 2][4];   // their P
     if (active) {
         scores(0, s0);
         wgmma_wait<0>();
         fence_registers(reinterpret_cast<float (&)[ATT_NT * 4]>(s0));
     }
     for (int tile = 0; tile < tiles; tile += 2) {
-        step(tile, s0, s1);
-        if (tile + 1 < tiles) step(tile + 1, s1, s0);
+        step(tile, s0, s1, pa0, pa1);
+        if (tile + 1 < tiles) step(tile + 1, s1, s0, pa1, pa0);
     }
-    wgmma_wait<0>();
-    fence_registers(reinterpret_cast<float (&)[HD / 2]>(o));
+    if (active) {   // the last tile's P.V
+        if (tiles & 1) {
+            product(tiles - 1, pa0);
+        } else {
+            product(tiles - 1, pa1);
+        }
+        wgmma_wait<0>();
+        fence_registers(d);
+    }
     __syncthreads();   // the stages are free for the next pass
 }
 
@@ -1397,13 +1406,12 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
     // multiple of 8 apart: the same swizzle phase) and dims c .. c + 7, so only the bases move.
     const int r0 = threadIdx.x / (HD / 8), c0 = threadIdx.x % (HD / 8) * 8;
     const uint32_t wgTo = ((c0 / 64) * ATT_TILE + r0) * 128 + (((c0 / 8) & 7) ^ (r0 & 7)) * 16;
-    auto load_tile_wg = [&](int tile, int buf) {
-        const size_t off = (size_t) (kStart + tile * ATT_TILE + r0) * HD + c0;
-        const uint32_t to = buf * (HD / 64) * ATT_TILE * 128 + wgTo;
+    auto load_tile_wg = [&](int tile, uint32_t stage, bool values) {
+        const uint16_t* src = (values ? vbase : kbase) + (size_t) (kStart + tile * ATT_TILE + r0) * HD + c0;
         if (blockDim.x == 256) {
-            load_tile_rows<HD, 256>(kWg + to, vWg + to, kbase + off, vbase + off);
+            load_tile_rows<HD, 256>(stage + wgTo, src);
         } else {
-            load_tile_rows<HD, 128>(kWg + to, vWg + to, kbase + off, vbase + off);
+            load_tile_rows<HD, 128>(stage + wgTo, src);
         }
     };
     // Slots below `settled` were written before this launch's kernel chain began: a first tile
