@@ -1515,8 +1515,9 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
                     // MT = 2: a tile every row of the warp sees whole (all but the last ones of a long
                     // split) skips the key checks, and outputs whose alpha is 1 for every row of the warp
                     // (the maxima did not move) skip their rescaling: multiplying by 1 is exact.
-                    // (softmax_tile is the same for the WG form; this loop keeps its own copy because
-                    // sharing it changed the step kernels' machine code.)
+                    // (softmax_tile, the WG form's, gives the same bits with fewer instructions -- P
+                    // rounded two at a time, exp2f as the one ex2 it is where every exponent is >= -126;
+                    // this loop keeps its own copy: sharing it changes the step kernels' machine code.)
                     const bool whole = MT > 1 && key0 + ATT_TILE <= kEnd &&
                                        key0 + ATT_TILE - 1 <= min(limit[mt][0], limit[mt][1]);
                     if (MT > 1 && __all_sync(0xffffffffu, whole)) {
