@@ -1329,7 +1329,7 @@ __device__ __forceinline__ void attention_tiles_wg(LoadTile& load_tile, uint32_t
         }
         asm volatile("cp.async.wait_group 0;" ::: "memory");   // K(tile + 2), V(tile + 1) have landed
         asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
-        __syncthreads();   // for every thread; and every warpgroup is done with K(tile + 1), V(tile - 1)
+        __syncthreads();   // for every thread; and every warpgroup is done with K(tile) and V(tile - 1)
         load(tile + 3, tile + 2);
     };
     load(0, 0);
