@@ -1362,9 +1362,9 @@ __device__ __forceinline__ void attention_tiles_wg(LoadTile& load_tile, uint32_t
 }
 
 // MT: m-tiles of 16 query rows a warp when a block has more than 16 rows (below). WG (Hopper: the
-// prefill's chunk_attention*wg, steps of whole warpgroups' rows attention*wg): the block's
-// warpgroups (blockDim / 128) take 64 rows each (query rows a multiple of 64), their score and P.V
-// products on wgmma (attention_tiles_wg). Same bits every way.
+// prefill's chunk_attention*wg, steps of 32 or more query rows attention*wg): the block's
+// warpgroups (blockDim / 128) take 64 rows each (rows past the last fill its warpgroup and see no
+// key), their score and P.V products on wgmma (attention_tiles_wg). Same bits every way.
 template <int HD, int MT = 1, bool WG = false>
 __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, const uint16_t* __restrict__ kc,
                                                const uint16_t* __restrict__ vc, int capacity,
@@ -1439,7 +1439,8 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
     // the same order either way.
     uint16_t* qs = sm + 4 * ATT_TILE * LD;   // MT = 2: [64 * MT][LD] the pass's query rows
     for (int qBase = 0; qBase < qcount; qBase += WG ? (int) blockDim.x / 2 : 64 * MT) {
-        const bool active = qBase + warp * 16 < qcount;
+        // WG: whole warpgroups (wgmma is theirs); rows past qcount see no key and are not written.
+        const bool active = qBase + (WG ? warp / 4 * 64 : warp * 16) < qcount;
         if (!WG && (qBase > 0 || !early)) load_tile(0, 0);
 
         uint32_t qa[HD / 16][4];   // MT = 1: query fragments, rows qBase + 16 warp + g and + 8
@@ -1597,8 +1598,8 @@ extern "C" __global__ void __launch_bounds__(128) attention128(const uint16_t* q
                         p->slot);
 }
 
-// The same on wgmma (Hopper) for steps whose query rows are whole warpgroups (n G a multiple of 64:
-// a verify of 16 tokens at 4 queries a KV head); the same bits (CudaBackendTest's block vs
+// The same on wgmma (Hopper) for steps of 32 or more query rows (n G: a verify of 8 or more tokens
+// at 4 queries a KV head; CudaTransformer.attend); the same bits (CudaBackendTest's block vs
 // token-by-token forwards). 128 threads, three stages of K and V tiles (CudaTransformer).
 #define ATTENTION_WG_KERNEL(name, HD) \
     extern "C" __global__ void __launch_bounds__(128) name(const uint16_t* q, const uint16_t* kc, const uint16_t* vc, \

@@ -90,7 +90,7 @@ public final class CudaDevice {
     /** Compute capability 9.0 (Hopper): the fatbin's sm_90a code runs here, wgmma kernels included. */
     final boolean hopper;
     /**
-     * Whether the prefill and the steps whose query rows are whole warpgroups run their wgmma kernels
+     * Whether the prefill and the steps of 32 or more query rows run their wgmma kernels
      * (Hopper); {@code -Dtriforce.cuda.wgmma=false}: their mma.sync forms.
      */
     final boolean wgmma;
