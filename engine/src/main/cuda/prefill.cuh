@@ -101,12 +101,7 @@ __device__ __forceinline__ void gemm_fragment_out(const GemmArgs& a, int tile0, 
         const int t = blockIdx.x * GEMM_TOKENS + tl;
         if constexpr (OUT == GEMM_SWIGLU) {   // rows g / g + 8 of a tile: gate / up of hidden unit 8 tile + g
             if (tile >= rowTiles) continue;
-            float u = v[h], w = v[2 + h];
-            float out = u / (1.f + expf(-u)) * w;
-            uint16_t hi = f2bf(out);
-            size_t i = chunk_act_index(t, tile * 8 + g, a.rows / 64);
-            a.actHi[i] = hi;
-            a.actLo[i] = f2bf(out - bf2f(hi));
+            store_hi_lo(a.actHi, a.actLo, chunk_act_index(t, tile * 8 + g, a.rows / 64), swiglu(v[h], v[2 + h]));
         } else {
 #pragma unroll
             for (int half = 0; half < 2; half++) {
@@ -278,11 +273,7 @@ extern "C" __global__ void prefill_norm(const float* x, const float* ss, int gro
     const int kk = core_column((threadIdx.x >> 7) << 4 | ((threadIdx.x >> 6) & 1) << 3 | (threadIdx.x & 7));
     const float* xr = x + (size_t) t * dim;
     for (int k = blockIdx.y * 256 + kk; k < min(dim, (blockIdx.y + 1) * 256); k += 32) {
-        float v = xr[k] * inv[row] * normW[k];
-        uint16_t h = f2bf(v);
-        size_t i = chunk_act_index(t, k, dim / 32);
-        hi[i] = h;
-        lo[i] = f2bf(v - bf2f(h));
+        store_hi_lo(hi, lo, chunk_act_index(t, k, dim / 32), xr[k] * inv[row] * normW[k]);
     }
 }
 

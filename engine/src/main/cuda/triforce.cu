@@ -139,12 +139,16 @@ __device__ __forceinline__ int core_column(int p) {
     return ((p >> 1) & 3) << 3 | ((p >> 4) & 1) << 2 | ((p >> 3) & 1) << 1 | (p & 1);
 }
 
-template <bool CORE = false>
-__device__ __forceinline__ void write_act(uint16_t* hi, uint16_t* lo, int t, int k, float v) {
-    uint16_t h = f2bf(v);
-    size_t i = CORE ? core_act_index(t, k) : act_index(t, k);
+// v as a GEMV / GEMM input at element i of the activations: bf16 hi and lo (v - hi, rounded).
+__device__ __forceinline__ void store_hi_lo(uint16_t* hi, uint16_t* lo, size_t i, float v) {
+    const uint16_t h = f2bf(v);
     hi[i] = h;
     lo[i] = f2bf(v - bf2f(h));
+}
+
+template <bool CORE = false>
+__device__ __forceinline__ void write_act(uint16_t* hi, uint16_t* lo, int t, int k, float v) {
+    store_hi_lo(hi, lo, CORE ? core_act_index(t, k) : act_index(t, k), v);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -367,12 +371,15 @@ __device__ __forceinline__ void rope_store(float x1, float x2, float2 cs, int t,
     dst[d + half] = f2bf(x2);
 }
 
+// SwiGLU of a hidden unit: silu(gate) * up, as every path computes it (the GEMV epilogue, prefill's GEMM).
+__device__ __forceinline__ float swiglu(float gate, float up) { return gate / (1.f + expf(-gate)) * up; }
+
 // OUT_ROPE and OUT_SWIGLU: the sums u, v of rows g and g + 8 of row tile `tile` for token t.
 template <int OUT>
 __device__ __forceinline__ void finish_pair(const GemvArgs& a, int t, int tile, int g, float u, float v,
                                             const float2* rope) {
     if (OUT == OUT_SWIGLU) {
-        write_act(a.actHi, a.actLo, t, tile * 8 + g, u / (1.f + expf(-u)) * v);
+        write_act(a.actHi, a.actLo, t, tile * 8 + g, swiglu(u, v));
         return;
     }
     int tilesPerHead = a.hd / 16, head = tile / tilesPerHead, d = (tile % tilesPerHead) * 8 + g;
