@@ -51,11 +51,11 @@ final class CudaPrefill implements AutoCloseable {
     private final CUdeviceptr params;   // StepParams [chunk/64], one per sub-block
     private final Pointer hostParams;
     private final IntBuffer hostParamInts;
-    private CUdeviceptr partialO;       // attention partials of up to partialSubs sub-blocks, as CudaKvCache's
-    private CUdeviceptr partialM;
-    private CUdeviceptr partialL;
-    private int partialSubs;
-    private long partialRowsPerSub;
+    private CUdeviceptr partialO;       // attention partials of a launch's sub-blocks: partialRows rows, fp32 [headDim]
+    private CUdeviceptr partialM;       //   each (and m, l), [sub-block][split][token][head] (splits: those the
+    private CUdeviceptr partialL;       //   launch's last token sees)
+    private long partialRows;
+    private int subsPerLaunch = Integer.MAX_VALUE;   // a cap on the sub-blocks of one attention launch (tests)
 
     /** @param chunk tokens per chunk, a positive multiple of {@link #GEMM_TOKENS} */
     CudaPrefill(CudaDevice dev, CudaTransformer step, DeviceModel model, int chunk) {
@@ -137,7 +137,7 @@ final class CudaPrefill implements AutoCloseable {
             dev.launch("prefill_rope", n, 1, 1, 256, 0, y, ropeTable, slot,
                     n, cf.nHeads(), cf.nKvHeads(), cf.headDim(), query, c.keys[l], c.values[l], c.capacity,
                     c.lastQuery.withByteOffset(4L * l * cf.qDim()));
-            attend(c, l, n / SUB);
+            attend(c, l, n / SUB, slot + n);
             gemm("resid", model.wo[l], n, actHi, actLo, x);
             norm(model.ffnNorm[l], n);
             gemm("swiglu", model.gateUp[l], n, actHi, actLo, null);
@@ -147,33 +147,43 @@ final class CudaPrefill implements AutoCloseable {
     }
 
     /**
-     * The step's attention and combine for the chunk's sub-blocks, as many per launch as the partial
-     * buffers hold ({@link #PARTIAL_BYTES}): the blocks of one launch that read the same keys share them
-     * through L2.
+     * The step's attention and combine for the chunk's sub-blocks (slots below {@code slotEnd}), as
+     * many per launch as the partial buffers hold ({@link #PARTIAL_BYTES}; the launches of a chunk
+     * take equal shares): the blocks of one launch that read the same keys share them through L2. A
+     * sub-block's partials take the rows of the splits the chunk's last slot sees, not the cache's.
      */
-    private void attend(CudaKvCache c, int layer, int subs) {
+    private void attend(CudaKvCache c, int layer, int subs, int slotEnd) {
         ModelConfig cf = config;
-        long rowsPerSub = (long) c.maxSplits * SUB * cf.nHeads();
-        int group = (int) Math.max(1, Math.min(subs, PARTIAL_BYTES / (4 * rowsPerSub * (cf.headDim() + 2))));
-        if (partialSubs < group || partialRowsPerSub < rowsPerSub) {
+        int splits = (slotEnd + c.splitLength - 1) / c.splitLength;
+        long rowsPerSub = (long) splits * SUB * cf.nHeads();
+        long most = (long) c.maxSplits * SUB * cf.nHeads() * (chunk / SUB);   // a chunk at the cache's end
+        long rows = Math.max(rowsPerSub, Math.min(most, PARTIAL_BYTES / (4L * (cf.headDim() + 2))));
+        if (partialRows < rows) {
             freePartials();
-            partialSubs = group;
-            partialRowsPerSub = rowsPerSub;
-            partialO = dev.alloc(4 * group * rowsPerSub * cf.headDim());
-            partialM = dev.alloc(4 * group * rowsPerSub);
-            partialL = dev.alloc(4 * group * rowsPerSub);
+            partialRows = rows;
+            partialO = dev.alloc(4 * rows * cf.headDim());
+            partialM = dev.alloc(4 * rows);
+            partialL = dev.alloc(4 * rows);
         }
-        for (int s = 0; s < subs; s += group) {
-            int k = Math.min(group, subs - s);
+        int perLaunch = (int) Math.min(subsPerLaunch, rows / rowsPerSub);
+        int launches = (subs + perLaunch - 1) / perLaunch;
+        for (int i = 0, s = 0; i < launches; i++) {
+            int k = (subs - s + launches - i - 1) / (launches - i);
             long act = 2L * s * SUB * cf.qDim();
-            dev.launch(attentionKernel(wgmma), k, c.maxSplits, cf.nKvHeads(), attentionThreads(), attentionShared(wgmma),
-                    query.withByteOffset(act),
-                    c.keys[layer], c.values[layer], c.capacity, sub(params, s), cf.nHeads(), cf.groupSize(),
-                    c.splitLength, step.attentionScaleLog2(), partialO, partialM, partialL);
+            dev.launch(attentionKernel(wgmma), k, splits, cf.nKvHeads(), attentionThreads(), attentionShared(wgmma),
+                    query.withByteOffset(act), c.keys[layer], c.values[layer], c.capacity, sub(params, s),
+                    cf.nHeads(), cf.groupSize(), c.splitLength, step.attentionScaleLog2(), partialO, partialM,
+                    partialL);
             dev.launch("chunk_combine", cf.nHeads(), k * SUB, 1, 256, 0, sub(params, s), partialO,
-                    partialM, partialL, c.maxSplits, cf.nHeads(), cf.headDim(), c.splitLength,
+                    partialM, partialL, splits, cf.nHeads(), cf.headDim(), c.splitLength,
                     actHi.withByteOffset(act), actLo.withByteOffset(act));
+            s += k;
         }
+    }
+
+    /** At most {@code subBlocks} sub-blocks a launch of the attention (tests: more launches a chunk). */
+    void capAttentionLaunch(int subBlocks) {
+        subsPerLaunch = subBlocks;
     }
 
     /**

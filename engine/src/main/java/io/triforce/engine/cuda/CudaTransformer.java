@@ -328,6 +328,13 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         return m;
     }
 
+    /** At most {@code subBlocks} 64-token sub-blocks a launch of the chunked prefill's attention (tests). */
+    void capPrefillAttention(int subBlocks) {
+        if (PREFILL_CHUNK > 0) {
+            chunkedPrefill().capAttentionLaunch(subBlocks);
+        }
+    }
+
     private CudaPrefill chunkedPrefill() {
         if (prefill == null) {
             prefill = new CudaPrefill(dev, this, model, PREFILL_CHUNK);

@@ -17,16 +17,18 @@ import org.junit.jupiter.params.provider.CsvSource;
  * The chunked prefill against the step kernels on random weights: a prompt of several chunks
  * (1024, then 256 and a tail through the step kernels) in one forward gives the same bits as
  * the same prompt fed 64 tokens at a time, which never reaches the chunked path — in the
- * logits and in the next greedy tokens; with the GEMMs on wgmma (Hopper) and on mma.sync.
- * Skipped where no CUDA GPU is present.
+ * logits and in the next greedy tokens; with the GEMMs on wgmma (Hopper) and on mma.sync, and
+ * with a chunk's attention spread over several launches (at most {@code launchCap} sub-blocks
+ * each, 0: as many as the partial buffers hold). Skipped where no CUDA GPU is present.
  */
 @RequiresGpu
 class CudaPrefillTest {
 
     @ParameterizedTest
-    @CsvSource({"pycode-target, -1, 1400, true", "llama2-7b, 2, 1300, true", "llama31-8b, 2, 1337, true",
-                "pycode-target, -1, 1400, false", "llama31-8b, 2, 1337, false"})
-    void chunksGiveTheStepKernelsBits(String shape, int layers, int promptLength, boolean wgmma) {
+    @CsvSource({"pycode-target, -1, 1400, true, 0", "llama2-7b, 2, 1300, true, 0", "llama31-8b, 2, 1337, true, 0",
+                "pycode-target, -1, 1400, false, 0", "llama31-8b, 2, 1337, false, 0", "llama31-8b, 2, 1337, true, 3",
+                "llama2-7b, 2, 1300, true, 5"})
+    void chunksGiveTheStepKernelsBits(String shape, int layers, int promptLength, boolean wgmma, int launchCap) {
         ModelConfig config = ModelShapes.get(shape, layers);
         try (Arena arena = Arena.ofShared()) {
             LlamaWeights weights = RandomWeights.create(config, 5, arena);
@@ -34,6 +36,9 @@ class CudaPrefillTest {
                  CudaKvCache chunked = (CudaKvCache) gpu.newCache(new KvCacheSpec.Full(promptLength + 8));
                  CudaKvCache stepped = (CudaKvCache) gpu.newCache(new KvCacheSpec.Full(promptLength + 8))) {
                 assertEquals(wgmma && CudaDevice.get().hopper, gpu.usePrefillWgmma(wgmma));
+                if (launchCap > 0) {
+                    gpu.capPrefillAttention(launchCap);
+                }
                 int[] prompt = new Random(3).ints(promptLength, 0, config.vocabSize()).toArray();
                 int rows = 4;
                 float[][] expected = null;   // the last block's rows (each test's last block has more than 4 tokens)
