@@ -1005,14 +1005,21 @@ __device__ __forceinline__ float quad_max(float v) {
 
 // The online-softmax step of one row for a tile whose scores peak at tileMax: the new running
 // maximum m, the base the tile's exponentials subtract (0 while the row sees no key yet), and the
-// factor alpha the row's sum l (rescaled here) and outputs are rescaled by, returned.
-__device__ __forceinline__ float softmax_step(float tileMax, float& m, float& l, float& base) {
+// factor alpha the row's sum (add_p) and outputs are rescaled by, returned.
+__device__ __forceinline__ float softmax_step(float tileMax, float& m, float& base) {
     float mNew = fmaxf(m, tileMax);
     base = mNew == -INFINITY ? 0.f : mNew;
     float alpha = exp2f(m - base);
     m = mNew;
-    l *= alpha;
     return alpha;
+}
+
+// A row's sum l after a tile's n-tile nt: its pair of P values (added first) onto l, the first
+// n-tile's fused with the tile's rescale -- l alpha + pair in one rounding. Every path adds so (nvcc
+// had contracted the first add into an fma in the mma.sync loops but not in the WG form, whose
+// bits then differed wherever a split held two tiles or more).
+__device__ __forceinline__ void add_p(float& l, float alpha, float pair, int nt) {
+    l = nt == 0 ? __fmaf_rn(l, alpha, pair) : l + pair;
 }
 
 // Rescales outputs o (n-tiles of mma accumulators: elements 0, 1 row g, 2, 3 row g + 8) by the rows' alpha.
@@ -1092,7 +1099,7 @@ __device__ __forceinline__ void attention_rows16(const uint16_t* __restrict__ q,
         for (int hrow = 0; hrow < 2; hrow++) {
             const int row = g + 8 * hrow;
             float tmax = fmaxf(fmaxf(tileMax[0][row], tileMax[1][row]), fmaxf(tileMax[2][row], tileMax[3][row]));
-            alpha[hrow] = softmax_step(tmax, m[hrow], l[hrow], base[hrow]);
+            alpha[hrow] = softmax_step(tmax, m[hrow], base[hrow]);
         }
         rescale_rows(o, alpha);
 #pragma unroll
@@ -1108,7 +1115,7 @@ __device__ __forceinline__ void attention_rows16(const uint16_t* __restrict__ q,
 #pragma unroll
             for (int hrow = 0; hrow < 2; hrow++) {
                 uint32_t pp = *(const uint32_t*) &ps[g + 8 * hrow][nt * 8 + 2 * tq];
-                l[hrow] += bf2f(pp & 0xffffu) + bf2f(pp >> 16);
+                add_p(l[hrow], alpha[hrow], bf2f(pp & 0xffffu) + bf2f(pp >> 16), nt);
             }
         }
 #pragma unroll
@@ -1212,16 +1219,16 @@ __device__ __forceinline__ uint32_t round_pair_bf16(float lo, float hi) {
 }
 
 // P of a tile for a warp's 16 rows (scores s in base-2 units, less the rows' bases), rounded to bf16 as
-// A fragments pa (16 keys each), added to the rows' sums l in the step kernels' order.
+// A fragments pa (16 keys each), added to the rows' sums l (rescaled by alpha) in the step kernels' order.
 template <bool NORMAL>
-__device__ __forceinline__ void p_tile(const float (&s)[ATT_NT][4], const float (&base)[2], float (&l)[2],
-                                       uint32_t (&pa)[ATT_NT / 2][4]) {
+__device__ __forceinline__ void p_tile(const float (&s)[ATT_NT][4], const float (&base)[2], const float (&alpha)[2],
+                                       float (&l)[2], uint32_t (&pa)[ATT_NT / 2][4]) {
 #pragma unroll
     for (int nt = 0; nt < ATT_NT; nt++) {
         const uint32_t r0 = round_pair_bf16(exp2_as<NORMAL>(s[nt][0] - base[0]), exp2_as<NORMAL>(s[nt][1] - base[0]));
         const uint32_t r1 = round_pair_bf16(exp2_as<NORMAL>(s[nt][2] - base[1]), exp2_as<NORMAL>(s[nt][3] - base[1]));
-        l[0] += __uint_as_float(r0 << 16) + __uint_as_float(r0 & 0xffff0000u);
-        l[1] += __uint_as_float(r1 << 16) + __uint_as_float(r1 & 0xffff0000u);
+        add_p(l[0], alpha[0], __uint_as_float(r0 << 16) + __uint_as_float(r0 & 0xffff0000u), nt);
+        add_p(l[1], alpha[1], __uint_as_float(r1 << 16) + __uint_as_float(r1 & 0xffff0000u), nt);
         pa[nt >> 1][2 * (nt & 1)] = r0;
         pa[nt >> 1][2 * (nt & 1) + 1] = r1;
     }
@@ -1250,13 +1257,13 @@ __device__ __forceinline__ void softmax_tile(float (&s)[ATT_NT][4], int key0, in
     }
     float base[2];
 #pragma unroll
-    for (int hrow = 0; hrow < 2; hrow++) alpha[hrow] = softmax_step(quad_max(mx[hrow]), m[hrow], l[hrow], base[hrow]);
+    for (int hrow = 0; hrow < 2; hrow++) alpha[hrow] = softmax_step(quad_max(mx[hrow]), m[hrow], base[hrow]);
     // Every exponent of the warp at -126 or above (s - base rounds monotonically, so the rows' minima
     // decide): exp2f is one ex2 there.
     if (__all_sync(0xffffffffu, whole && mn[0] - base[0] >= -126.f && mn[1] - base[1] >= -126.f)) {
-        p_tile<true>(s, base, l, pa);
+        p_tile<true>(s, base, alpha, l, pa);
     } else {
-        p_tile<false>(s, base, l, pa);
+        p_tile<false>(s, base, alpha, l, pa);
     }
 }
 
@@ -1541,7 +1548,7 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
                     float alpha[2], base[2];
 #pragma unroll
                     for (int hrow = 0; hrow < 2; hrow++) {
-                        alpha[hrow] = softmax_step(quad_max(mx[hrow]), m[mt][hrow], l[mt][hrow], base[hrow]);
+                        alpha[hrow] = softmax_step(quad_max(mx[hrow]), m[mt][hrow], base[hrow]);
                     }
                     if (MT == 1 || __any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) rescale_rows(o[mt], alpha);
                     // P and its row sums.
@@ -1551,8 +1558,8 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
                         float p1 = bf2f(f2bf(exp2f(s[mt][nt][1] - base[0])));
                         float p2 = bf2f(f2bf(exp2f(s[mt][nt][2] - base[1])));
                         float p3 = bf2f(f2bf(exp2f(s[mt][nt][3] - base[1])));
-                        l[mt][0] += p0 + p1;
-                        l[mt][1] += p2 + p3;
+                        add_p(l[mt][0], alpha[0], p0 + p1, nt);
+                        add_p(l[mt][1], alpha[1], p2 + p3, nt);
                         int kk = nt >> 1, hi = nt & 1;
                         pa[mt][kk][2 * hi] = pack_bf16(p0, p1);
                         pa[mt][kk][2 * hi + 1] = pack_bf16(p2, p3);

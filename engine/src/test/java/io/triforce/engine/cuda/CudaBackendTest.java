@@ -126,6 +126,34 @@ class CudaBackendTest {
         });
     }
 
+    /**
+     * A block of 64 query rows (on Hopper its attention runs on wgmma) after a prompt, against the same
+     * tokens fed one at a time, over a cache long enough that an attention split holds several 64-key
+     * tiles, so a row's running maximum moves inside a split: the same bits. (With one tile a split, as
+     * in the shorter caches above, the rows' sums cannot tell how a tile's rescale is rounded.)
+     */
+    @ParameterizedTest
+    @CsvSource({"llama2-7b, 2, 64", "llama31-8b, 2, 16"})
+    void blocksGiveTokenByTokenBitsOverSplitsOfSeveralTiles(String shape, int layers, int block) {
+        onGpu(shape, layers, 23, (config, gpu) -> {
+            int length = 448;
+            int[] tokens = new Random(29).ints(length, 0, config.vocabSize()).toArray();
+            try (CudaKvCache blocks = (CudaKvCache) gpu.newCache(new KvCacheSpec.Full(4608));
+                 CudaKvCache single = (CudaKvCache) gpu.newCache(new KvCacheSpec.Full(4608))) {
+                assertTrue(blocks.splitLength >= 128, shape + ": splits of " + blocks.splitLength + " keys");
+                gpu.forward(Arrays.copyOf(tokens, length - block), blocks, 0);
+                float[][] rows = gpu.forward(Arrays.copyOfRange(tokens, length - block, length), blocks, block);
+                for (int i = 0; i < length; i++) {
+                    int r = i - (length - block);
+                    float[][] out = gpu.forward(new int[] {tokens[i]}, single, r >= 0 ? 1 : 0);
+                    if (r >= 0) {
+                        assertArrayEquals(out[0], rows[r], shape + ": block and token-by-token logits differ at row " + r);
+                    }
+                }
+            }
+        });
+    }
+
     /** Runs {@code test} on the CUDA backend loaded with random weights of the shape (seeded). */
     private static void onGpu(String shape, int layers, long seed, BiConsumer<ModelConfig, CudaTransformer> test) {
         ModelConfig config = ModelShapes.get(shape, layers);
