@@ -150,14 +150,15 @@ final class CudaPrefill implements AutoCloseable {
      * The step's attention and combine for the chunk's sub-blocks (slots below {@code slotEnd}), as
      * many per launch as the partial buffers hold ({@link #PARTIAL_BYTES}; the launches of a chunk
      * take equal shares): the blocks of one launch that read the same keys share them through L2. A
-     * sub-block's partials take the rows of the splits the chunk's last slot sees, not the cache's.
+     * sub-block's partials take the rows of the splits the chunk's last slot sees, not the cache's;
+     * the buffers are sized once a cache (at least a sub-block at its end).
      */
     private void attend(CudaKvCache c, int layer, int subs, int slotEnd) {
         ModelConfig cf = config;
         int splits = (slotEnd + c.splitLength - 1) / c.splitLength;
         long rowsPerSub = (long) splits * SUB * cf.nHeads();
-        long most = (long) c.maxSplits * SUB * cf.nHeads() * (chunk / SUB);   // a chunk at the cache's end
-        long rows = Math.max(rowsPerSub, Math.min(most, PARTIAL_BYTES / (4L * (cf.headDim() + 2))));
+        long atEnd = (long) c.maxSplits * SUB * cf.nHeads();   // a sub-block's at the cache's end
+        long rows = Math.max(atEnd, Math.min(atEnd * (chunk / SUB), PARTIAL_BYTES / (4L * (cf.headDim() + 2))));
         if (partialRows < rows) {
             freePartials();
             partialRows = rows;
