@@ -53,14 +53,9 @@ class CudaBackendTest {
     void everyGemvFormOf16TokenBlocksGivesTheSameBits(String shape, int layers) {
         onGpu(shape, layers, 5, (config, gpu) -> {
             int[] prompt = new Random(3).ints(32, 0, config.vocabSize()).toArray();
-            float[][] byToken = new float[16][];
+            float[][] byToken;
             try (CudaKvCache single = (CudaKvCache) gpu.newCache(new KvCacheSpec.Full(32))) {
-                for (int i = 0; i < 32; i++) {
-                    float[] row = gpu.forward(new int[] {prompt[i]}, single, 1)[0];
-                    if (i >= 16) {
-                        byToken[i - 16] = row;
-                    }
-                }
+                byToken = tokenByToken(gpu, prompt, single, 16);
             }
             assertEquals(3, CudaTransformer.forms16().size());
             for (String form : CudaTransformer.forms16()) {
@@ -143,15 +138,25 @@ class CudaBackendTest {
                 assertTrue(blocks.splitLength >= 128, shape + ": splits of " + blocks.splitLength + " keys");
                 gpu.forward(Arrays.copyOf(tokens, length - block), blocks, 0);
                 float[][] rows = gpu.forward(Arrays.copyOfRange(tokens, length - block, length), blocks, block);
-                for (int i = 0; i < length; i++) {
-                    int r = i - (length - block);
-                    float[][] out = gpu.forward(new int[] {tokens[i]}, single, r >= 0 ? 1 : 0);
-                    if (r >= 0) {
-                        assertArrayEquals(out[0], rows[r], shape + ": block and token-by-token logits differ at row " + r);
-                    }
+                float[][] byToken = tokenByToken(gpu, tokens, single, block);
+                for (int r = 0; r < block; r++) {
+                    assertArrayEquals(byToken[r], rows[r], shape + ": block and token-by-token logits differ at row " + r);
                 }
             }
         });
+    }
+
+    /** The logits of the last {@code rows} of {@code tokens}, fed into {@code cache} one token at a time. */
+    private static float[][] tokenByToken(CudaTransformer gpu, int[] tokens, CudaKvCache cache, int rows) {
+        float[][] out = new float[rows][];
+        for (int i = 0; i < tokens.length; i++) {
+            int r = i - (tokens.length - rows);
+            float[][] logits = gpu.forward(new int[] {tokens[i]}, cache, r >= 0 ? 1 : 0);
+            if (r >= 0) {
+                out[r] = logits[0];
+            }
+        }
+        return out;
     }
 
     /** Runs {@code test} on the CUDA backend loaded with random weights of the shape (seeded). */
@@ -203,13 +208,7 @@ class CudaBackendTest {
                 errors.add(expected[r], actual[r]);
             }
             // Token by token on a second GPU cache: the same bits as the block.
-            float[][] byToken = new float[rows][];
-            for (int i = 0; i < promptLength; i++) {
-                float[][] out = gpu.forward(new int[] {prompt[i]}, single, 1);
-                if (i >= promptLength - rows) {
-                    byToken[i - (promptLength - rows)] = out[0];
-                }
-            }
+            float[][] byToken = tokenByToken(gpu, prompt, single, rows);
             for (int r = 0; r < rows; r++) {
                 assertArrayEquals(actual[r], byToken[r], shape + ": block and token-by-token logits differ at row " + r);
             }
