@@ -1034,6 +1034,36 @@ __device__ __forceinline__ void rescale_rows(float (&o)[N][4], const float (&alp
     }
 }
 
+// A warp's finished rows row0 + g, row0 + g + 8 (query rows qi = t G + j of KV head kvh) -> this
+// split's partial outputs: O unnormalised (o[i]: the rows' 8-dim n-tile tile0 + i), the running
+// maximum m and the sum l (added across the quad; written where stats).
+template <int HD, int NT>
+__device__ __forceinline__ void write_partials(const float (&o)[NT][4], const float (&m)[2], float (&l)[2],
+                                               int row0, int qcount, int G, int kvh, int nHeads, int split,
+                                               float* po, float* pm, float* pl, int g, int tq, int tile0 = 0,
+                                               bool stats = true) {
+#pragma unroll
+    for (int hrow = 0; hrow < 2; hrow++) {
+        l[hrow] += __shfl_xor_sync(0xffffffffu, l[hrow], 1);
+        l[hrow] += __shfl_xor_sync(0xffffffffu, l[hrow], 2);
+        int qi = row0 + g + 8 * hrow;
+        if (qi >= qcount) continue;
+        int t = qi / G, head = kvh * G + qi % G;
+        size_t row = (size_t) split * MAX_TOKENS * nHeads + (size_t) t * nHeads + head;
+        float* orow = po + row * HD;
+        // A quad's pairs of an n-tile are one 32-byte sector a row: 8-byte stores (two 4-byte ones
+        // made the warps of a prefill block wait on the store queue, ncu: a tenth of their stalls).
+#pragma unroll
+        for (int i = 0; i < NT; i++) {
+            *(float2*) &orow[(tile0 + i) * 8 + 2 * tq] = make_float2(o[i][2 * hrow], o[i][2 * hrow + 1]);
+        }
+        if (tq == 0 && stats) {
+            pm[row] = m[hrow];
+            pl[row] = l[hrow];
+        }
+    }
+}
+
 // One group of at most 16 query rows (a decode step; a verify block of up to 16 / G tokens): the
 // 4 warps split each tile, so all of them compute, not only warp 0 -- warp w takes the scores of
 // keys 16w .. 16w+15 and the P.V product of head dims HD/4 * w .. HD/4 * (w+1). The tile's row
@@ -1136,29 +1166,8 @@ __device__ __forceinline__ void attention_rows16(const uint16_t* __restrict__ q,
         }
         __syncthreads();
     }
-#pragma unroll
-    for (int hrow = 0; hrow < 2; hrow++) {
-        l[hrow] += __shfl_xor_sync(0xffffffffu, l[hrow], 1);
-        l[hrow] += __shfl_xor_sync(0xffffffffu, l[hrow], 2);
-        int qi = g + 8 * hrow;
-        if (qi >= qcount) continue;
-        int t = qi / G, head = kvh * G + qi % G;
-        size_t row = (size_t) split * MAX_TOKENS * nHeads + (size_t) t * nHeads + head;
-        float* orow = po + row * HD;
-#pragma unroll
-        for (int d = 0; d < DW; d++) {
-#pragma unroll
-            for (int jj = 0; jj < 2; jj++) {
-                const int i = 2 * (DW * warp + d) + jj;
-                orow[i * 8 + 2 * tq] = o[2 * d + jj][2 * hrow];
-                orow[i * 8 + 2 * tq + 1] = o[2 * d + jj][2 * hrow + 1];
-            }
-        }
-        if (tq == 0 && warp == 0) {
-            pm[row] = m[hrow];
-            pl[row] = l[hrow];
-        }
-    }
+    // This warp's n-tiles are 2 DW warp .. 2 DW warp + 2 DW - 1; warp 0 writes the rows' m and l.
+    write_partials<HD>(o, m, l, 0, qcount, G, kvh, nHeads, split, po, pm, pl, g, tq, 2 * DW * warp, warp == 0);
 }
 
 // Query rows qBase .. qBase + rows of the block's KV head into shared memory [rows][HD + 8], zeros
@@ -1172,32 +1181,6 @@ __device__ __forceinline__ void stage_query_rows(const uint16_t* __restrict__ q,
         uint4 v = make_uint4(0u, 0u, 0u, 0u);
         if (r.ok) v = *(const uint4*) (q + ((size_t) r.t * nHeads + r.head) * HD + c);
         *(uint4*) (qs + row * (HD + 8) + c) = v;
-    }
-}
-
-// A warp's finished rows row0 + g, row0 + g + 8 (query rows qi = t G + j of KV head kvh) -> this
-// split's partial outputs: O unnormalised, the running maximum m and the sum l (added across the quad).
-template <int HD>
-__device__ __forceinline__ void write_partials(const float (&o)[HD / 8][4], const float (&m)[2], float (&l)[2],
-                                               int row0, int qcount, int G, int kvh, int nHeads, int split,
-                                               float* po, float* pm, float* pl, int g, int tq) {
-#pragma unroll
-    for (int hrow = 0; hrow < 2; hrow++) {
-        l[hrow] += __shfl_xor_sync(0xffffffffu, l[hrow], 1);
-        l[hrow] += __shfl_xor_sync(0xffffffffu, l[hrow], 2);
-        int qi = row0 + g + 8 * hrow;
-        if (qi >= qcount) continue;
-        int t = qi / G, head = kvh * G + qi % G;
-        size_t row = (size_t) split * MAX_TOKENS * nHeads + (size_t) t * nHeads + head;
-        float* orow = po + row * HD;
-        // A quad's pairs of an n-tile are one 32-byte sector a row: 8-byte stores (two 4-byte ones
-        // made the warps of a prefill block wait on the store queue, ncu: a tenth of their stalls).
-#pragma unroll
-        for (int i = 0; i < HD / 8; i++) *(float2*) &orow[i * 8 + 2 * tq] = make_float2(o[i][2 * hrow], o[i][2 * hrow + 1]);
-        if (tq == 0) {
-            pm[row] = m[hrow];
-            pl[row] = l[hrow];
-        }
     }
 }
 

@@ -125,10 +125,11 @@ class CudaBackendTest {
      * A block of 64 query rows (on Hopper its attention runs on wgmma) after a prompt, against the same
      * tokens fed one at a time, over a cache long enough that an attention split holds several 64-key
      * tiles, so a row's running maximum moves inside a split: the same bits. (With one tile a split, as
-     * in the shorter caches above, the rows' sums cannot tell how a tile's rescale is rounded.)
+     * in the shorter caches above, the rows' sums cannot tell how a tile's rescale is rounded.) Blocks of
+     * 24 rows (Llama-2-7B 24 tokens, Llama-3.1-8B 6) take the mma.sync path for 17-31 rows.
      */
     @ParameterizedTest
-    @CsvSource({"llama2-7b, 2, 64", "llama31-8b, 2, 16"})
+    @CsvSource({"llama2-7b, 2, 64", "llama31-8b, 2, 16", "llama2-7b, 2, 24", "llama31-8b, 2, 6"})
     void blocksGiveTokenByTokenBitsOverSplitsOfSeveralTiles(String shape, int layers, int block) {
         onGpu(shape, layers, 23, (config, gpu) -> {
             int length = 448;

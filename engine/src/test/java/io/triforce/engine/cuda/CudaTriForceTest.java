@@ -8,6 +8,7 @@ import io.triforce.engine.cpu.CpuBackend;
 import io.triforce.engine.generate.AutoregressiveDecoder;
 import io.triforce.engine.generate.Generation;
 import io.triforce.engine.generate.TokenSink;
+import io.triforce.engine.kv.KvCacheSpec;
 import io.triforce.engine.model.LlamaWeights;
 import io.triforce.engine.model.ModelConfig;
 import io.triforce.engine.sampling.SamplingParams;
@@ -17,6 +18,7 @@ import io.triforce.engine.spec.TriForceDecoder;
 import io.triforce.engine.testing.RequiresGpu;
 import java.lang.foreign.Arena;
 import java.util.Random;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -32,26 +34,52 @@ class CudaTriForceTest {
     @ParameterizedTest
     @ValueSource(ints = {64, 512})
     void greedyTriForceOnTheGpuEqualsGreedyAutoregressive(int budget) {
-        ModelConfig config = ModelShapes.get("pycode-target");
-        int newTokens = 48;
+        Generation triforce = assertTriForceEqualsAutoregressive(ModelShapes.get("pycode-target"), 300, 48,
+                new TriForceConfig(2, 6, budget, 8, 4, 64, new RebuildPolicy.AtPrefill()));
+        if (budget >= 300) {
+            assertTrue(triforce.stats().targetForwardPasses() < triforce.tokens().length,
+                    "speculation saved target passes: " + triforce.stats().targetForwardPasses());
+        }
+    }
+
+    /**
+     * An 8K-token prompt, so the full cache's attention splits hold two 64-key tiles (a row's running
+     * maximum moves inside a split), verified 16 tokens at a time (32 query rows a KV head: on Hopper
+     * the wgmma attention) against decoding one token at a time. The budget covers the prompt, so
+     * level 2 proposes what the target would and the verify blocks are long.
+     */
+    @Test
+    void greedyTriForceOnTheGpuEqualsGreedyAutoregressiveOverALongPrompt() {
+        ModelConfig config = ModelShapes.get("pycode-target", 2);
+        int promptLength = 8150;
+        int newTokens = 64;
+        TriForceConfig settings = new TriForceConfig(2, 15, 8192, 8, 4, 64, new RebuildPolicy.AtPrefill());
+        try (CudaKvCache full = new CudaKvCache(CudaDevice.get(), config,
+                KvCacheSpec.Full.capacityFor(config, promptLength, newTokens, settings.gamma2() + 1))) {
+            assertTrue(full.splitLength >= 128, "splits of " + full.splitLength + " keys");
+        }
+        Generation triforce = assertTriForceEqualsAutoregressive(config, promptLength, newTokens, settings);
+        assertTrue(triforce.stats().targetForwardPasses() * 4 <= triforce.tokens().length,
+                "verify blocks of several tokens: " + triforce.stats().targetForwardPasses() + " target passes");
+    }
+
+    /** Greedy TriForce (target on the GPU, draft on the CPU, same random weights) against greedy AR on the GPU. */
+    private static Generation assertTriForceEqualsAutoregressive(ModelConfig config, int promptLength, int newTokens,
+                                                                 TriForceConfig settings) {
         try (Arena arena = Arena.ofShared()) {
             LlamaWeights weights = RandomWeights.create(config, 9, arena);
             try (CudaTransformer gpu = new CudaBackend().load(weights);
                  Transformer draft = new CpuBackend().load(weights)) {
-                int[] prompt = new Random(13).ints(300, 1, config.vocabSize()).toArray();
+                int[] prompt = new Random(13).ints(promptLength, 1, config.vocabSize()).toArray();
                 Generation ar = new AutoregressiveDecoder(gpu).generate(prompt, newTokens, SamplingParams.GREEDY,
                         TokenSink.IGNORE);
-                TriForceConfig settings = new TriForceConfig(2, 6, budget, 8, 4, 64, new RebuildPolicy.AtPrefill());
                 Generation triforce = new TriForceDecoder(gpu, draft, settings).generate(prompt, newTokens,
                         SamplingParams.GREEDY, TokenSink.IGNORE);
                 assertArrayEquals(ar.tokens(), triforce.tokens());
-                if (budget >= prompt.length) {
-                    assertTrue(triforce.stats().targetForwardPasses() < triforce.tokens().length,
-                            "speculation saved target passes: " + triforce.stats().targetForwardPasses());
-                }
-                System.out.printf("budget %d: %d tokens, %d target passes, level-2 acceptance %.2f%n", budget,
-                        triforce.tokens().length, triforce.stats().targetForwardPasses(),
-                        triforce.stats().level2().acceptance());
+                System.out.printf("prompt %d, budget %d: %d tokens, %d target passes, level-2 acceptance %.2f%n",
+                        promptLength, settings.budget(), triforce.tokens().length,
+                        triforce.stats().targetForwardPasses(), triforce.stats().level2().acceptance());
+                return triforce;
             }
         }
     }
