@@ -7,7 +7,8 @@ import java.util.List;
 /** Named model shapes for GPU benchmarks and tests (weights are random). */
 public final class ModelShapes {
 
-    public static final List<String> NAMES = List.of("llama2-7b", "llama31-8b", "pycode-target", "pycode-draft");
+    public static final List<String> NAMES = List.of("llama2-7b", "llama31-8b", "llama32-3b", "pycode-target",
+            "pycode-draft");
 
     private ModelShapes() {
     }
@@ -24,6 +25,8 @@ public final class ModelShapes {
                     RopeConfig.unscaled(10_000), false);
             case "llama31-8b" -> config(4096, 14336, layers < 0 ? 32 : layers, 32, 8, 128, 128256,
                     RopeConfig.llama3(500_000, 8, 1, 4, 8192), false);
+            case "llama32-3b" -> config(3072, 8192, layers < 0 ? 28 : layers, 24, 8, 128, 128256,
+                    RopeConfig.llama3(500_000, 32, 1, 4, 8192), true);
             case "pycode-target" -> config(512, 1536, layers < 0 ? 6 : layers, 8, 4, 64, 8192,
                     RopeConfig.unscaled(500_000), true);
             case "pycode-draft" -> config(256, 768, layers < 0 ? 2 : layers, 4, 2, 64, 8192,

@@ -31,7 +31,8 @@ class CudaBackendTest {
     private static final int STEPS = 6;
 
     @ParameterizedTest
-    @CsvSource({"pycode-target, -1, 300", "pycode-draft, -1, 300", "llama2-7b, 2, 150", "llama31-8b, 2, 530"})
+    @CsvSource({"pycode-target, -1, 300", "pycode-draft, -1, 300", "llama2-7b, 2, 150", "llama31-8b, 2, 530",
+                "llama32-3b, 2, 400"})
     void matchesCpuBackend(String shape, int layers, int promptLength) {
         ModelConfig config = ModelShapes.get(shape, layers);
         try (Arena arena = Arena.ofShared()) {
@@ -126,10 +127,13 @@ class CudaBackendTest {
      * tokens fed one at a time, over a cache long enough that an attention split holds several 64-key
      * tiles, so a row's running maximum moves inside a split: the same bits. (With one tile a split, as
      * in the shorter caches above, the rows' sums cannot tell how a tile's rescale is rounded.) Blocks of
-     * 24 rows (Llama-2-7B 24 tokens, Llama-3.1-8B 6) take the mma.sync path for 17-31 rows.
+     * 24 rows (Llama-2-7B 24 tokens, Llama-3.1-8B 6) take the mma.sync path for 17-31 rows; Llama-3.2-3B
+     * (three queries a KV head, splits of three tiles) blocks of 16 and 5 tokens the wgmma and
+     * all-warps paths.
      */
     @ParameterizedTest
-    @CsvSource({"llama2-7b, 2, 64", "llama31-8b, 2, 16", "llama2-7b, 2, 24", "llama31-8b, 2, 6"})
+    @CsvSource({"llama2-7b, 2, 64", "llama31-8b, 2, 16", "llama2-7b, 2, 24", "llama31-8b, 2, 6", "llama32-3b, 2, 16",
+                "llama32-3b, 2, 5"})
     void blocksGiveTokenByTokenBitsOverSplitsOfSeveralTiles(String shape, int layers, int block) {
         onGpu(shape, layers, 23, (config, gpu) -> {
             int length = 448;
