@@ -74,21 +74,20 @@ public final class CudaKvCache implements KvCache {
         return t;
     }
 
-
     /**
-     * Keys per attention split of a cache of {@code capacity} slots: whole 64-key tiles.
+     * Keys per attention split of a cache of {@code capacity} slots. 256 query rows' worth per split
+     * (the fp32 partials stay small next to the keys they summarise), longer while that still leaves
+     * 512 or more (split, KV head) blocks -- with grouped queries 256, about two per SM of an H100
+     * (one wave) --, shorter while there are fewer than 256, in whole 64-key tiles: the kernels load
+     * whole tiles (a split of 96 keys, which halving 768 for three queries a KV head gave, read past
+     * the cache's end). Measured on an H100 (PERFORMANCE.md): against 128 / 2048 blocks, verify 16
+     * went 9.97 -> 9.55 ms at Llama-3.1-8B 32K and 15.98 -> 14.50 ms at 128K. Grouped queries put a
+     * verify of 8 or more tokens on the wgmma attention, whose blocks pay more per split (pipeline
+     * fill, a partial row per query): one wave at Llama-3.1-8B 128K took verify 8 12.15 -> 11.93 ms,
+     * verify 16 12.84 -> 12.50 and a 128K prefill 21.7 -> 20.8 s, decode the same; Llama-2-7B's
+     * decode and verify 16 (16 rows: the all-warps path) were 0.1-1% slower at one wave.
      */
     static int splitLength(int capacity, ModelConfig c) {
-        // 256 query rows' worth of keys per split (the fp32 partials stay small next to the keys
-        // they summarise), longer while that still leaves 512 or more (split, KV head) blocks -- with
-        // grouped queries 256, about two per SM of an H100 (one wave) --, shorter while there are
-        // fewer than 256, in whole 64-key tiles (the kernels load whole tiles: a split of 96 keys, as
-        // halving 768 for three queries a KV head gave, read past the cache's end). Measured on an H100 (PERFORMANCE.md): against 128 / 2048 blocks,
-        // verify 16 went 9.97 -> 9.55 ms at Llama-3.1-8B 32K and 15.98 -> 14.50 ms at 128K. Grouped
-        // queries put a verify of 8 or more tokens on the wgmma attention, whose blocks pay more per
-        // split (pipeline fill, a partial row per query): one wave at Llama-3.1-8B 128K took verify 8
-        // 12.15 -> 11.93 ms, verify 16 12.84 -> 12.50 and a 128K prefill 21.7 -> 20.8 s, decode the
-        // same; Llama-2-7B's decode and verify 16 (16 rows: the all-warps path) were 0.1-1% slower.
         long slotsTimesHeads = (long) capacity * c.nKvHeads();
         int minBlocks = c.groupSize() > 1 ? 256 : 512;
         int split = 256 * c.groupSize();
