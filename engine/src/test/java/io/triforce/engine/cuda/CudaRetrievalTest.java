@@ -14,8 +14,8 @@ import io.triforce.engine.testing.RequiresGpu;
 import java.lang.foreign.Arena;
 import java.util.Arrays;
 import java.util.Random;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
@@ -29,9 +29,11 @@ class CudaRetrievalTest {
     private static final int BUDGET = 64;
     private static final int CHUNK = 8;
 
-    @Test
-    void selectsTheChunksTheCpuSelects() {
-        ModelConfig config = ModelShapes.get("pycode-target");
+    /** Also with three queries a KV head (Llama-3.2-3B), whose group the chunk scores sum over. */
+    @ParameterizedTest
+    @CsvSource({"pycode-target, -1", "llama32-3b, 2"})
+    void selectsTheChunksTheCpuSelects(String shape, int layers) {
+        ModelConfig config = ModelShapes.get(shape, layers);
         try (Arena arena = Arena.ofShared()) {
             LlamaWeights weights = RandomWeights.create(config, 3, arena);
             try (Transformer cpu = new CpuBackend().load(weights);

@@ -20,7 +20,7 @@ import java.lang.foreign.Arena;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * The whole TriForce decoder with the target on the GPU (levels 2 and 3: retrieval and full
@@ -30,11 +30,14 @@ import org.junit.jupiter.params.provider.ValueSource;
 @RequiresGpu
 class CudaTriForceTest {
 
-    /** A budget of a few chunks (level 2 often wrong) and one covering the prompt (level 2 = target). */
+    /**
+     * A budget of a few chunks (level 2 often wrong) and one covering the prompt (level 2 = target);
+     * also with three queries a KV head (Llama-3.2-3B).
+     */
     @ParameterizedTest
-    @ValueSource(ints = {64, 512})
-    void greedyTriForceOnTheGpuEqualsGreedyAutoregressive(int budget) {
-        Generation triforce = assertTriForceEqualsAutoregressive(ModelShapes.get("pycode-target"), 300, 48,
+    @CsvSource({"pycode-target, -1, 64", "pycode-target, -1, 512", "llama32-3b, 2, 512"})
+    void greedyTriForceOnTheGpuEqualsGreedyAutoregressive(String shape, int layers, int budget) {
+        Generation triforce = assertTriForceEqualsAutoregressive(ModelShapes.get(shape, layers), 300, 48,
                 new TriForceConfig(2, 6, budget, 8, 4, 64, new RebuildPolicy.AtPrefill()));
         if (budget >= 300) {
             assertTrue(triforce.stats().targetForwardPasses() < triforce.tokens().length,
