@@ -1,9 +1,14 @@
 // How fast can one decode step's bytes stream when the step is split into dependent phases?
 // A probe for the floor goal (engine/src/main/cuda/PERFORMANCE.md, "What the floor goal would
 // take"): no model, no arithmetic, only the step's byte pattern -- per layer the q/k/v, KV-cache,
-// o_proj, gate/up and down reads of a shape, then the logits -- streamed four ways:
+// o_proj, gate/up and down reads of a shape, then the logits -- streamed these ways:
 //   one      all bytes in one kernel (the read roofline)
-//   kernels  a kernel per phase, launched with programmatic dependent launch (as the step's graph)
+//   kernels  a kernel per phase, launched with programmatic dependent launch (as the step's graph),
+//            each thread streaming the phase at a grid stride ("dD": D loads in flight a thread,
+//            4 if not named; "R/SM": R blocks a SM, as many as fit if not named)
+//   items    the same, the phase cut into 128 KiB items as a GEMV's blocks take a row tile and a
+//            slice of k: a block per item ("waves"; "3/SM": 64 KiB of shared memory holds 3 a SM,
+//            as the GEMVs' staging does) or R blocks a SM looping over the items ("loop R/SM")
 //   barrier  one persistent kernel, a grid-wide barrier between phases
 //   prefetch the same, every thread issuing its first P loads of the next phase before the
 //            barrier (P = 2, 4, 8: 16 bytes each)
@@ -13,7 +18,10 @@
 //   ring     one block a SM whose producer warp bulk-copies the block's share of every phase into
 //            a shared-memory ring of S x B KiB ahead of the barriers, the other warps reading it
 //            ("ring SxBK"; "one": all bytes as one phase, the ring's own streaming rate; "+D us": the
-//            consumers busy D us after each hand-off, as a step's RMSNorm, staging and epilogues are)
+//            consumers busy D us after each hand-off, as a step's RMSNorm, staging and epilogues are;
+//            "wW": the producer keeps at most W copies in flight, waiting for copy i - W to land
+//            before it issues copy i). Each ring form also prints how many of its buffers had
+//            landed when the consumers came back from a hand-off, and in the middle of a phase.
 // Each phase ends by writing a word that the next phase reads after its wait (the activation
 // hand-off), so no phase can run ahead. Build here (nvcc 13) and run on the device machine:
 //   nvcc -O3 -std=c++17 -arch=sm_90 -o .device/phase_probe scripts/gpu/phase_probe.cu
@@ -46,16 +54,19 @@ __device__ __forceinline__ uint4 load_stream(const uint4* p) {
     return r;
 }
 
-// Thread `tid` of `threads` reads words tid, tid + threads, ... of the phase, 4 in flight.
+// Thread `tid` of `threads` reads words tid, tid + threads, ... of the phase, DEPTH in flight.
+template <int DEPTH = 4>
 __device__ __forceinline__ uint32_t stream_phase(const uint4* base, Phase ph, size_t tid, size_t threads,
                                                  size_t skip) {
     const uint4* p = base + ph.offset;
     uint32_t acc = 0;
     size_t i = tid + skip * threads;
-    for (; i + 3 * threads < ph.count; i += 4 * threads) {
-        uint4 a = load_stream(p + i), b = load_stream(p + i + threads);
-        uint4 c = load_stream(p + i + 2 * threads), d = load_stream(p + i + 3 * threads);
-        acc ^= a.x ^ b.y ^ c.z ^ d.w;
+    for (; i + (DEPTH - 1) * threads < ph.count; i += DEPTH * threads) {
+        uint4 v[DEPTH];
+#pragma unroll
+        for (int d = 0; d < DEPTH; d++) v[d] = load_stream(p + i + d * threads);
+#pragma unroll
+        for (int d = 0; d < DEPTH; d++) acc ^= v[d].x + d;
     }
     for (; i < ph.count; i += threads) acc ^= load_stream(p + i).x;
     return acc;
@@ -70,12 +81,32 @@ __global__ void one_kernel(const uint4* base, Phase all, uint32_t* sink) {
     if (acc == 0x9e3779b9u) *sink = acc;
 }
 
+template <int DEPTH>
 __global__ void phase_kernel(const uint4* base, Phase ph, uint32_t* words, int index) {
     asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
     asm volatile("griddepcontrol.wait;" ::: "memory");
     uint32_t in = index > 0 ? hand_off_read(words + index - 1) : 0;
-    uint32_t acc = stream_phase(base, ph, blockIdx.x * (size_t) blockDim.x + threadIdx.x,
-                                (size_t) gridDim.x * blockDim.x, 0);
+    uint32_t acc = stream_phase<DEPTH>(base, ph, blockIdx.x * (size_t) blockDim.x + threadIdx.x,
+                                       (size_t) gridDim.x * blockDim.x, 0);
+    if (blockIdx.x == 0 && threadIdx.x == 0) words[index] = in + 1;
+    if (acc == 0x9e3779b9u) words[index] = acc;
+}
+
+// The phase cut into items of `itemWords` (as a GEMV's blocks each take a row tile and a slice of
+// k): LOOP = false, a block per item (waves); LOOP = true, each block takes items blockIdx.x,
+// blockIdx.x + gridDim.x, ... (a grid sized to stay resident beside the next kernel's blocks).
+template <bool LOOP, int DEPTH = 4>
+__global__ void item_kernel(const uint4* base, Phase ph, uint32_t* words, int index, size_t itemWords) {
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    uint32_t in = index > 0 ? hand_off_read(words + index - 1) : 0;
+    const size_t items = (ph.count + itemWords - 1) / itemWords;
+    uint32_t acc = 0;
+    for (size_t it = blockIdx.x; it < items; it += LOOP ? gridDim.x : items) {
+        const size_t first = it * itemWords;
+        Phase item{ph.offset + first, min(itemWords, ph.count - first)};
+        acc ^= stream_phase<DEPTH>(base, item, threadIdx.x, blockDim.x, 0);
+    }
     if (blockIdx.x == 0 && threadIdx.x == 0) words[index] = in + 1;
     if (acc == 0x9e3779b9u) words[index] = acc;
 }
@@ -176,6 +207,18 @@ struct BlockChunks {
 
 constexpr int RING_CONSUMERS = 8;   // consumer warps a block
 
+// How full the ring is when the consumers come back from a hand-off: buffers landed, summed over
+// blocks and phases, and the number of samples.
+__device__ unsigned long long ringLanded, ringSamples, midLanded, midSamples;
+
+__device__ __forceinline__ bool mbar_test(uint64_t* bar, uint32_t parity) {
+    uint32_t done;
+    asm volatile(
+        "{\n .reg .pred p;\n mbarrier.test_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}"
+        : "=r"(done) : "r"(smem_addr(bar)), "r"(parity) : "memory");
+    return done;
+}
+
 __device__ __forceinline__ uint64_t globaltimer() {
     uint64_t t;
     asm volatile("mov.u64 %0, %globaltimer;" : "=l"(t));
@@ -185,7 +228,7 @@ __device__ __forceinline__ uint64_t globaltimer() {
 template <int STAGES>
 __global__ void __launch_bounds__(32 * (RING_CONSUMERS + 1), 1)
 ring(const uint4* base, const Phase* phases, int n, uint32_t* words, uint32_t* arrived, uint32_t chunkWords,
-     uint32_t delayNs) {
+     uint32_t delayNs, uint32_t window) {
     extern __shared__ uint4 buf[];              // [STAGES][chunkWords]
     __shared__ uint64_t full[STAGES], empty[STAGES];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -205,6 +248,10 @@ ring(const uint4* base, const Phase* phases, int n, uint32_t* words, uint32_t* a
             for (uint32_t c = 0; c < bc.chunks; c++, i++) {
                 const int s = i % STAGES;
                 mbar_wait(&empty[s], ((i / STAGES) & 1) ^ 1);
+                // At most `window` copies in flight: chunk i - window has landed. The ring's other
+                // buffers are then free when the consumers stop (a hand-off), for the producer to
+                // keep streaming into while they wait.
+                if (window > 0 && i >= window) mbar_wait(&full[(i - window) % STAGES], ((i - window) / STAGES) & 1);
                 bulk_load(buf + (size_t) s * chunkWords, base + phases[k].offset + bc.first(c), bc.words(c) * 16, &full[s]);
             }
         }
@@ -216,6 +263,12 @@ ring(const uint4* base, const Phase* phases, int n, uint32_t* words, uint32_t* a
         BlockChunks bc(phases[k], chunkWords);
         for (uint32_t c = 0; c < bc.chunks; c++, i++) {
             const int s = i % STAGES;
+            if (ctid == 0 && (c & 7) == 4) {   // mid-phase: how many buffers have landed before the wait
+                uint32_t landed = 0;
+                for (uint32_t j = 0; j < STAGES; j++) landed += mbar_test(&full[(i + j) % STAGES], ((i + j) / STAGES) & 1);
+                atomicAdd(&midLanded, landed);
+                atomicAdd(&midSamples, 1ull);
+            }
             mbar_wait(&full[s], (i / STAGES) & 1);
             const uint32_t m = bc.words(c);
             const uint4* b = buf + (size_t) s * chunkWords;
@@ -238,6 +291,10 @@ ring(const uint4* base, const Phase* phases, int n, uint32_t* words, uint32_t* a
             // (RMSNorm, staging, epilogues): `delayNs` of it, the ring filling meanwhile.
             for (uint64_t t0 = globaltimer(); globaltimer() - t0 < delayNs;) {
             }
+            uint32_t landed = 0;
+            for (uint32_t j = 0; j < STAGES; j++) landed += mbar_test(&full[(i + j) % STAGES], ((i + j) / STAGES) & 1);
+            atomicAdd(&ringLanded, landed);
+            atomicAdd(&ringSamples, 1ull);
         }
         asm volatile("bar.sync 1, %0;" ::"r"(cthreads) : "memory");
         in = hand_off_read(words + k);
@@ -287,7 +344,7 @@ int main(int argc, char** argv) {
     // they share the grid of the form with the most registers).
     int perSm = 0, perSmPhase = 0;
     CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perSm, persistent<8, NO_L2>, 256, 0));
-    CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perSmPhase, phase_kernel, 256, 0));
+    CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perSmPhase, phase_kernel<4>, 256, 0));
     const int grid = prop.multiProcessorCount * perSm, gridPhase = prop.multiProcessorCount * perSmPhase;
     cudaStream_t stream;
     CHECK(cudaStreamCreate(&stream));
@@ -308,30 +365,80 @@ int main(int argc, char** argv) {
             CHECK(cudaEventElapsedTime(&ms, t0, t1));
             if (ms < best) best = ms;
         }
-        printf("%-11s %8.3f ms  %5.2f TB/s  (floor at 3.2 TB/s: %.3f ms)\n", name, best, gb / best,
+        printf("%-24s %8.3f ms  %5.2f TB/s  (floor at 3.2 TB/s: %.3f ms)\n", name, best, gb / best,
                gb / 3.2);
     };
     printf("%s, context %zu: %d phases, %.2f GB; blocks of 256 threads a SM: %d (one, kernels), %d (persistent)\n",
            shape, context, n, gb, perSmPhase, perSm);
     time("one", [&] { one_kernel<<<gridPhase, 256, 0, stream>>>(base, Phase{0, words}, handOff + n); });
-    cudaGraph_t graph;
-    cudaGraphExec_t exec;
-    CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
-    for (int k = 0; k < n; k++) {
-        cudaLaunchConfig_t cfg = {};
-        cudaLaunchAttribute attr;
-        attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-        attr.val.programmaticStreamSerializationAllowed = 1;
-        cfg.gridDim = gridPhase;
-        cfg.blockDim = 256;
-        cfg.stream = stream;
-        cfg.attrs = &attr;
-        cfg.numAttrs = 1;
-        CHECK(cudaLaunchKernelEx(&cfg, phase_kernel, (const uint4*) base, phases[k], handOff, k));
-    }
-    CHECK(cudaStreamEndCapture(stream, &graph));
-    CHECK(cudaGraphInstantiate(&exec, graph, 0));
-    time("kernels", [&] { CHECK(cudaGraphLaunch(exec, stream)); });
+    // "kernels": a kernel per phase under programmatic dependent launch, in a graph; DEPTH loads in
+    // flight a thread, `perSm` blocks a SM.
+    auto kernelsForm = [&](const char* name, void (*kernel)(const uint4*, Phase, uint32_t*, int), int blocksPerSm) {
+        cudaGraph_t graph;
+        cudaGraphExec_t exec;
+        CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+        for (int k = 0; k < n; k++) {
+            cudaLaunchConfig_t cfg = {};
+            cudaLaunchAttribute attr;
+            attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+            attr.val.programmaticStreamSerializationAllowed = 1;
+            cfg.gridDim = prop.multiProcessorCount * blocksPerSm;
+            cfg.blockDim = 256;
+            cfg.stream = stream;
+            cfg.attrs = &attr;
+            cfg.numAttrs = 1;
+            CHECK(cudaLaunchKernelEx(&cfg, kernel, (const uint4*) base, phases[k], handOff, k));
+        }
+        CHECK(cudaStreamEndCapture(stream, &graph));
+        CHECK(cudaGraphInstantiate(&exec, graph, 0));
+        time(name, [&] { CHECK(cudaGraphLaunch(exec, stream)); });
+    };
+    // Items of 128 KiB: a block per item with 64 KiB of shared memory (3 blocks a SM, as the GEMVs'
+    // staging holds them), or R blocks a SM looping over the items.
+    auto itemsForm = [&](const char* name, bool loop, int blocksPerSm, size_t smem,
+                         void (*waves)(const uint4*, Phase, uint32_t*, int, size_t) = item_kernel<false>) {
+        cudaGraph_t graph;
+        cudaGraphExec_t exec;
+        const size_t itemWords = 8192;
+        auto kernel = loop ? item_kernel<true> : waves;
+        CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int) smem));
+        CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+        for (int k = 0; k < n; k++) {
+            cudaLaunchConfig_t cfg = {};
+            cudaLaunchAttribute attr;
+            attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+            attr.val.programmaticStreamSerializationAllowed = 1;
+            const size_t items = (phases[k].count + itemWords - 1) / itemWords;
+            cfg.gridDim = loop ? (unsigned) min(items, (size_t) prop.multiProcessorCount * blocksPerSm) : (unsigned) items;
+            cfg.blockDim = 256;
+            cfg.dynamicSmemBytes = smem;
+            cfg.stream = stream;
+            cfg.attrs = &attr;
+            cfg.numAttrs = 1;
+            CHECK(cudaLaunchKernelEx(&cfg, kernel, (const uint4*) base, phases[k], handOff, k, itemWords));
+        }
+        CHECK(cudaStreamEndCapture(stream, &graph));
+        CHECK(cudaGraphInstantiate(&exec, graph, 0));
+        time(name, [&] { CHECK(cudaGraphLaunch(exec, stream)); });
+    };
+    itemsForm("items waves 3/SM", false, 0, 64 << 10);
+    itemsForm("items waves", false, 0, 0);
+    itemsForm("items waves d2 3/SM", false, 0, 64 << 10, item_kernel<false, 2>);
+    itemsForm("items waves d8 3/SM", false, 0, 64 << 10, item_kernel<false, 8>);
+    itemsForm("items waves 2/SM", false, 0, 100 << 10);
+    itemsForm("items waves d8 2/SM", false, 0, 100 << 10, item_kernel<false, 8>);
+    itemsForm("items waves 4/SM", false, 0, 52 << 10);
+    itemsForm("items waves d2 6/SM", false, 0, 34 << 10, item_kernel<false, 2>);
+    itemsForm("items loop 1/SM", true, 1, 64 << 10);
+    itemsForm("items loop 2/SM", true, 2, 64 << 10);
+    itemsForm("items loop 3/SM", true, 3, 64 << 10);
+    kernelsForm("kernels", phase_kernel<4>, perSmPhase);
+    kernelsForm("kernels d2", phase_kernel<2>, perSmPhase);
+    kernelsForm("kernels d1", phase_kernel<1>, perSmPhase);
+    kernelsForm("kernels d8", phase_kernel<8>, perSmPhase);
+    kernelsForm("kernels 4/SM", phase_kernel<4>, 4);
+    kernelsForm("kernels 2/SM", phase_kernel<4>, 2);
+
     auto cooperative = [&](const char* name, const void* kernel, size_t prefetch) {
         void* args[] = {&base, &devPhases, (void*) &n, &handOff, &prefetch};
         time(name, [&] { CHECK(cudaLaunchCooperativeKernel(kernel, grid, 256, args, 0, stream)); });
@@ -353,20 +460,34 @@ int main(int argc, char** argv) {
     const Phase all{0, words};
     CHECK(cudaMalloc(&devAll, sizeof(Phase)));
     CHECK(cudaMemcpy(devAll, &all, sizeof(Phase), cudaMemcpyHostToDevice));
-    auto ringForm = [&](const void* kernel, int stages, uint32_t chunkBytes, bool one = false, uint32_t delayNs = 0) {
+    auto ringForm = [&](const void* kernel, int stages, uint32_t chunkBytes, bool one = false, uint32_t delayNs = 0,
+                        uint32_t window = 0) {
         uint32_t chunkWords = chunkBytes / 16;
         size_t smem = (size_t) stages * chunkBytes;
         CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int) smem));
         int phaseCount = one ? 1 : n;
-        void* args[] = {&base, one ? &devAll : &devPhases, &phaseCount, &handOff, &arrived, &chunkWords, &delayNs};
-        char name[32];
+        void* args[] = {&base, one ? &devAll : &devPhases, &phaseCount, &handOff, &arrived, &chunkWords, &delayNs, &window};
+        char name[64];
         snprintf(name, sizeof name, "ring %dx%uK%s", stages, chunkBytes >> 10, one ? " one" : "");
-        if (delayNs > 0) snprintf(name + strlen(name), sizeof name - strlen(name), " +%uus", delayNs / 1000);
+        if (delayNs > 0) snprintf(name + strlen(name), sizeof name - strlen(name), " +%gus", delayNs / 1000.0);
+        if (window > 0) snprintf(name + strlen(name), sizeof name - strlen(name), " w%u", window);
+        const unsigned long long zero = 0;
+        CHECK(cudaMemcpyToSymbol(ringLanded, &zero, sizeof zero));
+        CHECK(cudaMemcpyToSymbol(ringSamples, &zero, sizeof zero));
+        CHECK(cudaMemcpyToSymbol(midLanded, &zero, sizeof zero));
+        CHECK(cudaMemcpyToSymbol(midSamples, &zero, sizeof zero));
         time(name, [&] {
             CHECK(cudaMemsetAsync(arrived, 0, 4, stream));
             CHECK(cudaLaunchCooperativeKernel(kernel, prop.multiProcessorCount, 32 * (RING_CONSUMERS + 1), args,
                                               smem, stream));
         });
+        unsigned long long landed, samples;
+        CHECK(cudaMemcpyFromSymbol(&landed, ringLanded, sizeof landed));
+        CHECK(cudaMemcpyFromSymbol(&samples, ringSamples, sizeof samples));
+        if (samples > 0) printf("    buffers landed at a hand-off: %.1f of %d\n", (double) landed / samples, stages);
+        CHECK(cudaMemcpyFromSymbol(&landed, midLanded, sizeof landed));
+        CHECK(cudaMemcpyFromSymbol(&samples, midSamples, sizeof samples));
+        if (samples > 0) printf("    buffers landed mid-phase: %.1f of %d\n", (double) landed / samples, stages);
     };
     ringForm((const void*) ring<24>, 24, 8 << 10);
     ringForm((const void*) ring<12>, 12, 16 << 10);
@@ -374,5 +495,8 @@ int main(int argc, char** argv) {
     ringForm((const void*) ring<8>, 8, 8 << 10);
     ringForm((const void*) ring<24>, 24, 8 << 10, true);
     for (uint32_t us : {2, 4, 8}) ringForm((const void*) ring<24>, 24, 8 << 10, false, us * 1000);
+    for (uint32_t w : {4, 5, 6, 8, 12})
+        for (uint32_t ns : {0, 1000, 2000, 3000, 4000}) ringForm((const void*) ring<24>, 24, 8 << 10, false, ns, w);
+    for (uint32_t ns : {0, 2000, 4000}) ringForm((const void*) ring<16>, 16, 8 << 10, false, ns, 4);
     return 0;
 }
