@@ -27,21 +27,11 @@
 //   nvcc -O3 -std=c++17 -arch=sm_90 -o .device/phase_probe scripts/gpu/phase_probe.cu
 //   .device/phase_probe [llama2-7b|llama31-8b] [context]
 #include <cooperative_groups.h>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
-#include <cuda_runtime.h>
-#include <stdint.h>
 #include <vector>
 
-#define CHECK(x)                                                                               \
-    do {                                                                                       \
-        cudaError_t e = (x);                                                                   \
-        if (e != cudaSuccess) {                                                                \
-            fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e)); \
-            exit(1);                                                                           \
-        }                                                                                      \
-    } while (0)
+#include "ring.cuh"
+
 
 struct Phase {
     size_t offset, count;  // in 16-byte words
@@ -167,29 +157,6 @@ __global__ void persistent(const uint4* base, const Phase* phases, int n, uint32
 // ring holds, and only the consumers (in a decode step: the arithmetic on the activations) wait.
 // Every consumer reads every buffer in order, so it waits on a buffer's fill only after it read
 // the buffer's previous round: a parity is then enough, even with copies completing out of order.
-__device__ __forceinline__ uint32_t smem_addr(const void* p) { return (uint32_t) __cvta_generic_to_shared(p); }
-
-__device__ __forceinline__ void mbar_init(uint64_t* bar, uint32_t count) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_addr(bar)), "r"(count) : "memory");
-}
-
-__device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
-    asm volatile(
-        "{\n .reg .pred done;\n wait:\n"
-        " mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
-        " @!done bra wait;\n}" ::"r"(smem_addr(bar)), "r"(parity) : "memory");
-}
-
-__device__ __forceinline__ void mbar_arrive(uint64_t* bar) {
-    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(smem_addr(bar)) : "memory");
-}
-
-// The producer: expect `bytes` on `full`, then copy them from global `src` to shared `dst`.
-__device__ __forceinline__ void bulk_load(void* dst, const void* src, uint32_t bytes, uint64_t* full) {
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_addr(full)), "r"(bytes) : "memory");
-    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];"
-                 ::"r"(smem_addr(dst)), "l"(src), "r"(bytes), "r"(smem_addr(full)) : "memory");
-}
 
 // Block b's chunks of a phase: b, b + blocks, b + 2 blocks, ... of `chunkWords` 16-byte words each
 // (interleaved, so that at any time the blocks read neighbouring chunks, as a grid-stride loop does).
@@ -211,20 +178,6 @@ constexpr int RING_CONSUMERS = 8;   // consumer warps a block
 // blocks and phases, and the number of samples.
 __device__ unsigned long long ringLanded, ringSamples, midLanded, midSamples;
 
-__device__ __forceinline__ bool mbar_test(uint64_t* bar, uint32_t parity) {
-    uint32_t done;
-    asm volatile(
-        "{\n .reg .pred p;\n mbarrier.test_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}"
-        : "=r"(done) : "r"(smem_addr(bar)), "r"(parity) : "memory");
-    return done;
-}
-
-__device__ __forceinline__ uint64_t globaltimer() {
-    uint64_t t;
-    asm volatile("mov.u64 %0, %globaltimer;" : "=l"(t));
-    return t;
-}
-
 template <int STAGES>
 __global__ void __launch_bounds__(32 * (RING_CONSUMERS + 1), 1)
 ring(const uint4* base, const Phase* phases, int n, uint32_t* words, uint32_t* arrived, uint32_t chunkWords,
@@ -232,14 +185,7 @@ ring(const uint4* base, const Phase* phases, int n, uint32_t* words, uint32_t* a
     extern __shared__ uint4 buf[];              // [STAGES][chunkWords]
     __shared__ uint64_t full[STAGES], empty[STAGES];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    if (threadIdx.x == 0) {
-        for (int s = 0; s < STAGES; s++) {
-            mbar_init(&full[s], 1);
-            mbar_init(&empty[s], RING_CONSUMERS);
-        }
-        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
-    }
-    __syncthreads();
+    ring_init(full, empty, STAGES, RING_CONSUMERS);
     if (warp == 0) {   // producer
         if (lane != 0) return;
         uint32_t i = 0;
@@ -247,11 +193,7 @@ ring(const uint4* base, const Phase* phases, int n, uint32_t* words, uint32_t* a
             BlockChunks bc(phases[k], chunkWords);
             for (uint32_t c = 0; c < bc.chunks; c++, i++) {
                 const int s = i % STAGES;
-                mbar_wait(&empty[s], ((i / STAGES) & 1) ^ 1);
-                // At most `window` copies in flight: chunk i - window has landed. The ring's other
-                // buffers are then free when the consumers stop (a hand-off), for the producer to
-                // keep streaming into while they wait.
-                if (window > 0 && i >= window) mbar_wait(&full[(i - window) % STAGES], ((i - window) / STAGES) & 1);
+                ring_wait_to_issue(full, empty, STAGES, i, window);
                 bulk_load(buf + (size_t) s * chunkWords, base + phases[k].offset + bc.first(c), bc.words(c) * 16, &full[s]);
             }
         }
@@ -280,13 +222,7 @@ ring(const uint4* base, const Phase* phases, int n, uint32_t* words, uint32_t* a
         asm volatile("bar.sync 1, %0;" ::"r"(cthreads) : "memory");
         if (ctid == 0) {
             if (blockIdx.x == 0) words[k] = in + 1;
-            __threadfence();
-            atomicAdd(arrived, 1u);
-            const uint32_t target = (uint32_t) (k + 1) * gridDim.x;
-            uint32_t seen;
-            do {
-                asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(seen) : "l"(arrived) : "memory");
-            } while (seen < target);
+            grid_hand_off(arrived, k);
             // A step's consumers have work after the hand-off before they read weights again
             // (RMSNorm, staging, epilogues): `delayNs` of it, the ring filling meanwhile.
             for (uint64_t t0 = globaltimer(); globaltimer() - t0 < delayNs;) {
@@ -371,9 +307,9 @@ int main(int argc, char** argv) {
     printf("%s, context %zu: %d phases, %.2f GB; blocks of 256 threads a SM: %d (one, kernels), %d (persistent)\n",
            shape, context, n, gb, perSmPhase, perSm);
     time("one", [&] { one_kernel<<<gridPhase, 256, 0, stream>>>(base, Phase{0, words}, handOff + n); });
-    // "kernels": a kernel per phase under programmatic dependent launch, in a graph; DEPTH loads in
-    // flight a thread, `perSm` blocks a SM.
-    auto kernelsForm = [&](const char* name, void (*kernel)(const uint4*, Phase, uint32_t*, int), int blocksPerSm) {
+    // A graph of a kernel per phase under programmatic dependent launch: launch(k, cfg) launches
+    // phase k's kernel with cfg (blocks of 256 threads on the stream, the PDL attribute set).
+    auto graphForm = [&](const char* name, auto launch) {
         cudaGraph_t graph;
         cudaGraphExec_t exec;
         CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
@@ -382,44 +318,35 @@ int main(int argc, char** argv) {
             cudaLaunchAttribute attr;
             attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
             attr.val.programmaticStreamSerializationAllowed = 1;
-            cfg.gridDim = prop.multiProcessorCount * blocksPerSm;
             cfg.blockDim = 256;
             cfg.stream = stream;
             cfg.attrs = &attr;
             cfg.numAttrs = 1;
-            CHECK(cudaLaunchKernelEx(&cfg, kernel, (const uint4*) base, phases[k], handOff, k));
+            launch(k, cfg);
         }
         CHECK(cudaStreamEndCapture(stream, &graph));
         CHECK(cudaGraphInstantiate(&exec, graph, 0));
         time(name, [&] { CHECK(cudaGraphLaunch(exec, stream)); });
     };
+    auto kernelsForm = [&](const char* name, void (*kernel)(const uint4*, Phase, uint32_t*, int), int blocksPerSm) {
+        graphForm(name, [&](int k, cudaLaunchConfig_t& cfg) {
+            cfg.gridDim = prop.multiProcessorCount * blocksPerSm;
+            CHECK(cudaLaunchKernelEx(&cfg, kernel, (const uint4*) base, phases[k], handOff, k));
+        });
+    };
     // Items of 128 KiB: a block per item with 64 KiB of shared memory (3 blocks a SM, as the GEMVs'
     // staging holds them), or R blocks a SM looping over the items.
     auto itemsForm = [&](const char* name, bool loop, int blocksPerSm, size_t smem,
                          void (*waves)(const uint4*, Phase, uint32_t*, int, size_t) = item_kernel<false>) {
-        cudaGraph_t graph;
-        cudaGraphExec_t exec;
         const size_t itemWords = 8192;
         auto kernel = loop ? item_kernel<true> : waves;
         CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int) smem));
-        CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
-        for (int k = 0; k < n; k++) {
-            cudaLaunchConfig_t cfg = {};
-            cudaLaunchAttribute attr;
-            attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-            attr.val.programmaticStreamSerializationAllowed = 1;
+        graphForm(name, [&](int k, cudaLaunchConfig_t& cfg) {
             const size_t items = (phases[k].count + itemWords - 1) / itemWords;
             cfg.gridDim = loop ? (unsigned) min(items, (size_t) prop.multiProcessorCount * blocksPerSm) : (unsigned) items;
-            cfg.blockDim = 256;
             cfg.dynamicSmemBytes = smem;
-            cfg.stream = stream;
-            cfg.attrs = &attr;
-            cfg.numAttrs = 1;
             CHECK(cudaLaunchKernelEx(&cfg, kernel, (const uint4*) base, phases[k], handOff, k, itemWords));
-        }
-        CHECK(cudaStreamEndCapture(stream, &graph));
-        CHECK(cudaGraphInstantiate(&exec, graph, 0));
-        time(name, [&] { CHECK(cudaGraphLaunch(exec, stream)); });
+        });
     };
     itemsForm("items waves 3/SM", false, 0, 64 << 10);
     itemsForm("items waves", false, 0, 0);

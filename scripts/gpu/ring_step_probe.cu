@@ -8,27 +8,19 @@
 // (SwiGLU, GEMV); then the logits. A GEMV block owns whole rows over all of k (rows b, b + grid,
 // ...): no partial sums between blocks. Not the backend's step: no RoPE, no cache append, no
 // norm weights, its own rounding (inputs of every GEMV rounded to bf16, fp32 sums in its own
-// order), so a plain kernel-per-phase reference in this file checks its logits to 1e-3 of their
-// largest. Build here (nvcc 13) and run on the device machine:
+// order), so a plain kernel-per-phase reference in this file checks it: layer 0's outputs within
+// 1e-2 of their largest (one bf16 rounding flip is 4e-3), and it prints the logits' error after all
+// layers. Build here (nvcc 13; -DNO_ATT_MATH: the attention phases stream without their arithmetic,
+// timing only) and run on the device machine:
 //   nvcc -O3 -std=c++17 -arch=sm_90 -o .device/ring_step_probe scripts/gpu/ring_step_probe.cu
 //   .device/ring_step_probe [llama2-7b|llama31-8b] [context]
-#include <cuda_bf16.h>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <cuda_runtime.h>
-#include <stdint.h>
 #include <algorithm>
+#include <cstring>
+#include <cuda_bf16.h>
 #include <vector>
 
-#define CHECK(x)                                                                               \
-    do {                                                                                       \
-        cudaError_t e = (x);                                                                   \
-        if (e != cudaSuccess) {                                                                \
-            fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e)); \
-            exit(1);                                                                           \
-        }                                                                                      \
-    } while (0)
+#include "ring.cuh"
+
 
 constexpr int HD = 128;                  // head dim
 constexpr int CHUNK = 8192;              // bytes a bulk copy
@@ -81,30 +73,7 @@ __device__ Gemv gemv_of(const Step& st, int p) {
     }
 }
 
-// ---- The ring --------------------------------------------------------------------------------
-__device__ __forceinline__ uint32_t smem_addr(const void* p) { return (uint32_t) __cvta_generic_to_shared(p); }
-
-__device__ __forceinline__ void mbar_init(uint64_t* bar, uint32_t count) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_addr(bar)), "r"(count) : "memory");
-}
-
-__device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
-    asm volatile(
-        "{\n .reg .pred done;\n wait:\n"
-        " mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
-        " @!done bra wait;\n}" ::"r"(smem_addr(bar)), "r"(parity) : "memory");
-}
-
-__device__ __forceinline__ void mbar_arrive(uint64_t* bar, uint32_t count = 1) {
-    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0], %1;" ::"r"(smem_addr(bar)), "r"(count) : "memory");
-}
-
-__device__ __forceinline__ void bulk_load(void* dst, const void* src, uint32_t bytes, uint64_t* full) {
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_addr(full)), "r"(bytes) : "memory");
-    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];"
-                 ::"r"(smem_addr(dst)), "l"(src), "r"(bytes), "r"(smem_addr(full)) : "memory");
-}
-
+// ---- The ring's chunks --------------------------------------------------------------------------
 // The chunks of phase p this block streams, in order: (source, bytes). GEMV: its rows b, b + grid,
 // ... in segments of CHUNK bytes. Attention: its groups of positions g = b, b + grid, ... (a group:
 // CHUNK bytes of keys, P = CHUNK / (2 kvDim) positions), the keys' chunk then the values'.
@@ -149,12 +118,6 @@ __device__ Chunks chunks_of(const Step& st, int p) {
 }
 
 // ---- The consumers' work -----------------------------------------------------------------------
-__device__ __forceinline__ uint64_t globaltimer() {
-    uint64_t t;
-    asm volatile("mov.u64 %0, %globaltimer;" : "=l"(t));
-    return t;
-}
-
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -372,14 +335,7 @@ ring_step(const Step st, uint32_t* arrived, uint32_t window, int actBytes, int r
     __shared__ uint64_t full[STAGES], empty[STAGES];
     const Shape& s = st.s;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    if (threadIdx.x == 0) {
-        for (int i = 0; i < STAGES; i++) {
-            mbar_init(&full[i], 1);
-            mbar_init(&empty[i], CONSUMERS);
-        }
-        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
-    }
-    __syncthreads();
+    ring_init(full, empty, STAGES, CONSUMERS);
     if (warp == 0) {   // producer: every chunk of every phase, at most `window` in flight
         if (lane != 0) return;
         uint32_t i = 0;
@@ -387,8 +343,7 @@ ring_step(const Step st, uint32_t* arrived, uint32_t window, int actBytes, int r
             const Chunks ch = chunks_of(st, p);
             for (int c = 0; c < ch.count(); c++, i++) {
                 const int slot = i % STAGES;
-                mbar_wait(&empty[slot], ((i / STAGES) & 1) ^ 1);
-                if (window > 0 && i >= window) mbar_wait(&full[(i - window) % STAGES], ((i - window) / STAGES) & 1);
+                ring_wait_to_issue(full, empty, STAGES, i, window);
                 bulk_load(ring + (size_t) slot * CHUNK, ch.src(c), ch.bytes(c), &full[slot]);
             }
         }
@@ -484,13 +439,7 @@ ring_step(const Step st, uint32_t* arrived, uint32_t window, int actBytes, int r
         // The hand-off: every block done with phase p before any reads phase p + 1's input.
         consumers_sync();
         if (t == 0) {
-            __threadfence();
-            atomicAdd(arrived, 1u);
-            const uint32_t target = (uint32_t) (p + 1) * gridDim.x;
-            uint32_t seen;
-            do {
-                asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(seen) : "l"(arrived) : "memory");
-            } while (seen < target);
+            grid_hand_off(arrived, p);
             if (blockIdx.x == 0) times[2 * p + 2] = globaltimer();
         }
         consumers_sync();
@@ -676,7 +625,7 @@ int main(int argc, char** argv) {
     CHECK(cudaEventCreate(&t1));
     const int actBytes = 2 * s.hidden, rowSumFloats = (s.vocab + grid - 1) / grid;
     printf("%s, context %d: %d phases, %.2f GB of weights and KV cache; floor at 3.2 TB/s: %.3f ms\n", name, s.context,
-           st.phases, bytes / 1e9, bytes / 3.2e9 * 1e3);
+           st.phases, bytes / 1e9, bytes / 3.2e9);
     auto run = [&](const void* kernel, int stages, uint32_t window) {
         const size_t smem = (size_t) stages * CHUNK + actBytes + 4 * rowSumFloats;   // actBytes >= the combine's scratch
         CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int) smem));
@@ -732,8 +681,10 @@ int main(int argc, char** argv) {
             maxRef = std::max(maxRef, (double) fabsf(want[v]));
             maxErr = std::max(maxErr, (double) fabsf(want[v] - got[v]));
         }
-        printf("ring %dx8K, %s%-2u  %8.3f ms  %5.2f TB/s  %3.0f%% of the floor   layer 0: %.1e %s; logits: %.1e\n",
-               stages, window ? "w" : "greedy", window, best, bytes / best / 1e9, 100.0 * bytes / 3.2e9 / best, worst0,
+        char form[32];
+        if (window > 0) snprintf(form, sizeof form, "ring %dx8K, at most %u in flight", stages, window);
+        else snprintf(form, sizeof form, "ring %dx8K, greedy", stages);
+        printf("%-32s %8.3f ms  %5.2f TB/s  %3.0f%% of the floor   layer 0: %.1e %s; logits: %.1e\n", form, best, bytes / best / 1e9, 100.0 * bytes / 3.2e9 / best, worst0,
                worst0 <= 1e-2 ? "ok" : "WRONG", maxErr / maxRef);
         CHECK(cudaMemcpy(hostTimes.data(), times, 8 * (2 * st.phases + 1), cudaMemcpyDeviceToHost));
         const char* kindNames[] = {"q/k/v", "attention", "combine", "o_proj", "gate/up", "down", "logits"};
