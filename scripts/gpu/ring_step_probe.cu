@@ -326,7 +326,11 @@ __device__ void combine_head(const float* part, __nv_bfloat16* outHead, float* r
 // P: positions a chunk of keys holds (CHUNK / (2 kvDim): 1 at Llama-2-7B, 4 at Llama-3.1-8B).
 template <int STAGES, int P>
 __global__ void __launch_bounds__(32 * (CONSUMERS + 1), 1)
-ring_step(const Step st, uint32_t* arrived, uint32_t window, int actBytes, int rowSumFloats, uint64_t* times) {
+// Phases [p0, p1) of the step (a whole step: 0, phases): a step can run as one launch or as several
+// (SPLIT in main: the attention and combine in launches of their own, as a persistent kernel for the
+// GEMV phases beside separate attention kernels would). xSave: the residual stream between launches.
+ring_step(const Step st, uint32_t* arrived, uint32_t window, int actBytes, int rowSumFloats, uint64_t* times, int p0,
+          int p1, float* xSave) {
     extern __shared__ __align__(128) uint8_t smem[];
     uint8_t* ring = smem;                                                   // [STAGES][CHUNK]
     __nv_bfloat16* act = (__nv_bfloat16*) (smem + (size_t) STAGES * CHUNK);   // [actBytes / 2]
@@ -339,7 +343,7 @@ ring_step(const Step st, uint32_t* arrived, uint32_t window, int actBytes, int r
     if (warp == 0) {   // producer: every chunk of every phase, at most `window` in flight
         if (lane != 0) return;
         uint32_t i = 0;
-        for (int p = 0; p < st.phases; p++) {
+        for (int p = p0; p < p1; p++) {
             const Chunks ch = chunks_of(st, p);
             for (int c = 0; c < ch.count(); c++, i++) {
                 const int slot = i % STAGES;
@@ -354,9 +358,9 @@ ring_step(const Step st, uint32_t* arrived, uint32_t window, int actBytes, int r
     AttState<P> a;
     float x[NORM_PER_THREAD];   // the residual stream: this thread's values t + 256 j
 #pragma unroll
-    for (int j = 0; j < NORM_PER_THREAD; j++) x[j] = t + j * CTHREADS < s.dim ? st.x0[t + j * CTHREADS] : 0.f;
-    if (blockIdx.x == 0 && t == 0) times[0] = globaltimer();
-    for (int p = 0; p < st.phases; p++) {
+    for (int j = 0; j < NORM_PER_THREAD; j++) x[j] = t + j * CTHREADS < s.dim ? (p0 == 0 ? st.x0 : xSave)[t + j * CTHREADS] : 0.f;
+    if (blockIdx.x == 0 && t == 0 && p0 == 0) times[0] = globaltimer();
+    for (int p = p0; p < p1; p++) {
         const Kind kind = kind_of(p, s.layers);
         const int l = p / 6;
         float* out = st.out + (size_t) p * st.outStride;
@@ -443,6 +447,10 @@ ring_step(const Step st, uint32_t* arrived, uint32_t window, int actBytes, int r
             if (blockIdx.x == 0) times[2 * p + 2] = globaltimer();
         }
         consumers_sync();
+    }
+    if (blockIdx.x == 0) {   // every block holds the same x; every block has read xSave by now
+#pragma unroll
+        for (int j = 0; j < NORM_PER_THREAD; j++) if (t + j * CTHREADS < s.dim) xSave[t + j * CTHREADS] = x[j];
     }
 }
 
@@ -626,15 +634,27 @@ int main(int argc, char** argv) {
     const int actBytes = 2 * s.hidden, rowSumFloats = (s.vocab + grid - 1) / grid;
     printf("%s, context %d: %d phases, %.2f GB of weights and KV cache; floor at 3.2 TB/s: %.3f ms\n", name, s.context,
            st.phases, bytes / 1e9, bytes / 3.2e9);
-    auto run = [&](const void* kernel, int stages, uint32_t window) {
+    float* xSave;
+    CHECK(cudaMalloc(&xSave, sizeof(float) * s.dim));
+    auto run = [&](const void* kernel, int stages, uint32_t window, bool split) {
         const size_t smem = (size_t) stages * CHUNK + actBytes + 4 * rowSumFloats;   // actBytes >= the combine's scratch
         CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int) smem));
-        void* args[] = {&st, &arrived, &window, (void*) &actBytes, (void*) &rowSumFloats, &times};
+        // The launches' phase ranges: the whole step, or cut before each attention and after each combine.
+        std::vector<int> cuts = {0};
+        for (int l = 0; split && l < s.layers; l++) {
+            cuts.push_back(phase_of(l, ATT));
+            cuts.push_back(phase_of(l, OPROJ));
+        }
+        cuts.push_back(st.phases);
         float best = 1e30f;
         for (int rep = 0; rep < 6; rep++) {
             CHECK(cudaMemsetAsync(arrived, 0, 4, stream));
             CHECK(cudaEventRecord(t0, stream));
-            CHECK(cudaLaunchCooperativeKernel(kernel, grid, 32 * (CONSUMERS + 1), args, smem, stream));
+            for (size_t c = 0; c + 1 < cuts.size(); c++) {
+                int p0 = cuts[c], p1 = cuts[c + 1];
+                void* args[] = {&st, &arrived, &window, (void*) &actBytes, (void*) &rowSumFloats, &times, &p0, &p1, &xSave};
+                CHECK(cudaLaunchCooperativeKernel(kernel, grid, 32 * (CONSUMERS + 1), args, smem, stream));
+            }
             CHECK(cudaEventRecord(t1, stream));
             CHECK(cudaEventSynchronize(t1));
             float ms;
@@ -681,10 +701,11 @@ int main(int argc, char** argv) {
             maxRef = std::max(maxRef, (double) fabsf(want[v]));
             maxErr = std::max(maxErr, (double) fabsf(want[v] - got[v]));
         }
-        char form[32];
+        char form[64];
         if (window > 0) snprintf(form, sizeof form, "ring %dx8K, at most %u in flight", stages, window);
         else snprintf(form, sizeof form, "ring %dx8K, greedy", stages);
-        printf("%-32s %8.3f ms  %5.2f TB/s  %3.0f%% of the floor   layer 0: %.1e %s; logits: %.1e\n", form, best, bytes / best / 1e9, 100.0 * bytes / 3.2e9 / best, worst0,
+        if (split) snprintf(form + strlen(form), sizeof form - strlen(form), ", %zu launches", cuts.size() - 1);
+        printf("%-44s %8.3f ms  %5.2f TB/s  %3.0f%% of the floor   layer 0: %.1e %s; logits: %.1e\n", form, best, bytes / best / 1e9, 100.0 * bytes / 3.2e9 / best, worst0,
                worst0 <= 1e-2 ? "ok" : "WRONG", maxErr / maxRef);
         CHECK(cudaMemcpy(hostTimes.data(), times, 8 * (2 * st.phases + 1), cudaMemcpyDeviceToHost));
         const char* kindNames[] = {"q/k/v", "attention", "combine", "o_proj", "gate/up", "down", "logits"};
@@ -703,7 +724,8 @@ int main(int argc, char** argv) {
         fprintf(stderr, "unsupported KV width\n");
         return 2;
     }
-    for (uint32_t w : {5u, 4u, 0u}) run(k24, 24, w);
-    run(k16, 16, 5);
+    for (uint32_t w : {5u, 4u, 0u}) run(k24, 24, w, false);
+    run(k16, 16, 5, false);
+    run(k24, 24, 5, true);
     return 0;
 }
