@@ -16,7 +16,7 @@ if [ ! -f .device/jre.tar.xz ]; then
   rm -rf "$tmp"
 fi
 rm -rf .device/lib
-JAVA_HOME=$jdk mvn -q -B -pl engine install -DskipTests
+JAVA_HOME=$jdk mvn -q -B -pl engine -am install -DskipTests   # -am: the parent POM too, which a fresh machine lacks
 JAVA_HOME=$jdk mvn -q -B -pl protocol test-compile
 JAVA_HOME=$jdk mvn -q -B -pl engine dependency:copy-dependencies -DincludeScope=runtime \
   -DincludeArtifactIds=jcuda,jcuda-natives,jackson-databind,jackson-core,jackson-annotations \
