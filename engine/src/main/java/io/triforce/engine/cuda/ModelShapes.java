@@ -7,8 +7,8 @@ import java.util.List;
 /** Named model shapes for GPU benchmarks and tests (weights are random). */
 public final class ModelShapes {
 
-    public static final List<String> NAMES = List.of("llama2-7b", "llama31-8b", "llama32-3b", "pycode-target",
-            "pycode-draft");
+    public static final List<String> NAMES = List.of("llama2-7b", "llama31-8b", "llama32-3b", "tinyllama-1.1b",
+            "pycode-target", "pycode-draft");
 
     private ModelShapes() {
     }
@@ -27,6 +27,8 @@ public final class ModelShapes {
                     RopeConfig.llama3(500_000, 8, 1, 4, 8192), false);
             case "llama32-3b" -> config(3072, 8192, layers < 0 ? 28 : layers, 24, 8, 128, 128256,
                     RopeConfig.llama3(500_000, 32, 1, 4, 8192), true);
+            case "tinyllama-1.1b" -> config(2048, 5632, layers < 0 ? 22 : layers, 32, 4, 64, 32000,
+                    RopeConfig.unscaled(10_000), false);
             case "pycode-target" -> config(512, 1536, layers < 0 ? 6 : layers, 8, 4, 64, 8192,
                     RopeConfig.unscaled(500_000), true);
             case "pycode-draft" -> config(256, 768, layers < 0 ? 2 : layers, 4, 2, 64, 8192,

@@ -32,7 +32,7 @@ class CudaBackendTest {
 
     @ParameterizedTest
     @CsvSource({"pycode-target, -1, 300", "pycode-draft, -1, 300", "llama2-7b, 2, 150", "llama31-8b, 2, 530",
-                "llama32-3b, 2, 400"})
+                "llama32-3b, 2, 400", "tinyllama-1.1b, 2, 300"})
     void matchesCpuBackend(String shape, int layers, int promptLength) {
         ModelConfig config = ModelShapes.get(shape, layers);
         try (Arena arena = Arena.ofShared()) {
@@ -50,7 +50,7 @@ class CudaBackendTest {
      * block's form wrote.
      */
     @ParameterizedTest
-    @CsvSource({"pycode-target, -1", "llama2-7b, 2", "llama31-8b, 2"})
+    @CsvSource({"pycode-target, -1", "llama2-7b, 2", "llama31-8b, 2", "tinyllama-1.1b, 2"})
     void everyGemvFormOf16TokenBlocksGivesTheSameBits(String shape, int layers) {
         onGpu(shape, layers, 5, (config, gpu) -> {
             int[] prompt = new Random(3).ints(32, 0, config.vocabSize()).toArray();
@@ -129,17 +129,19 @@ class CudaBackendTest {
      * in the shorter caches above, the rows' sums cannot tell how a tile's rescale is rounded.) Blocks of
      * 24 rows (Llama-2-7B 24 tokens, Llama-3.1-8B 6) take the mma.sync path for 17-31 rows; Llama-3.2-3B
      * (three queries a KV head, splits of three tiles) blocks of 16 and 5 tokens the wgmma and
-     * all-warps paths.
+     * all-warps paths; TinyLlama (eight queries a KV head, head size 64, a cache of 8192 for splits of
+     * two tiles) blocks of 16 tokens (128 rows: two wgmma passes over the split), 3 (24 rows) and 2.
      */
     @ParameterizedTest
-    @CsvSource({"llama2-7b, 2, 64", "llama31-8b, 2, 16", "llama2-7b, 2, 24", "llama31-8b, 2, 6", "llama32-3b, 2, 16",
-                "llama32-3b, 2, 5"})
-    void blocksGiveTokenByTokenBitsOverSplitsOfSeveralTiles(String shape, int layers, int block) {
+    @CsvSource({"llama2-7b, 2, 64, 4608", "llama31-8b, 2, 16, 4608", "llama2-7b, 2, 24, 4608", "llama31-8b, 2, 6, 4608",
+                "llama32-3b, 2, 16, 4608", "llama32-3b, 2, 5, 4608", "tinyllama-1.1b, 2, 16, 8192",
+                "tinyllama-1.1b, 2, 3, 8192", "tinyllama-1.1b, 2, 2, 8192"})
+    void blocksGiveTokenByTokenBitsOverSplitsOfSeveralTiles(String shape, int layers, int block, int capacity) {
         onGpu(shape, layers, 23, (config, gpu) -> {
             int length = 448;
             int[] tokens = new Random(29).ints(length, 0, config.vocabSize()).toArray();
-            try (CudaKvCache blocks = (CudaKvCache) gpu.newCache(new KvCacheSpec.Full(4608));
-                 CudaKvCache single = (CudaKvCache) gpu.newCache(new KvCacheSpec.Full(4608))) {
+            try (CudaKvCache blocks = (CudaKvCache) gpu.newCache(new KvCacheSpec.Full(capacity));
+                 CudaKvCache single = (CudaKvCache) gpu.newCache(new KvCacheSpec.Full(capacity))) {
                 assertTrue(blocks.splitLength >= 128, shape + ": splits of " + blocks.splitLength + " keys");
                 gpu.forward(Arrays.copyOf(tokens, length - block), blocks, 0);
                 float[][] rows = gpu.forward(Arrays.copyOfRange(tokens, length - block, length), blocks, block);

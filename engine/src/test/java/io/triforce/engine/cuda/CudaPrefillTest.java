@@ -28,7 +28,7 @@ class CudaPrefillTest {
     @CsvSource({"pycode-target, -1, 1400, true, 0", "llama2-7b, 2, 1300, true, 0", "llama31-8b, 2, 1337, true, 0",
                 "pycode-target, -1, 1400, false, 0", "llama31-8b, 2, 1337, false, 0", "llama31-8b, 2, 1337, true, 3",
                 "llama2-7b, 2, 1300, true, 5", "llama2-7b, 2, 1300, false, 0", "llama32-3b, 2, 1300, true, 0",
-                "llama32-3b, 2, 1300, false, 0"})
+                "llama32-3b, 2, 1300, false, 0", "tinyllama-1.1b, 2, 1300, true, 0", "tinyllama-1.1b, 2, 1300, false, 0"})
     void chunksGiveTheStepKernelsBits(String shape, int layers, int promptLength, boolean wgmma, int launchCap) {
         ModelConfig config = ModelShapes.get(shape, layers);
         try (Arena arena = Arena.ofShared()) {

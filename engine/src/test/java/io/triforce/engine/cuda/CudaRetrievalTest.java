@@ -29,9 +29,12 @@ class CudaRetrievalTest {
     private static final int BUDGET = 64;
     private static final int CHUNK = 8;
 
-    /** Also with three queries a KV head (Llama-3.2-3B), whose group the chunk scores sum over. */
+    /**
+     * Also with three and eight queries a KV head (Llama-3.2-3B, TinyLlama), whose group the chunk
+     * scores sum over.
+     */
     @ParameterizedTest
-    @CsvSource({"pycode-target, -1", "llama32-3b, 2"})
+    @CsvSource({"pycode-target, -1", "llama32-3b, 2", "tinyllama-1.1b, 2"})
     void selectsTheChunksTheCpuSelects(String shape, int layers) {
         ModelConfig config = ModelShapes.get(shape, layers);
         try (Arena arena = Arena.ofShared()) {

@@ -32,10 +32,10 @@ class CudaTriForceTest {
 
     /**
      * A budget of a few chunks (level 2 often wrong) and one covering the prompt (level 2 = target);
-     * also with three queries a KV head (Llama-3.2-3B).
+     * also with three and eight queries a KV head (Llama-3.2-3B, TinyLlama).
      */
     @ParameterizedTest
-    @CsvSource({"pycode-target, -1, 64", "pycode-target, -1, 512", "llama32-3b, 2, 512"})
+    @CsvSource({"pycode-target, -1, 64", "pycode-target, -1, 512", "llama32-3b, 2, 512", "tinyllama-1.1b, 2, 512"})
     void greedyTriForceOnTheGpuEqualsGreedyAutoregressive(String shape, int layers, int budget) {
         Generation triforce = assertTriForceEqualsAutoregressive(ModelShapes.get(shape, layers), 300, 48,
                 new TriForceConfig(2, 6, budget, 8, 4, 64, new RebuildPolicy.AtPrefill()));
