@@ -32,7 +32,6 @@
 
 #include "ring.cuh"
 
-
 struct Phase {
     size_t offset, count;  // in 16-byte words
 };
@@ -174,9 +173,19 @@ struct BlockChunks {
 
 constexpr int RING_CONSUMERS = 8;   // consumer warps a block
 
-// How full the ring is when the consumers come back from a hand-off: buffers landed, summed over
-// blocks and phases, and the number of samples.
-__device__ unsigned long long ringLanded, ringSamples, midLanded, midSamples;
+// How full the ring is when the consumers come back from a hand-off ([0]) and in the middle of a
+// phase ([1]): buffers landed, summed over blocks and phases, and the number of samples.
+__device__ unsigned long long landedSamples[2][2];
+
+// Thread 0 of the consumers: counts the buffers of copies i .. i + STAGES - 1 that have landed into
+// landedSamples[at].
+template <int STAGES>
+__device__ void count_landed(uint64_t* full, uint32_t i, int at) {
+    uint32_t landed = 0;
+    for (uint32_t j = 0; j < STAGES; j++) landed += mbar_test(&full[(i + j) % STAGES], ((i + j) / STAGES) & 1);
+    atomicAdd(&landedSamples[at][0], landed);
+    atomicAdd(&landedSamples[at][1], 1ull);
+}
 
 template <int STAGES>
 __global__ void __launch_bounds__(32 * (RING_CONSUMERS + 1), 1)
@@ -205,12 +214,7 @@ ring(const uint4* base, const Phase* phases, int n, uint32_t* words, uint32_t* a
         BlockChunks bc(phases[k], chunkWords);
         for (uint32_t c = 0; c < bc.chunks; c++, i++) {
             const int s = i % STAGES;
-            if (ctid == 0 && (c & 7) == 4) {   // mid-phase: how many buffers have landed before the wait
-                uint32_t landed = 0;
-                for (uint32_t j = 0; j < STAGES; j++) landed += mbar_test(&full[(i + j) % STAGES], ((i + j) / STAGES) & 1);
-                atomicAdd(&midLanded, landed);
-                atomicAdd(&midSamples, 1ull);
-            }
+            if (ctid == 0 && (c & 7) == 4) count_landed<STAGES>(full, i, 1);   // mid-phase, before the wait
             mbar_wait(&full[s], (i / STAGES) & 1);
             const uint32_t m = bc.words(c);
             const uint4* b = buf + (size_t) s * chunkWords;
@@ -227,10 +231,7 @@ ring(const uint4* base, const Phase* phases, int n, uint32_t* words, uint32_t* a
             // (RMSNorm, staging, epilogues): `delayNs` of it, the ring filling meanwhile.
             for (uint64_t t0 = globaltimer(); globaltimer() - t0 < delayNs;) {
             }
-            uint32_t landed = 0;
-            for (uint32_t j = 0; j < STAGES; j++) landed += mbar_test(&full[(i + j) % STAGES], ((i + j) / STAGES) & 1);
-            atomicAdd(&ringLanded, landed);
-            atomicAdd(&ringSamples, 1ull);
+            count_landed<STAGES>(full, i, 0);
         }
         asm volatile("bar.sync 1, %0;" ::"r"(cthreads) : "memory");
         in = hand_off_read(words + k);
@@ -398,23 +399,20 @@ int main(int argc, char** argv) {
         snprintf(name, sizeof name, "ring %dx%uK%s", stages, chunkBytes >> 10, one ? " one" : "");
         if (delayNs > 0) snprintf(name + strlen(name), sizeof name - strlen(name), " +%gus", delayNs / 1000.0);
         if (window > 0) snprintf(name + strlen(name), sizeof name - strlen(name), " w%u", window);
-        const unsigned long long zero = 0;
-        CHECK(cudaMemcpyToSymbol(ringLanded, &zero, sizeof zero));
-        CHECK(cudaMemcpyToSymbol(ringSamples, &zero, sizeof zero));
-        CHECK(cudaMemcpyToSymbol(midLanded, &zero, sizeof zero));
-        CHECK(cudaMemcpyToSymbol(midSamples, &zero, sizeof zero));
+        unsigned long long counts[2][2] = {};
+        CHECK(cudaMemcpyToSymbol(landedSamples, counts, sizeof counts));
         time(name, [&] {
             CHECK(cudaMemsetAsync(arrived, 0, 4, stream));
             CHECK(cudaLaunchCooperativeKernel(kernel, prop.multiProcessorCount, 32 * (RING_CONSUMERS + 1), args,
                                               smem, stream));
         });
-        unsigned long long landed, samples;
-        CHECK(cudaMemcpyFromSymbol(&landed, ringLanded, sizeof landed));
-        CHECK(cudaMemcpyFromSymbol(&samples, ringSamples, sizeof samples));
-        if (samples > 0) printf("    buffers landed at a hand-off: %.1f of %d\n", (double) landed / samples, stages);
-        CHECK(cudaMemcpyFromSymbol(&landed, midLanded, sizeof landed));
-        CHECK(cudaMemcpyFromSymbol(&samples, midSamples, sizeof samples));
-        if (samples > 0) printf("    buffers landed mid-phase: %.1f of %d\n", (double) landed / samples, stages);
+        CHECK(cudaMemcpyFromSymbol(counts, landedSamples, sizeof counts));
+        const char* where[] = {"at a hand-off", "mid-phase"};
+        for (int at = 0; at < 2; at++) {
+            if (counts[at][1] > 0) {
+                printf("    buffers landed %s: %.1f of %d\n", where[at], (double) counts[at][0] / counts[at][1], stages);
+            }
+        }
     };
     ringForm((const void*) ring<24>, 24, 8 << 10);
     ringForm((const void*) ring<12>, 12, 16 << 10);
