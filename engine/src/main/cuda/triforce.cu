@@ -236,6 +236,17 @@ extern "C" __global__ void read_bandwidth(const uint4* p, size_t count, unsigned
 __device__ __forceinline__ void pdl_launch_next() { asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); }
 __device__ __forceinline__ void pdl_wait() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
 
+// A barrier among some of a block's threads: bar 0 is __syncthreads (a kernel's own block); the
+// persistent one-token step (ring_step.cuh) syncs its 8 consumer warps on bar RING_CONSUMERS_BAR
+// and each of its two 4-warp attention groups on bars 1 and 2, while its producer warp streams on.
+__device__ __forceinline__ void sync_part(int bar, int threads) {
+    if (bar == 0) {
+        __syncthreads();
+    } else {
+        asm volatile("bar.sync %0, %1;" ::"r"(bar), "r"(threads) : "memory");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tensor-core GEMV for up to 64 tokens (NT n-tiles of 8), split over k: grid (slices,
 // ceil(rowTiles / 8)), 256 threads; warp w of block (s, y) computes row tile 8y + w over slice
@@ -484,8 +495,8 @@ __device__ void gemv_epilogue(const GemvArgs& a, int slices, int y, const float2
 
 // gemv_*8x: 1 / RMS of token 0's x [K], as gemv_body computes it from the sums of squares that
 // gemv_epilogue leaves: each 128-row group's sum (group_square_sum), the groups added in order.
-// Every thread gets it.
-__device__ float inverse_rms_from_x(const GemvArgs& a, float* groups) {
+// Every thread of the 8 warps that call it gets it; they sync on `bar` (sync_part).
+__device__ float inverse_rms_from_x(const GemvArgs& a, float* groups, int bar = 0) {
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, K = a.kChunks * 32;
     for (int g = warp; g < a.ssGroups; g += 8) {
         float sq[4];
@@ -498,10 +509,25 @@ __device__ float inverse_rms_from_x(const GemvArgs& a, float* groups) {
         const float v = group_square_sum(sq[0], sq[1], sq[2], sq[3]);
         if (lane == 0) groups[g] = v;
     }
-    __syncthreads();
+    sync_part(bar, 256);
     float ss = 0.f;
     for (int g = 0; g < a.ssGroups; g++) ss += groups[g];
     return (float) (1.0 / sqrt((double) (ss / K) + (double) a.eps));
+}
+
+// 1 / RMS of token t's x from the sums of squares per 128-row group that a GEMV epilogue or embed
+// left (ssIn [t][ssGroups]), added in group order, B groups' loads in flight at once.
+template <int B>
+__device__ __forceinline__ float inverse_rms_from_sums(const GemvArgs& a, int t) {
+    float ss = 0.f;
+    for (int g0 = 0; g0 < a.ssGroups; g0 += B) {
+        float part[B];
+#pragma unroll
+        for (int j = 0; j < B; j++) part[j] = g0 + j < a.ssGroups ? a.ssIn[t * a.ssGroups + g0 + j] : 0.f;
+#pragma unroll
+        for (int j = 0; j < B; j++) ss += part[j];  // + 0 past the last group: ss stays the same
+    }
+    return (float) (1.0 / sqrt((double) (ss / (a.kChunks * 32)) + (double) a.eps));
 }
 
 // How a GEMV overlaps its weight stream with the rest (same bits in every form; see GEMV_KERNEL
@@ -558,16 +584,7 @@ __device__ __forceinline__ void gemv_body(const GemvArgs& a) {
         // groups' loads in flight at once: this is on the path from the previous kernel to this one.
         // 32 for one-token steps; the wider forms keep 8, as registers are tight there (16 or 32
         // pushed gemv_gateup16 to 100 registers or into spills).
-        constexpr int B = NT == 1 ? 32 : 8;
-        float ss = 0.f;
-        for (int g0 = 0; g0 < a.ssGroups; g0 += B) {
-            float part[B];
-#pragma unroll
-            for (int j = 0; j < B; j++) part[j] = g0 + j < a.ssGroups ? a.ssIn[threadIdx.x * a.ssGroups + g0 + j] : 0.f;
-#pragma unroll
-            for (int j = 0; j < B; j++) ss += part[j];  // + 0 past the last group: ss stays the same
-        }
-        inv[threadIdx.x] = (float) (1.0 / sqrt((double) (ss / (a.kChunks * 32)) + (double) a.eps));
+        inv[threadIdx.x] = inverse_rms_from_sums<NT == 1 ? 32 : 8>(a, threadIdx.x);
     }
     if (IN == IN_NORM) __syncthreads();
 
@@ -973,16 +990,16 @@ __device__ __forceinline__ void load_query_rows(const uint16_t* __restrict__ q, 
 }
 
 // Before tile `tile` of `tiles` is used: the next tile starts loading into the other stage, this
-// one is waited for, and the block syncs.
+// one is waited for, and the block (or the attention group on barrier `bar`, sync_part) syncs.
 template <typename LoadTile>
-__device__ __forceinline__ void await_tile(LoadTile& load_tile, int tile, int tiles) {
+__device__ __forceinline__ void await_tile(LoadTile& load_tile, int tile, int tiles, int bar = 0) {
     if (tile + 1 < tiles) {
         load_tile(tile + 1, (tile & 1) ^ 1);
         cp_async_wait1();
     } else {
         cp_async_wait0();
     }
-    __syncthreads();
+    sync_part(bar, 128);
 }
 
 // Scores s of one 8-key n-tile of this thread (its keys `key` and key + 1, for rows g and g + 8) in
@@ -1075,18 +1092,23 @@ __device__ __forceinline__ void write_partials(const float (&o)[NT][4], const fl
 // same order as in the per-row loop of attention_body (the scores' k order, mask_scores, the tile
 // maximum, softmax_step, P rounded to bf16, each thread's sum over the n-tiles in order, P.V over
 // 16-key blocks in order), so a row's bits do not depend on which of the two computed it.
-template <int HD, typename LoadTile>
+// GROUPS = 2 (the persistent step): the block's warps 4 group .. 4 group + 3 run it, on their own
+// barrier and shared rows.
+template <int HD, int GROUPS = 1, typename LoadTile>
 __device__ __forceinline__ void attention_rows16(const uint16_t* __restrict__ q, const uint16_t* ks,
                                                  const uint16_t* vs, LoadTile& load_tile, bool early, int n,
                                                  int nHeads, int G, float scaleLog2, float* po, float* pm,
                                                  float* pl, int split, int kvh, int slot0, int kStart, int kEnd,
-                                                 int tiles) {
+                                                 int tiles, int group = 0) {
     constexpr int LD = HD + 8;
     constexpr int LDP = ATT_TILE + 8;   // padded P row (bf16): the A-fragment reads hit distinct banks
     constexpr int DW = HD / 64;         // 16-dim blocks of P.V per warp
-    __shared__ float tileMax[4][16];    // [warp][row]
-    __shared__ uint16_t ps[16][LDP];    // P of the tile [row][key]
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    __shared__ float tileMaxes[GROUPS][4][16];   // [group][warp][row]
+    __shared__ uint16_t pss[GROUPS][16][LDP];    // P of the tile [group][row][key]
+    float (*tileMax)[16] = tileMaxes[group];
+    uint16_t (*ps)[LDP] = pss[group];
+    const int bar = GROUPS == 1 ? 0 : 1 + group;   // sync_part: the block, or the group's barrier
+    const int lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3;
     const int g = lane >> 2, tq = lane & 3;
     const int qcount = n * G;
     if (!early) load_tile(0, 0);
@@ -1102,7 +1124,7 @@ __device__ __forceinline__ void attention_rows16(const uint16_t* __restrict__ q,
 
     for (int tile = 0; tile < tiles; tile++) {
         const int buf = tile & 1;
-        await_tile(load_tile, tile, tiles);
+        await_tile(load_tile, tile, tiles, bar);
         const uint16_t* kt = ks + buf * ATT_TILE * LD;
         const uint16_t* vt = vs + buf * ATT_TILE * LD;
         float s[2][4];   // n-tiles 2 * warp + j
@@ -1127,7 +1149,7 @@ __device__ __forceinline__ void attention_rows16(const uint16_t* __restrict__ q,
             mx[hrow] = quad_max(mx[hrow]);
             if (tq == 0) tileMax[warp][g + 8 * hrow] = mx[hrow];
         }
-        __syncthreads();
+        sync_part(bar, 128);
         float alpha[2], base[2];
 #pragma unroll
         for (int hrow = 0; hrow < 2; hrow++) {
@@ -1142,7 +1164,7 @@ __device__ __forceinline__ void attention_rows16(const uint16_t* __restrict__ q,
             *(uint32_t*) &ps[g][key] = pack_bf16(exp2f(s[j][0] - base[0]), exp2f(s[j][1] - base[0]));
             *(uint32_t*) &ps[g + 8][key] = pack_bf16(exp2f(s[j][2] - base[1]), exp2f(s[j][3] - base[1]));
         }
-        __syncthreads();
+        sync_part(bar, 128);
         // Each thread's row sums over the tile's n-tiles in order, as the per-row loop adds them.
 #pragma unroll
         for (int nt = 0; nt < ATT_NT; nt++) {
@@ -1168,7 +1190,7 @@ __device__ __forceinline__ void attention_rows16(const uint16_t* __restrict__ q,
                 mma_bf16(o[2 * d + 1], a0, a1, a2, a3, b[2], b[3]);
             }
         }
-        __syncthreads();
+        sync_part(bar, 128);
     }
     // This warp's n-tiles are 2 DW warp .. 2 DW warp + 2 DW - 1; warp 0 writes the rows' m and l.
     write_partials<HD>(o, m, l, 0, qcount, G, kvh, nHeads, split, po, pm, pl, g, tq, 2 * DW * warp, warp == 0);
@@ -1365,6 +1387,22 @@ __device__ __forceinline__ void attention_tiles_wg(LoadTile& load_tile, uint32_t
 // prefill's chunk_attention*wg, steps of 32 or more query rows attention*wg): the block's
 // warpgroups (blockDim / 128) take 64 rows each (rows past the last fill its warpgroup and see no
 // key), their score and P.V products on wgmma (attention_tiles_wg). Same bits every way.
+// Keys and values key0 .. key0 + ATT_TILE of a KV head (kbase, vbase) into stage `buf` of the
+// shared tiles ks, vs [2][ATT_TILE][HD + 8], by threads t of `threads`, as one cp.async group.
+template <int HD>
+__device__ __forceinline__ void load_kv_tile(uint16_t* ks, uint16_t* vs, const uint16_t* kbase, const uint16_t* vbase,
+                                             int key0, int buf, int t, int threads) {
+    constexpr int LD = HD + 8;
+    for (int i = t; i < ATT_TILE * HD / 8; i += threads) {
+        int r = i / (HD / 8), c = (i % (HD / 8)) * 8;
+        size_t off = (size_t) (key0 + r) * HD + c;
+        int to = (buf * ATT_TILE + r) * LD + c;
+        cp_async16(ks + to, kbase + off);
+        cp_async16(vs + to, vbase + off);
+    }
+    cp_async_commit();
+}
+
 template <int HD, int MT = 1, bool WG = false>
 __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, const uint16_t* __restrict__ kc,
                                                const uint16_t* __restrict__ vc, int capacity,
@@ -1392,15 +1430,7 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
     const uint16_t* kbase = kc + (size_t) kvh * capacity * HD;
     const uint16_t* vbase = vc + (size_t) kvh * capacity * HD;
     auto load_tile = [&](int tile, int buf) {
-        const int key0 = kStart + tile * ATT_TILE;
-        for (int i = threadIdx.x; i < ATT_TILE * HD / 8; i += blockDim.x) {
-            int r = i / (HD / 8), c = (i % (HD / 8)) * 8;
-            size_t off = (size_t) (key0 + r) * HD + c;
-            int to = (buf * ATT_TILE + r) * LD + c;
-            cp_async16(ks + to, kbase + off);
-            cp_async16(vs + to, vbase + off);
-        }
-        cp_async_commit();
+        load_kv_tile<HD>(ks, vs, kbase, vbase, kStart + tile * ATT_TILE, buf, threadIdx.x, blockDim.x);
     };
     // WG: thread i copies items i + blockDim.x j of a tile, key rows r0 + j blockDim.x / (HD / 8) (a
     // multiple of 8 apart: the same swizzle phase) and dims c .. c + 7, so only the bases move.
@@ -1618,7 +1648,8 @@ ATTENTION_WG_KERNEL(attention128wg, 128)
 // the activations in prefill's core order (core_act_index).
 template <bool CORE>
 __device__ __forceinline__ void combine_body(const StepParams* p, const float* po, const float* pm, const float* pl,
-                                             int nHeads, int hd, int S, uint16_t* hi, uint16_t* lo, int head, int t) {
+                                             int nHeads, int hd, int S, uint16_t* hi, uint16_t* lo, int head, int t,
+                                             int bar = 0) {
     __shared__ float wm[8], wl[8], wo[8][128];
     pdl_launch_next();
     pdl_wait();
@@ -1630,7 +1661,7 @@ __device__ __forceinline__ void combine_body(const StepParams* p, const float* p
 #pragma unroll 4
     for (int s = warp; s < splits; s += 8) m = fmaxf(m, pm[s * stride + row]);
     if (lane == 0) wm[warp] = m;
-    __syncthreads();
+    sync_part(bar, 256);
     float mMax = wm[0];
     for (int w = 1; w < 8; w++) mMax = fmaxf(mMax, wm[w]);
     float sum = 0.f, acc[4] = {0.f, 0.f, 0.f, 0.f};
@@ -1649,7 +1680,7 @@ __device__ __forceinline__ void combine_body(const StepParams* p, const float* p
         if (32 * j < hd) wo[warp][lane + 32 * j] = acc[j];
     }
     if (lane == 0) wl[warp] = sum;
-    __syncthreads();
+    sync_part(bar, 256);
     const int d = threadIdx.x;
     if (d < hd) {
         float total = 0.f, out = 0.f;
@@ -1806,3 +1837,4 @@ extern "C" __global__ void copy_slots(const uint64_t* srcK, const uint64_t* srcV
 }
 #include "prefill.cuh"
 #include "sampling.cuh"
+#include "ring_step.cuh"

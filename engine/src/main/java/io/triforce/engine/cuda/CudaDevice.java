@@ -87,6 +87,8 @@ public final class CudaDevice {
     /** Programmatic dependent launch for kernels launched from now on (kernels support both). */
     boolean pdl = !"false".equals(System.getProperty("triforce.cuda.pdl"));
     final int multiprocessors;
+    /** Shared memory a block may have with the kernel's consent (static and dynamic together). */
+    final int sharedPerBlockOptin;
     /** Compute capability 9.0 (Hopper): the fatbin's sm_90a code runs here, wgmma kernels included. */
     final boolean hopper;
     /**
@@ -108,6 +110,9 @@ public final class CudaDevice {
         int[] v = new int[1];
         cuDeviceGetAttribute(v, jcuda.driver.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device);
         multiprocessors = v[0];
+        cuDeviceGetAttribute(v, jcuda.driver.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
+                device);
+        sharedPerBlockOptin = v[0];
         int[] minor = new int[1];
         cuDeviceGetAttribute(v, jcuda.driver.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
         cuDeviceGetAttribute(minor, jcuda.driver.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
@@ -176,6 +181,13 @@ public final class CudaDevice {
         cuFuncSetAttribute(function(kernel), CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes);
     }
 
+    /** The static shared memory of {@code kernel}'s blocks. */
+    int staticShared(String kernel) {
+        int[] v = new int[1];
+        cuFuncGetAttribute(v, CUfunction_attribute.CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, function(kernel));
+        return v[0];
+    }
+
     /** Allows {@code kernel} clusters of up to 16 blocks (8 without this). */
     void allowLargeClusters(String kernel) {
         cuFuncSetAttribute(function(kernel), CUfunction_attribute.CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED,
@@ -198,6 +210,19 @@ public final class CudaDevice {
      */
     void launchClusters(String kernel, int clusterX, int gx, int gy, int gz, int block, int sharedBytes,
                         Object... args) {
+        launchEx(kernel, clusterX, false, gx, gy, gz, block, sharedBytes, args);
+    }
+
+    /**
+     * {@link #launch} as a cooperative launch (every block resident at once, so they may wait for
+     * each other), without programmatic dependent launch: the kernel starts once the work before it is done.
+     */
+    void launchCooperative(String kernel, int gx, int block, int sharedBytes, Object... args) {
+        launchEx(kernel, 1, true, gx, 1, 1, block, sharedBytes, args);
+    }
+
+    private void launchEx(String kernel, int clusterX, boolean cooperative, int gx, int gy, int gz, int block,
+                          int sharedBytes, Object... args) {
         CUevent start = null;
         CUevent end = null;
         if (profile != null) {
@@ -221,7 +246,8 @@ public final class CudaDevice {
                 };
                 params.setAtIndex(ValueLayout.ADDRESS, i, value);
             }
-            MemorySegment config = launchConfig(arena, clusterX, gx, gy, gz, block, sharedBytes);
+            MemorySegment config = cooperative ? cooperativeConfig(arena, gx, block, sharedBytes)
+                    : launchConfig(arena, clusterX, gx, gy, gz, block, sharedBytes);
             int rc = (int) LAUNCH_EX.invokeExact(config, MemorySegment.ofAddress(address(function(kernel))), params,
                     MemorySegment.NULL);
             if (rc != 0) {
@@ -248,6 +274,19 @@ public final class CudaDevice {
         for (int i = 0; i < cluster.length; i++) {
             attributes.set(ValueLayout.JAVA_INT, 80 + 4L * i, cluster[i]);
         }
+        return config(arena, attributes, clusterX > 1 ? 2 : 1, gx, gy, gz, block, sharedBytes);
+    }
+
+    /** A CUlaunchConfig on the stream for a cooperative launch of {@code gx} blocks. */
+    private MemorySegment cooperativeConfig(Arena arena, int gx, int block, int sharedBytes) {
+        MemorySegment attributes = arena.allocate(72, 8);   // CUlaunchAttribute [1]
+        attributes.set(ValueLayout.JAVA_INT, 0, 2);        // CU_LAUNCH_ATTRIBUTE_COOPERATIVE
+        attributes.set(ValueLayout.JAVA_INT, 8, 1);
+        return config(arena, attributes, 1, gx, 1, 1, block, sharedBytes);
+    }
+
+    private MemorySegment config(Arena arena, MemorySegment attributes, int attributeCount, int gx, int gy, int gz,
+                                 int block, int sharedBytes) {
         MemorySegment config = arena.allocate(56, 8);      // CUlaunchConfig
         int[] dims = {gx, gy, gz, block, 1, 1, sharedBytes};
         for (int i = 0; i < dims.length; i++) {
@@ -255,7 +294,7 @@ public final class CudaDevice {
         }
         config.set(ValueLayout.JAVA_LONG, 32, address(stream));
         config.set(ValueLayout.ADDRESS, 40, attributes);
-        config.set(ValueLayout.JAVA_INT, 48, clusterX > 1 ? 2 : 1);
+        config.set(ValueLayout.JAVA_INT, 48, attributeCount);
         return config;
     }
 
@@ -323,6 +362,11 @@ public final class CudaDevice {
         cuMemsetD8Async(p, (byte) 0, Math.max(bytes, 256), stream);
         synchronize();
         return p;
+    }
+
+    /** Zeroes {@code bytes} at {@code p}, in order with the stream's work (captured into graphs as a memset). */
+    void zero(CUdeviceptr p, long bytes) {
+        cuMemsetD8Async(p, (byte) 0, bytes, stream);
     }
 
     /** Copies host memory to the device, ordered with the stream's work; returns when done. */

@@ -18,6 +18,7 @@ import java.nio.ByteOrder;
 import java.nio.IntBuffer;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
@@ -128,6 +129,14 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
      */
     private boolean clusterGemvs;
     private final boolean clusterGemvsFit;
+    /**
+     * One-token steps as one persistent kernel ({@link CudaRingStep}; null where it does not fit),
+     * when {@link #ring}: {@code -Dtriforce.cuda.ring=true}, off by default (slower so far). Same
+     * bits as the graph of kernels.
+     */
+    private final CudaRingStep ringStep;
+    private final CudaRingStep.Buffers ringBuffers;
+    private boolean ring;
     private String tuning = "not timed yet";
     private CudaPrefill prefill;   // allocated by the first prompt long enough for it
     private CudaSampling sampling; // allocated by the first sampled step
@@ -181,6 +190,9 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         }
         clusterGemvsFit = clustersFit;
         clusterGemvs = clusterGemvsFit && !"false".equals(System.getProperty("triforce.cuda.cluster"));
+        ringStep = tileGemvsFit ? CudaRingStep.create(dev, model, normGroups) : null;
+        ringBuffers = new CudaRingStep.Buffers(params, x, sumSquares, actHi, actLo, query, ropeTable, logits);
+        ring = ringStep != null && Boolean.getBoolean("triforce.cuda.ring");
         attentionShared = 4 * 64 * (c.headDim() + 8) * 2;  // two stages of 64-key K and V tiles, rows padded by 8
         dev.allowSharedMemory(attentionKernel(), attentionShared);
         if (dev.wgmma) {
@@ -444,6 +456,20 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         return clusterGemvs;
     }
 
+    /**
+     * Makes one-token steps captured from now on run as one persistent kernel, or as the graph of
+     * kernels (tests: the same bits); returns whether they use the former (it may not fit).
+     */
+    boolean useRingStep(boolean on) {
+        ring = on && ringStep != null;
+        return ring;
+    }
+
+    /** How one-token steps run (bench-gpu prints it). */
+    String oneTokenStep() {
+        return ring ? "one persistent kernel (" + ringStep.slots() + " ring buffers a SM)" : "a graph of kernels";
+    }
+
     /** Which GEMV form 9-16-token steps use and the timings that chose it (bench-gpu prints it). */
     String gemvForm16() {
         return tuning;
@@ -460,16 +486,41 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         enqueue(c, n, true);
     }
 
+    /**
+     * Runs one one-token step as the persistent kernel and returns where its time went by kind of
+     * phase ({@link CudaRingStep#timePhases}); null when one-token steps run as a graph of kernels.
+     */
+    Map<String, Double> timeRingPhases(CudaKvCache c, int pos, int[] tokens) {
+        if (!ring) {
+            return null;
+        }
+        setParams(pos, pos, 1, tokens);
+        embed(params, 1, x, sumSquares, ropeTable);
+        return ringStep.timePhases(c, ringBuffers, attentionScaleLog2());
+    }
+
     private void setParams(int pos, int slot, int n, int[] tokens) {
         hostParamInts.clear();
         hostParamInts.put(pos).put(slot).put(n).put(0).put(tokens, 0, MAX_TOKENS);
         dev.toDevice(params, hostParams, PARAMS_BYTES);
     }
 
-    /** The kernels of one step, in order, on the device's stream (six per layer). */
+    /** One step on the device's stream: embed, the layers (or the persistent one-token step), the argmax. */
     private void enqueue(CudaKvCache c, int n, boolean withLogits) {
-        ModelConfig cf = config;
         embed(params, n, x, sumSquares, ropeTable);
+        if (n == 1 && ring) {
+            ringStep.enqueue(c, withLogits, ringBuffers, attentionScaleLog2());
+        } else {
+            layers(c, n, withLogits);
+        }
+        if (withLogits) {
+            dev.launch("argmax_rows", n, 1, 1, 1024, 0, logits, config.vocabSize(), argmax);
+        }
+    }
+
+    /** The step's layers as kernels (six each), then the logits' GEMV. */
+    private void layers(CudaKvCache c, int n, boolean withLogits) {
+        ModelConfig cf = config;
         for (int l = 0; l < cf.nLayers(); l++) {
             gemv("gemv_qkv", model.qkv[l], n, model.attentionNorm[l], l > 0, c.keys[l], c.values[l], c.capacity,
                     c.lastQuery.withByteOffset(4L * l * cf.qDim()));
@@ -480,7 +531,6 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         }
         if (withLogits) {
             gemv("gemv_logits", model.lmHead, n, model.finalNorm, true, null, null, 0, null);
-            dev.launch("argmax_rows", n, 1, 1, 1024, 0, logits, cf.vocabSize(), argmax);
         }
     }
 
@@ -586,6 +636,9 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         }
         if (sampling != null) {
             sampling.close();
+        }
+        if (ringStep != null) {
+            ringStep.close();
         }
         model.close();
     }

@@ -160,7 +160,8 @@ public final class GpuBench {
                     }
                 }
             }
-            System.out.printf("%-14s 9-16-token GEMVs: %s%n", shape, model.gemvForm16());
+            System.out.printf("%-14s 9-16-token GEMVs: %s; one-token steps: %s%n", shape, model.gemvForm16(),
+                    model.oneTokenStep());
             if (prefill > 0) {
                 try (CudaKvCache cache = (CudaKvCache) model.newCache(new KvCacheSpec.Full(prefill))) {
                     int[] prompt = new Random(seed).ints(prefill, 0, c.vocabSize()).toArray();
@@ -288,6 +289,12 @@ public final class GpuBench {
         dev.startProfile();
         model.runUncaptured(cache, context, n, tokens(model.config(), n));
         printProfile("kernels, uncaptured");
+        Map<String, Double> phases = n == 1 ? model.timeRingPhases(cache, context, tokens(model.config(), n)) : null;
+        if (phases != null) {
+            System.out.printf("    the persistent step by kind of phase (block 0's clock), %.3f ms in all:%n",
+                    phases.values().stream().mapToDouble(Double::doubleValue).sum());
+            phases.forEach((kind, ms) -> System.out.printf("    %-40s %8.3f ms%n", kind, ms));
+        }
     }
 
     /** The kernels launched outside graphs since {@link CudaDevice#startProfile}, longest first. */

@@ -100,6 +100,33 @@ class CudaBackendTest {
     }
 
     /**
+     * One-token steps as one persistent kernel ({@link CudaRingStep}) give the bits of the graph of
+     * kernels: 16 steps after a prompt long enough for several attention splits, then a 16-token
+     * block that reads the keys and values they wrote. (TinyLlama's down_proj takes 22 slices on an
+     * H100, more than gemv_resid1 and the ring step hold: its one-token steps stay a graph of kernels.)
+     */
+    @ParameterizedTest
+    @CsvSource({"pycode-target, -1", "pycode-draft, -1", "llama2-7b, 2", "llama31-8b, 2", "llama32-3b, 2"})
+    void ringStepGivesTheBitsOfTheGraphOfKernels(String shape, int layers) {
+        onGpu(shape, layers, 21, (config, gpu) -> {
+            int[] tokens = new Random(7).ints(1032, 0, config.vocabSize()).toArray();
+            float[][][] rows = new float[2][32][];
+            for (int way = 0; way < 2; way++) {
+                assertEquals(way == 0, gpu.useRingStep(way == 0), shape + ": the persistent step fits");
+                try (CudaKvCache cache = (CudaKvCache) gpu.newCache(new KvCacheSpec.Full(1100))) {
+                    gpu.forward(Arrays.copyOf(tokens, 1000), cache, 0);
+                    for (int i = 0; i < 16; i++) {
+                        rows[way][i] = gpu.forward(new int[] {tokens[1000 + i]}, cache, 1)[0];
+                    }
+                    System.arraycopy(gpu.forward(Arrays.copyOfRange(tokens, 1016, 1032), cache, 16), 0, rows[way], 16,
+                            16);
+                }
+            }
+            assertSameRows(rows, shape + ": persistent and graph one-token steps");
+        });
+    }
+
+    /**
      * Blocks of 2-16 tokens give the same bits with their GEMVs in clusters (the slices' sums added
      * in shared memory, the "c" kernels; for 2-8 tokens o_proj and down where their slices make a
      * portable cluster) as sliced (partial sums through L2, the last block's epilogue), in every
