@@ -16,6 +16,7 @@ import java.lang.foreign.Arena;
 import java.util.Arrays;
 import java.util.Random;
 import java.util.function.BiConsumer;
+import java.util.function.Predicate;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -81,22 +82,9 @@ class CudaBackendTest {
     @ParameterizedTest
     @CsvSource({"pycode-target, -1", "pycode-draft, -1", "llama2-7b, 2", "llama31-8b, 2"})
     void tileGemvsGiveTheBitsOfTheSlicedOnes(String shape, int layers) {
-        onGpu(shape, layers, 9, (config, gpu) -> {
-            int[] prompt = new Random(5).ints(300, 0, config.vocabSize()).toArray();
-            float[][][] rows = new float[2][32][];
-            for (int way = 0; way < 2; way++) {
-                assertEquals(way == 0, gpu.useTileGemvs(way == 0), shape + ": gemv_resid1 fits");
-                try (CudaKvCache cache = (CudaKvCache) gpu.newCache(new KvCacheSpec.Full(400))) {
-                    gpu.forward(prompt, cache, 0);
-                    for (int i = 0; i < 16; i++) {
-                        rows[way][i] = gpu.forward(new int[] {prompt[i]}, cache, 1)[0];
-                    }
-                    System.arraycopy(gpu.forward(Arrays.copyOfRange(prompt, 16, 32), cache, 16), 0, rows[way], 16,
-                            16);
-                }
-            }
-            assertSameRows(rows, shape + ": tile and sliced GEMV steps");
-        });
+        onGpu(shape, layers, 9, (config, gpu) -> assertSameRows(
+                oneTokenStepsBothWays(gpu, config, 300, 400, gpu::useTileGemvs, shape + ": gemv_resid1"),
+                shape + ": tile and sliced GEMV steps"));
     }
 
     /**
@@ -108,22 +96,32 @@ class CudaBackendTest {
     @ParameterizedTest
     @CsvSource({"pycode-target, -1", "pycode-draft, -1", "llama2-7b, 2", "llama31-8b, 2", "llama32-3b, 2"})
     void ringStepGivesTheBitsOfTheGraphOfKernels(String shape, int layers) {
-        onGpu(shape, layers, 21, (config, gpu) -> {
-            int[] tokens = new Random(7).ints(1032, 0, config.vocabSize()).toArray();
-            float[][][] rows = new float[2][32][];
-            for (int way = 0; way < 2; way++) {
-                assertEquals(way == 0, gpu.useRingStep(way == 0), shape + ": the persistent step fits");
-                try (CudaKvCache cache = (CudaKvCache) gpu.newCache(new KvCacheSpec.Full(1100))) {
-                    gpu.forward(Arrays.copyOf(tokens, 1000), cache, 0);
-                    for (int i = 0; i < 16; i++) {
-                        rows[way][i] = gpu.forward(new int[] {tokens[1000 + i]}, cache, 1)[0];
-                    }
-                    System.arraycopy(gpu.forward(Arrays.copyOfRange(tokens, 1016, 1032), cache, 16), 0, rows[way], 16,
-                            16);
+        onGpu(shape, layers, 21, (config, gpu) -> assertSameRows(
+                oneTokenStepsBothWays(gpu, config, 1000, 1100, gpu::useRingStep, shape + ": the persistent step"),
+                shape + ": persistent and graph one-token steps"));
+    }
+
+    /**
+     * The logits of 16 one-token steps after a random prompt of {@code promptLength} tokens, then of a
+     * 16-token block that reads the keys they wrote, on a cache of {@code capacity} slots: [0] with
+     * {@code use} switched on (asserted to fit), [1] with it off.
+     */
+    private static float[][][] oneTokenStepsBothWays(CudaTransformer gpu, ModelConfig config, int promptLength,
+                                                     int capacity, Predicate<Boolean> use, String what) {
+        int[] tokens = new Random(promptLength).ints(promptLength + 32, 0, config.vocabSize()).toArray();
+        float[][][] rows = new float[2][32][];
+        for (int way = 0; way < 2; way++) {
+            assertEquals(way == 0, use.test(way == 0), what + " fits");
+            try (CudaKvCache cache = (CudaKvCache) gpu.newCache(new KvCacheSpec.Full(capacity))) {
+                gpu.forward(Arrays.copyOf(tokens, promptLength), cache, 0);
+                for (int i = 0; i < 16; i++) {
+                    rows[way][i] = gpu.forward(new int[] {tokens[promptLength + i]}, cache, 1)[0];
                 }
+                System.arraycopy(gpu.forward(Arrays.copyOfRange(tokens, promptLength + 16, promptLength + 32), cache,
+                        16), 0, rows[way], 16, 16);
             }
-            assertSameRows(rows, shape + ": persistent and graph one-token steps");
-        });
+        }
+        return rows;
     }
 
     /**
