@@ -130,7 +130,7 @@ __device__ void ring_produce(const RingStep& s, uint8_t* ring, uint64_t* full, u
     for (int p = 0; p < ring_phases(s); p++) {
         if (ring_kind(s, p) == RING_ATT) {   // the attention runs in the ring's memory: wait until it is done
             __syncwarp();
-            asm volatile("bar.sync %0, %1;" ::"n"(RING_ALL_BAR), "n"(RING_THREADS) : "memory");
+            sync_part(RING_ALL_BAR, RING_THREADS);
             fence_proxy_async();
             continue;
         }
@@ -374,7 +374,7 @@ __device__ void ring_step_body(const RingStep& s) {
         const RingLayer& L = s.layers[min(l, s.nLayers - 1)];
         if (kind == RING_ATT) {
             ring_attention<HD>(s, L, smem);
-            asm volatile("bar.sync %0, %1;" ::"n"(RING_ALL_BAR), "n"(RING_THREADS) : "memory");
+            sync_part(RING_ALL_BAR, RING_THREADS);
         } else if (kind == RING_CMB) {
             for (int head = blockIdx.x; head < s.nHeads; head += gridDim.x) {
                 combine_body<false>(s.p, s.po, s.pm, s.pl, s.nHeads, HD, s.splitLength, s.actHi, s.actLo, head, 0,

@@ -1383,10 +1383,6 @@ __device__ __forceinline__ void attention_tiles_wg(LoadTile& load_tile, uint32_t
     __syncthreads();   // the stages are free for the next pass
 }
 
-// MT: m-tiles of 16 query rows a warp when a block has more than 16 rows (below). WG (Hopper: the
-// prefill's chunk_attention*wg, steps of 32 or more query rows attention*wg): the block's
-// warpgroups (blockDim / 128) take 64 rows each (rows past the last fill its warpgroup and see no
-// key), their score and P.V products on wgmma (attention_tiles_wg). Same bits every way.
 // Keys and values key0 .. key0 + ATT_TILE of a KV head (kbase, vbase) into stage `buf` of the
 // shared tiles ks, vs [2][ATT_TILE][HD + 8], by threads t of `threads`, as one cp.async group.
 template <int HD>
@@ -1403,6 +1399,10 @@ __device__ __forceinline__ void load_kv_tile(uint16_t* ks, uint16_t* vs, const u
     cp_async_commit();
 }
 
+// MT: m-tiles of 16 query rows a warp when a block has more than 16 rows (below). WG (Hopper: the
+// prefill's chunk_attention*wg, steps of 32 or more query rows attention*wg): the block's
+// warpgroups (blockDim / 128) take 64 rows each (rows past the last fill its warpgroup and see no
+// key), their score and P.V products on wgmma (attention_tiles_wg). Same bits every way.
 template <int HD, int MT = 1, bool WG = false>
 __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, const uint16_t* __restrict__ kc,
                                                const uint16_t* __restrict__ vc, int capacity,

@@ -359,7 +359,7 @@ public final class CudaDevice {
     CUdeviceptr alloc(long bytes) {
         CUdeviceptr p = new CUdeviceptr();
         cuMemAlloc(p, Math.max(bytes, 256));
-        cuMemsetD8Async(p, (byte) 0, Math.max(bytes, 256), stream);
+        zero(p, Math.max(bytes, 256));
         synchronize();
         return p;
     }

@@ -48,28 +48,32 @@ final class CudaRingStep implements AutoCloseable {
     private final String kernel;
     private final int slots;
     private final int stageChunks;
+    private final int normGroups;
     private final int sharedBytes;
     private final CUdeviceptr arrived;   // the grid hand-off's count, zeroed before each launch
     private CUdeviceptr times;           // block 0's clock at each hand-off ({@link #timePhases})
 
-    private CudaRingStep(CudaDevice dev, DeviceModel model, String kernel, int slots, int stageChunks, int sharedBytes) {
+    private CudaRingStep(CudaDevice dev, DeviceModel model, String kernel, int slots, int stageChunks, int normGroups,
+                         int sharedBytes) {
         this.dev = dev;
         this.model = model;
         this.config = model.config;
         this.kernel = kernel;
         this.slots = slots;
         this.stageChunks = stageChunks;
+        this.normGroups = normGroups;
         this.sharedBytes = sharedBytes;
         this.arrived = dev.alloc(4);
         dev.allowSharedMemory(kernel, sharedBytes);
     }
 
     /**
-     * The persistent step for this model, or null where it does not fit: a GPU without bulk copies
-     * (before Hopper), more than {@value #MAX_LAYERS} layers, a matrix split into more than
-     * {@value #MAX_SLICES} slices, more than 16 queries a KV head (the attention's at-most-16-rows
-     * path), or too little shared memory for {@value #MIN_SLOTS} ring buffers beside the staged
-     * activations and the tiles' slice sums.
+     * The persistent step for this model (x in {@code normGroups} 128-row groups), or null where it
+     * does not fit: a GPU without bulk copies (before Hopper), more than {@value #MAX_LAYERS} layers,
+     * a matrix split into more than {@value #MAX_SLICES} slices or x in more than {@value #MAX_GROUPS}
+     * groups (as for gemv_resid1 and gemv_*8x, whose split it takes), more than 16 queries a KV head
+     * (the attention's at-most-16-rows path), or too little shared memory for {@value #MIN_SLOTS}
+     * ring buffers beside the staged activations and the tiles' slice sums.
      */
     static CudaRingStep create(CudaDevice dev, DeviceModel model, int normGroups) {
         ModelConfig c = model.config;
@@ -88,7 +92,7 @@ final class CudaRingStep implements AutoCloseable {
         if (slots < MIN_SLOTS || slots * BUFFER < attention) {
             return null;
         }
-        return new CudaRingStep(dev, model, kernel, slots, maxCps, slots * BUFFER + staged + part);
+        return new CudaRingStep(dev, model, kernel, slots, maxCps, normGroups, slots * BUFFER + staged + part);
     }
 
     /** Ring buffers a block (at most 24), for bench-gpu's report. */
@@ -137,7 +141,7 @@ final class CudaRingStep implements AutoCloseable {
                 b.query(), b.ropeTable(), b.logits(), c.partialO, c.partialM, c.partialL, arrived, clock}) {
             s.putLong(p == null ? 0 : CudaDevice.address(p));
         }
-        s.putInt(cf.nLayers()).putInt(withLogits ? 1 : 0).putInt((cf.dim() + 127) / 128);
+        s.putInt(cf.nLayers()).putInt(withLogits ? 1 : 0).putInt(normGroups);
         s.putInt(cf.nHeads()).putInt(cf.nKvHeads()).putInt(c.capacity).putInt(c.splitLength);
         s.putInt(slots).putInt(stageChunks).putInt(0);
         s.putFloat(cf.normEps()).putFloat(scaleLog2);

@@ -190,7 +190,7 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         }
         clusterGemvsFit = clustersFit;
         clusterGemvs = clusterGemvsFit && !"false".equals(System.getProperty("triforce.cuda.cluster"));
-        ringStep = tileGemvsFit ? CudaRingStep.create(dev, model, normGroups) : null;
+        ringStep = CudaRingStep.create(dev, model, normGroups);
         ringBuffers = new CudaRingStep.Buffers(params, x, sumSquares, actHi, actLo, query, ropeTable, logits);
         ring = ringStep != null && Boolean.getBoolean("triforce.cuda.ring");
         attentionShared = 4 * 64 * (c.headDim() + 8) * 2;  // two stages of 64-key K and V tiles, rows padded by 8
