@@ -9,7 +9,8 @@
 # or a directory of engine classes (another commit's build, its fatbin inside: for changes on the
 # Java side too), e.g. from `git worktree add /tmp/base HEAD~1` and `mvn -o -pl engine compile`
 # there, copied to .device/NAME, or JVM options starting -D (a setting, with the classes here),
-# e.g. -Dtriforce.cuda.pdl=false. Carry .device and the classes as run-on-device.sh says, and run:
+# e.g. -Dtriforce.cuda.pdl=false, or a fatbin or directory with options after a '+'
+# (.device/base+-Dtriforce.cuda.ring=true). Carry .device and the classes as run-on-device.sh says, and run:
 #   scripts/gpu/ab.sh [-r ROUNDS] VARIANT... -- [GpuBench options]
 # Prints each run's step rows under "=== NAME (round R)". A variant's bits are the GPU tests'
 # business: run-on-device.sh test with TRIFORCE_JAVA_OPTS=-Dtriforce.cuda.fatbin=FILE (or
@@ -23,7 +24,7 @@ if [ "${1:-}" = "-r" ]; then
 fi
 variants=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do
-  [[ "$1" == -D* ]] || [ -e "$1" ] || { echo "not a fatbin, classes directory or -D option: $1" >&2; exit 2; }
+  [[ "$1" == -D* ]] || [ -e "${1%%+-D*}" ] || { echo "not a fatbin, classes directory or -D option: $1" >&2; exit 2; }
   variants+=("$1")
   shift
 done
@@ -39,12 +40,14 @@ run() {  # name, extra JVM options, engine classes, bench options...
 for round in $(seq 1 "$rounds"); do
   run base "" engine/target/classes "$@"
   for v in "${variants[@]}"; do
+    build=${v%%+-D*}
+    opts=${v:${#build}+1}
     if [[ "$v" == -D* ]]; then
       run "$v" "$v" engine/target/classes "$@"
-    elif [ -d "$v" ]; then
-      run "$(basename "$v")" "" "$v" "$@"
+    elif [ -d "$build" ]; then
+      run "$(basename "$build")${opts:+ $opts}" "$opts" "$build" "$@"
     else
-      run "$(basename "$v" .fatbin)" "-Dtriforce.cuda.fatbin=$v" engine/target/classes "$@"
+      run "$(basename "$build" .fatbin)${opts:+ $opts}" "-Dtriforce.cuda.fatbin=$build $opts" engine/target/classes "$@"
     fi
   done
 done
