@@ -138,7 +138,7 @@ __device__ void ring_produce(const RingStep& s, uint8_t* ring, uint64_t* full, u
         const RingMatrix m = *ring_matrix(s, p);   // in registers: the waits below clobber memory
         const int tasks = ring_tiles(m) * m.slices;
         // Each warp's current task (k: w, w + 8, ...), its first chunk and chunk count, and the next batch.
-        int k[RING_CONSUMERS], c[RING_CONSUMERS], nc[RING_CONSUMERS];
+        int k[RING_CONSUMERS] = {}, c[RING_CONSUMERS], nc[RING_CONSUMERS];
         const uint4* src[RING_CONSUMERS];
         int busy = 0;   // warps with tasks left
         auto start_task = [&](int w) {
