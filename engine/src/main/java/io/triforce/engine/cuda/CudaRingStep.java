@@ -15,7 +15,7 @@ import jcuda.driver.CUdeviceptr;
  * kernel edge stops the weight stream; the attention runs in the ring's memory between them. The
  * same bits as the graph of kernels (CudaBackendTest). Where the model or the GPU does not fit it,
  * {@link #create} gives null and one-token steps run the graph of kernels. Off by default
- * ({@code -Dtriforce.cuda.ring=true}): on an H100 it is still 4-18% slower than the graph of kernels
+ * ({@code -Dtriforce.cuda.ring=true}): on an H100 it is still 3-7% slower than the graph of kernels
  * (engine/src/main/cuda/PERFORMANCE.md, "The persistent one-token step in the backend").
  */
 final class CudaRingStep implements AutoCloseable {
@@ -88,7 +88,8 @@ final class CudaRingStep implements AutoCloseable {
         int part = PART_TILES * MAX_SLICES * 16 * 4;       // the tiles' slice sums
         int free = dev.sharedPerBlockOptin - dev.staticShared(kernel) - staged - part;
         int slots = Math.min(MAX_SLOTS, free / BUFFER);
-        int attention = 2 * 4 * 64 * (c.headDim() + 8) * 2;   // two groups' K and V tiles, in the ring's memory
+        // The attention's two 4-warp groups' K and V tiles, in the ring's memory.
+        int attention = 2 * CudaTransformer.attentionShared(c.headDim());
         if (slots < MIN_SLOTS || slots * BUFFER < attention) {
             return null;
         }

@@ -193,7 +193,7 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         ringStep = CudaRingStep.create(dev, model, normGroups);
         ringBuffers = new CudaRingStep.Buffers(params, x, sumSquares, actHi, actLo, query, ropeTable, logits);
         ring = ringStep != null && Boolean.getBoolean("triforce.cuda.ring");
-        attentionShared = 4 * 64 * (c.headDim() + 8) * 2;  // two stages of 64-key K and V tiles, rows padded by 8
+        attentionShared = attentionShared(c.headDim());
         dev.allowSharedMemory(attentionKernel(), attentionShared);
         if (dev.wgmma) {
             dev.allowSharedMemory(attentionKernel() + "wg", wgAttentionShared());
@@ -570,6 +570,11 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
     /** Dynamic shared memory of the attention kernels: two stages of 64-key K and V tiles, rows padded by 8. */
     int attentionShared() {
         return attentionShared;
+    }
+
+    /** {@link #attentionShared()} at head size {@code headDim}: 2 stages x (K, V) x 64 keys x (headDim + 8) bf16. */
+    static int attentionShared(int headDim) {
+        return 4 * 64 * (headDim + 8) * 2;
     }
 
     /**
