@@ -4,6 +4,7 @@
 #   .device  engine/target/classes  engine/target/test-classes  protocol/target/classes  protocol/target/test-classes
 # Usage: scripts/gpu/run-on-device.sh test [junit console options...]   (TRIFORCE_JAVA_OPTS: extra JVM options)
 #        scripts/gpu/run-on-device.sh bench [GpuBench options...]
+#        scripts/gpu/run-on-device.sh cli COMMAND [options...]   (the triforce CLI, e.g. bench --backend cuda)
 # TRIFORCE_ENGINE_CLASSES: another build's engine classes instead of engine/target/classes (ab.sh).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -13,6 +14,9 @@ if [ ! -x "$jre/bin/java" ]; then
 fi
 cp="${TRIFORCE_ENGINE_CLASSES:-engine/target/classes}:engine/target/test-classes:protocol/target/classes:protocol/target/test-classes:$(ls .device/lib/*.jar | grep -v console-standalone | tr '\n' ':')"
 java=("$jre/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss8m -Xmx48g ${TRIFORCE_JAVA_OPTS:-})
+if [ -d .device-data ] && [ -z "${TRIFORCE_SHARED:-}" ]; then
+  export TRIFORCE_SHARED=$PWD/.device-data   # the trained pair and eval set (scripts/gpu/stage-data.sh)
+fi
 mode=${1:-}
 shift || true
 case "$mode" in
@@ -22,6 +26,8 @@ case "$mode" in
       --select-class io.triforce.engine.backend.BackendsTest --details=tree --disable-banner "$@" ;;
   bench)
     "${java[@]}" -cp "$cp" io.triforce.engine.cuda.GpuBench "$@" ;;
+  cli)
+    "${java[@]}" -cp "$cp" io.triforce.engine.cli.TriForceCli "$@" ;;
   *)
-    echo "usage: $0 test|bench [options]" >&2; exit 2 ;;
+    echo "usage: $0 test|bench|cli [options]" >&2; exit 2 ;;
 esac

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.triforce.engine.testing.ReferenceOutputs;
 import io.triforce.engine.testing.SharedData;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -65,22 +66,20 @@ class PycodeTokenizerTest {
     @Test
     void reproducesReferencePromptIds() throws IOException {
         List<JsonNode> docs = devDocs();
-        JsonNode reference = JSON.readTree(SharedData.require("eval/reference_outputs.json").toFile());
         List<List<Integer>> prompts = new ArrayList<>(); // distinct prompts, in order of appearance
         int checked = 0;
-        for (JsonNode entry : reference) {
-            int[] expected = JSON.convertValue(entry.get("prompt_ids"), int[].class);
+        for (ReferenceOutputs.Entry entry : ReferenceOutputs.load()) {
+            int[] expected = entry.promptIds();
             List<Integer> key = Arrays.stream(expected).boxed().toList();
             if (!prompts.contains(key)) {
                 prompts.add(key);
             }
             int doc = prompts.indexOf(key);
             checked++;
-            assertEquals(entry.get("package").asText(), docs.get(doc).get("package").asText());
+            assertEquals(entry.packageName(), docs.get(doc).get("package").asText());
             int[] ids = tokenizer().encode(docs.get(doc).get("text").asText());
             assertTrue(ids.length > 512, "truncated to " + ids.length);
-            assertArrayEquals(expected, Arrays.copyOf(ids, entry.get("prompt_tokens").asInt()),
-                    "prompt " + doc + " (" + entry.get("model").asText() + ")");
+            assertArrayEquals(expected, Arrays.copyOf(ids, expected.length), "prompt " + doc + " (" + entry.model() + ")");
         }
         assertEquals(4, prompts.size());
         assertEquals(8, checked);

@@ -1,0 +1,104 @@
+package io.triforce.engine.testing;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.triforce.engine.backend.Backend;
+import io.triforce.engine.backend.Transformer;
+import io.triforce.engine.cpu.CpuBackend;
+import io.triforce.engine.generate.AutoregressiveDecoder;
+import io.triforce.engine.generate.Generation;
+import io.triforce.engine.generate.TokenSink;
+import io.triforce.engine.model.CheckpointLoader;
+import io.triforce.engine.model.LlamaCheckpoint;
+import io.triforce.engine.sampling.SamplingParams;
+import io.triforce.engine.spec.RebuildPolicy;
+import io.triforce.engine.spec.SpeculationStats;
+import io.triforce.engine.spec.TriForceConfig;
+import io.triforce.engine.spec.TriForceDecoder;
+import io.triforce.engine.tokenizer.Tokenizer;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * The trained pair from the shared directory, ready for TriForce: the target on a backend given,
+ * the draft on the CPU (its StreamingLLM cache is CPU-only), the tokenizer and the first dev
+ * documents. Skips the calling test where the shared directory is absent.
+ */
+public final class TrainedPair implements AutoCloseable {
+
+    private static final int DOCUMENTS = 3;
+
+    private final LlamaCheckpoint targetCheckpoint;
+    private final LlamaCheckpoint draftCheckpoint;
+    private final Transformer target;
+    private final Transformer draft;
+    private final Tokenizer tokenizer;
+    private final List<String> documents;
+
+    private TrainedPair(Path shared, Backend targetBackend) throws IOException {
+        targetCheckpoint = CheckpointLoader.load(shared.resolve("models/pycode-target-23m"));
+        draftCheckpoint = CheckpointLoader.load(shared.resolve("models/pycode-draft-3.7m"));
+        target = targetBackend.load(targetCheckpoint.weights());
+        draft = new CpuBackend().load(draftCheckpoint.weights());
+        tokenizer = Tokenizer.load(targetCheckpoint.tokenizerJson());
+        ObjectMapper json = new ObjectMapper();
+        documents = Files.readAllLines(shared.resolve("eval/dev_docs.jsonl")).stream().limit(DOCUMENTS)
+                .map(line -> text(json, line)).toList();
+    }
+
+    public static TrainedPair load(Backend targetBackend) {
+        try {
+            return new TrainedPair(SharedData.requireRoot(), targetBackend);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private static String text(ObjectMapper json, String line) {
+        try {
+            return json.readTree(line).get("text").asText();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /**
+     * The first {@code context} tokens of dev document {@code doc} as the prompt: greedy TriForce
+     * (gamma1 4, gamma2 12, chunks of 8, draft window 256 with 16 sinks) must commit exactly
+     * greedy AR's {@code newTokens} tokens on the same target, and in fewer target passes.
+     */
+    public Generation assertTriForceEqualsAutoregressive(int doc, int context, int budget, int newTokens) {
+        int[] all = tokenizer.encode(documents.get(doc));
+        assertTrue(all.length >= context, "document " + doc + " has " + all.length + " tokens");
+        int[] prompt = Arrays.copyOf(all, context);
+        Generation ar = new AutoregressiveDecoder(target).generate(prompt, newTokens, SamplingParams.GREEDY,
+                TokenSink.IGNORE);
+        TriForceConfig config = new TriForceConfig(4, 12, budget, 8, 16, 256, new RebuildPolicy.AtPrefill());
+        Generation tf = new TriForceDecoder(target, draft, config).generate(prompt, newTokens, SamplingParams.GREEDY,
+                TokenSink.IGNORE);
+        assertArrayEquals(ar.tokens(), tf.tokens());
+        SpeculationStats s = tf.stats();
+        assertTrue(s.targetForwardPasses() < ar.tokens().length, "speculation saved target passes: "
+                + s.targetForwardPasses());
+        System.out.printf("doc %d ctx %d budget %d: level1 %.2f level2 %.2f, %d target passes for %d tokens;"
+                        + " decode %.1f tok/s AR, %.1f tok/s TriForce%n", doc, context, budget,
+                s.level1().acceptance(), s.level2().acceptance(), s.targetForwardPasses(), tf.tokens().length,
+                ar.decodeTokensPerSecond(), tf.decodeTokensPerSecond());
+        return tf;
+    }
+
+    @Override
+    public void close() throws Exception {
+        tokenizer.close();
+        draft.close();
+        target.close();
+        targetCheckpoint.close();
+        draftCheckpoint.close();
+    }
+}
