@@ -2,7 +2,7 @@
 // would take them 64 at a time and read every weight once per 64 tokens. Included by triforce.cu
 // (its helpers and layouts). A chunk of T tokens is T / 64 "sub-blocks" of 64:
 //  * activations: hi and lo bf16 [T/64][K/32][64 x 32] - each sub-block's k chunk in the order the
-//    GEMM stages it (core_act_index, triforce.cu), so the step's embed, attention and combine
+//    GEMM stages it (core_act_index, common.cuh), so the step's embed, attention and combine
 //    kernels run on a sub-block (chunk_combine writing that order);
 //  * the residual stream x: fp32 [T][dim], its per-128-row-group sums of squares [T][dim/128];
 //    q/k/v GEMM output y: fp32 [T][rows] in tiled row order.

@@ -1,6 +1,6 @@
 // The prefill GEMM on Hopper's warpgroup mma (wgmma, sm_90a): gemm_wg_store / _resid / _swiglu,
 // which CudaPrefill runs instead of gemm_* on GPUs of compute capability 9.0 (the attention's wgmma
-// form is attention_body's WG, triforce.cu). In the compute_90 PTX that other GPUs JIT, the wgmma
+// form is attention_body's WG, attention.cuh). In the compute_90 PTX that other GPUs JIT, the wgmma
 // helpers trap (no __CUDA_ARCH_FEAT_SM90_ALL there).
 //
 // Same block (128 rows x 128 tokens), staging and epilogue as gemm_body, in two warpgroups: warp w

@@ -4,8 +4,8 @@ import io.triforce.engine.backend.Backend;
 import io.triforce.engine.model.LlamaWeights;
 
 /**
- * The GPU backend: JCuda driver API and the kernels of src/main/cuda/triforce.cu. Weights are
- * uploaded once as bf16; KV caches live on the device as bf16.
+ * The GPU backend: JCuda driver API and the kernels of src/main/cuda (triforce.cu and the files it
+ * includes). Weights are uploaded once as bf16; KV caches live on the device as bf16.
  */
 public final class CudaBackend implements Backend {
 

@@ -47,11 +47,11 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
     private static final int MIN_PREFILL = 256;
     private static final int GROUP_ROWS = 128;
     static final int PARAMS_BYTES = 16 + 4 * MAX_TOKENS;
-    /** Most shared memory a GEMV block stages activations in (triforce.cu: 64 / NT chunks at a time). */
+    /** Most shared memory a GEMV block stages activations in (gemv.cuh: 64 / NT chunks at a time). */
     private static final int STAGED_BYTES = 64 * 1024;
 
     /**
-     * The forms of the 9-16-token GEMVs (triforce.cu, gemv_body and GEMV_KERNEL): the kernels that
+     * The forms of the 9-16-token GEMVs (gemv.cuh, gemv_body and GEMV_KERNEL): the kernels that
      * have the form, by the suffix of their names; the others stay plain. All give the same bits;
      * which is fastest depends on the model's shapes, so the first such step times each.
      */
@@ -81,14 +81,14 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
      */
     private static final double FORM_MARGIN = 0.01;
 
-    /** gemv_resid1 and gemv_*8x (triforce.cu): slices (a warp each) and 128-row groups of x at most. */
+    /** gemv_resid1 and gemv_*8x (gemv.cuh): slices (a warp each) and 128-row groups of x at most. */
     private static final int TILE_MAX_SLICES = 16;
     private static final int TILE_MAX_GROUPS = 64;
     /** Blocks a cluster may have on any GPU that has clusters (more are "non-portable"). */
     private static final int PORTABLE_CLUSTER = 8;
     /** Blocks a non-portable cluster may have (the H100's limit; CudaDevice.allowLargeClusters). */
     private static final int MAX_CLUSTER = 16;
-    /** The cluster forms of GEMVs (triforce.cu, GEMV_CLUSTER_KERNEL): each sliced kernel's name + "c". */
+    /** The cluster forms of GEMVs (gemv.cuh, GEMV_CLUSTER_KERNEL): each sliced kernel's name + "c". */
     private static final List<String> CLUSTER_KERNELS = List.of("gemv_resid8c", "gemv_qkv16c", "gemv_qkv16rc",
             "gemv_gateup16c", "gemv_gateup16pc", "gemv_gateup16rc", "gemv_resid16c", "gemv_resid16pc",
             "gemv_logits16c", "gemv_logits16pc", "gemv_logits16rc");
@@ -122,7 +122,7 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
     /**
      * Steps of 9-16 tokens run their GEMVs as the "c" kernels: a row group's slices one thread-block
      * cluster that adds their sums in shared memory, no partial sums through L2 and no last block's
-     * epilogue (triforce.cu, cluster_epilogue); steps of 2-8 tokens only o_proj and down, and only
+     * epilogue (gemv.cuh, cluster_epilogue); steps of 2-8 tokens only o_proj and down, and only
      * where their slices make a portable cluster (at most 8: o_proj at Llama-2-7B and -3.1-8B, not
      * down). Same bits, where every GEMV has at most 16 slices and the GPU can hold such a cluster;
      * {@code -Dtriforce.cuda.cluster=false}: the sliced ones.
