@@ -688,36 +688,22 @@ __device__ __forceinline__ void attention_body(const uint16_t* __restrict__ q, c
     }
 }
 
-extern "C" __global__ void __launch_bounds__(128) attention64(const uint16_t* q, const uint16_t* kc,
-                                                               const uint16_t* vc, int capacity,
-                                                               const StepParams* p, int n, int nHeads, int G,
-                                                               int S, float scaleLog2, float* po, float* pm,
-                                                               float* pl) {
-    attention_body<64>(q, kc, vc, capacity, p, n, nHeads, G, S, scaleLog2, po, pm, pl, blockIdx.x, blockIdx.y,
-                        p->slot);
-}
-
-extern "C" __global__ void __launch_bounds__(128) attention128(const uint16_t* q, const uint16_t* kc,
-                                                                const uint16_t* vc, int capacity,
-                                                                const StepParams* p, int n, int nHeads, int G,
-                                                                int S, float scaleLog2, float* po, float* pm,
-                                                                float* pl) {
-    attention_body<128>(q, kc, vc, capacity, p, n, nHeads, G, S, scaleLog2, po, pm, pl, blockIdx.x, blockIdx.y,
-                        p->slot);
-}
+// A kernel of the attention: BODY is attention_body's form, SETTLED the slots it may load before
+// its PDL wait (0: none).
+#define ATTENTION_KERNEL(name, BODY, SETTLED) \
+    extern "C" __global__ void __launch_bounds__(128) name(const uint16_t* q, const uint16_t* kc, const uint16_t* vc, \
+            int capacity, const StepParams* p, int n, int nHeads, int G, int S, float scaleLog2, float* po, float* pm, \
+            float* pl) { \
+        BODY(q, kc, vc, capacity, p, n, nHeads, G, S, scaleLog2, po, pm, pl, blockIdx.x, blockIdx.y, SETTLED); \
+    }
+ATTENTION_KERNEL(attention64, attention_body<64>, p->slot)
+ATTENTION_KERNEL(attention128, attention_body<128>, p->slot)
 
 // The same on wgmma (Hopper) for steps of 32 or more query rows (n G: a verify of 8 or more tokens
 // at 4 queries a KV head; CudaTransformer.attend); the same bits (CudaBackendTest's block vs
 // token-by-token forwards). 128 threads, three stages of K and V tiles (CudaTransformer).
-#define ATTENTION_WG_KERNEL(name, HD) \
-    extern "C" __global__ void __launch_bounds__(128) name(const uint16_t* q, const uint16_t* kc, const uint16_t* vc, \
-            int capacity, const StepParams* p, int n, int nHeads, int G, int S, float scaleLog2, float* po, float* pm, \
-            float* pl) { \
-        attention_body<HD, 1, true>(q, kc, vc, capacity, p, n, nHeads, G, S, scaleLog2, po, pm, pl, blockIdx.x, \
-                                    blockIdx.y, 0); \
-    }
-ATTENTION_WG_KERNEL(attention64wg, 64)
-ATTENTION_WG_KERNEL(attention128wg, 128)
+ATTENTION_KERNEL(attention64wg, (attention_body<64, 1, true>), 0)
+ATTENTION_KERNEL(attention128wg, (attention_body<128, 1, true>), 0)
 
 // Merges the splits query t can see (slots <= slot + t) -> o_proj activations. One block of 256
 // threads per (head, token): warp w takes splits w, w + 8, ...; lane takes dims lane + 32 j (head
