@@ -81,7 +81,7 @@ final class BenchCommand implements Callable<Integer> {
                     totals.get(mode).add(context, g);
                     outputs.put(mode, g.tokens());
                     doc.put(mode + "_tokens_per_second", g.decodeTokensPerSecond());
-                    System.err.printf("doc %d %-8s %7.1f tok/s decode, %6.1f s prefill, %d tokens%s%n", d, mode,
+                    System.err.printf("doc %d %-8s %7.1f tok/s decode, %7.3f s prefill, %d tokens%s%n", d, mode,
                             g.decodeTokensPerSecond(), g.prefillNanos() / 1e9, g.tokens().length,
                             mode.equals("triforce") ? String.format(
                                     ", acceptance %.2f / %.2f, %d target passes, time draft %.0f / retrieval %.0f / target %.0f ms",
