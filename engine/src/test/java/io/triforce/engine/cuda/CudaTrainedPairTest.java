@@ -7,6 +7,7 @@ import io.triforce.engine.testing.RequiresGpu;
 import io.triforce.engine.testing.TrainedPair;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -30,9 +31,14 @@ class CudaTrainedPairTest {
 
     private static TrainedPair pair;
 
+    @BeforeAll
+    static void load() {
+        pair = TrainedPair.load(new CudaBackend());
+    }
+
     @AfterAll
     static void close() throws Exception {
-        if (pair != null) {
+        if (pair != null) { // without ../shared, load() was skipped and nothing was opened
             pair.close();
         }
     }
@@ -55,9 +61,6 @@ class CudaTrainedPairTest {
     @ParameterizedTest(name = "doc {0}, context {1}, budget {2}")
     @CsvSource({"0, 8000, 512", "1, 8000, 1024", "2, 4096, 256"})
     void greedyTriForceOnTheGpuEqualsAutoregressive(int doc, int context, int budget) {
-        if (pair == null) {
-            pair = TrainedPair.load(new CudaBackend());
-        }
         pair.assertTriForceEqualsAutoregressive(doc, context, budget, 128);
     }
 }

@@ -15,7 +15,7 @@ class SharedCheckpointTest {
 
     @Test
     void loadsPycodeTarget() throws Exception {
-        try (LlamaCheckpoint ckpt = CheckpointLoader.load(SharedData.require("models/pycode-target-23m"))) {
+        try (LlamaCheckpoint ckpt = CheckpointLoader.load(SharedData.require(SharedData.TARGET))) {
             ModelConfig c = ckpt.config();
             assertEquals(512, c.dim());
             assertEquals(1536, c.hiddenDim());

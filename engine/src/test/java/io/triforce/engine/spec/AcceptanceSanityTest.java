@@ -3,7 +3,6 @@ package io.triforce.engine.spec;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.triforce.engine.backend.Transformer;
 import io.triforce.engine.cpu.CpuBackend;
 import io.triforce.engine.generate.AutoregressiveDecoder;
@@ -17,8 +16,6 @@ import io.triforce.engine.sampling.Sampler;
 import io.triforce.engine.sampling.SamplingParams;
 import io.triforce.engine.testing.SharedData;
 import io.triforce.engine.tokenizer.Tokenizer;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.Arrays;
 import org.junit.jupiter.api.Test;
 
@@ -33,12 +30,10 @@ class AcceptanceSanityTest {
 
     @Test
     void retrievalAgreementMatchesTheReferenceEstimates() throws Exception {
-        Path shared = SharedData.requireRoot();
-        try (LlamaCheckpoint checkpoint = CheckpointLoader.load(shared.resolve("models/pycode-target-23m"));
+        try (LlamaCheckpoint checkpoint = CheckpointLoader.load(SharedData.requireRoot().resolve(SharedData.TARGET));
              Tokenizer tokenizer = Tokenizer.load(checkpoint.tokenizerJson())) {
             Transformer target = new CpuBackend().load(checkpoint.weights());
-            String text = new ObjectMapper().readTree(Files.readAllLines(shared.resolve("eval/dev_docs.jsonl")).get(0))
-                    .get("text").asText();
+            String text = SharedData.documentTexts(1).getFirst();
             int context = 2048;
             int n = 96;
             int[] prompt = Arrays.copyOf(tokenizer.encode(text), context);

@@ -33,7 +33,7 @@ public final class ReferenceOutputs {
 
         /** The checkpoint directory of {@link #model} ("target" or "draft") in the shared directory. */
         public Path checkpoint(Path shared) {
-            return shared.resolve("models/" + (model.equals("target") ? "pycode-target-23m" : "pycode-draft-3.7m"));
+            return shared.resolve(model.equals("target") ? SharedData.TARGET : SharedData.DRAFT);
         }
 
         @Override

@@ -1,10 +1,14 @@
 package io.triforce.engine.testing;
 
-import org.junit.jupiter.api.Assumptions;
-
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Optional;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Assumptions;
 
 /**
  * Finds the project's shared data directory (models, eval sets): {@code $TRIFORCE_SHARED}, else
@@ -16,6 +20,9 @@ import java.util.Optional;
 public final class SharedData {
 
     public static final String ENV = "TRIFORCE_SHARED";
+    /** The trained pair, relative to the shared directory. */
+    public static final String TARGET = "models/pycode-target-23m";
+    public static final String DRAFT = "models/pycode-draft-3.7m";
 
     private SharedData() {
     }
@@ -42,10 +49,26 @@ public final class SharedData {
         return root.get();
     }
 
-    /** {@code relative} inside the shared directory (e.g. "models/pycode-target-23m"), or aborts the test. */
+    /** {@code relative} inside the shared directory (e.g. {@link #TARGET}), or aborts the test. */
     public static Path require(String relative) {
         Path p = requireRoot().resolve(relative);
         Assumptions.assumeTrue(Files.exists(p), p + " not found in the shared directory");
         return p;
+    }
+
+    /** The texts of the first {@code limit} documents of eval/dev_docs.jsonl (aborts the test without the shared directory). */
+    public static List<String> documentTexts(int limit) {
+        ObjectMapper json = new ObjectMapper();
+        try (Stream<String> lines = Files.lines(requireRoot().resolve("eval/dev_docs.jsonl"))) {
+            return lines.limit(limit).map(line -> {
+                try {
+                    return json.readTree(line).get("text").asText();
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            }).toList();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 }

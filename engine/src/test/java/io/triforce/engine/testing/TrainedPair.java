@@ -3,7 +3,6 @@ package io.triforce.engine.testing;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.triforce.engine.backend.Backend;
 import io.triforce.engine.backend.Transformer;
 import io.triforce.engine.cpu.CpuBackend;
@@ -18,9 +17,6 @@ import io.triforce.engine.spec.SpeculationStats;
 import io.triforce.engine.spec.TriForceConfig;
 import io.triforce.engine.spec.TriForceDecoder;
 import io.triforce.engine.tokenizer.Tokenizer;
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
@@ -41,31 +37,18 @@ public final class TrainedPair implements AutoCloseable {
     private final Tokenizer tokenizer;
     private final List<String> documents;
 
-    private TrainedPair(Path shared, Backend targetBackend) throws IOException {
-        targetCheckpoint = CheckpointLoader.load(shared.resolve("models/pycode-target-23m"));
-        draftCheckpoint = CheckpointLoader.load(shared.resolve("models/pycode-draft-3.7m"));
+    private TrainedPair(Backend targetBackend) {
+        Path shared = SharedData.requireRoot();
+        targetCheckpoint = CheckpointLoader.load(shared.resolve(SharedData.TARGET));
+        draftCheckpoint = CheckpointLoader.load(shared.resolve(SharedData.DRAFT));
         target = targetBackend.load(targetCheckpoint.weights());
         draft = new CpuBackend().load(draftCheckpoint.weights());
         tokenizer = Tokenizer.load(targetCheckpoint.tokenizerJson());
-        ObjectMapper json = new ObjectMapper();
-        documents = Files.readAllLines(shared.resolve("eval/dev_docs.jsonl")).stream().limit(DOCUMENTS)
-                .map(line -> text(json, line)).toList();
+        documents = SharedData.documentTexts(DOCUMENTS);
     }
 
     public static TrainedPair load(Backend targetBackend) {
-        try {
-            return new TrainedPair(SharedData.requireRoot(), targetBackend);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-    }
-
-    private static String text(ObjectMapper json, String line) {
-        try {
-            return json.readTree(line).get("text").asText();
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        return new TrainedPair(targetBackend);
     }
 
     /**

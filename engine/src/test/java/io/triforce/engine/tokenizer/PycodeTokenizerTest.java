@@ -34,7 +34,7 @@ class PycodeTokenizerTest {
 
     /** The target's tokenizer, loaded on first use; skips the calling test without ../shared. */
     static Tokenizer tokenizer() {
-        Path dir = SharedData.require("models/pycode-target-23m");
+        Path dir = SharedData.require(SharedData.TARGET);
         if (tokenizer == null) {
             tokenizer = Tokenizer.load(dir);
         }
