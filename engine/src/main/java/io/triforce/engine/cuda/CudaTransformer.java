@@ -130,11 +130,12 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
     private boolean clusterGemvs;
     private final boolean clusterGemvsFit;
     /**
-     * One-token steps as one persistent kernel ({@link CudaRingStep}; null where it does not fit),
-     * when {@link #ring}: {@code -Dtriforce.cuda.ring=true}, off by default (slower so far). Same
-     * bits as the graph of kernels.
+     * One-token steps as one persistent kernel ({@link CudaRingStep}), when {@link #ring}:
+     * {@code -Dtriforce.cuda.ring=true}, off by default (slower so far). Same bits as the graph of
+     * kernels. Made when first asked for ({@link #useRingStep}); null until then, or where it does
+     * not fit, so a model that never runs it neither sets it up nor allocates for it.
      */
-    private final CudaRingStep ringStep;
+    private CudaRingStep ringStep;
     private final CudaRingStep.Buffers ringBuffers;
     private boolean ring;
     private String tuning = "not timed yet";
@@ -190,9 +191,8 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         }
         clusterGemvsFit = clustersFit;
         clusterGemvs = clusterGemvsFit && !"false".equals(System.getProperty("triforce.cuda.cluster"));
-        ringStep = CudaRingStep.create(dev, model, normGroups);
         ringBuffers = new CudaRingStep.Buffers(params, x, sumSquares, actHi, actLo, query, ropeTable, logits);
-        ring = ringStep != null && Boolean.getBoolean("triforce.cuda.ring");
+        useRingStep(Boolean.getBoolean("triforce.cuda.ring"));
         attentionShared = attentionShared(c.headDim());
         dev.allowSharedMemory(attentionKernel(), attentionShared);
         if (dev.wgmma) {
@@ -461,6 +461,9 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
      * kernels (tests: the same bits); returns whether they use the former (it may not fit).
      */
     boolean useRingStep(boolean on) {
+        if (on && ringStep == null) {
+            ringStep = CudaRingStep.create(dev, model, normGroups);
+        }
         ring = on && ringStep != null;
         return ring;
     }
