@@ -721,23 +721,50 @@ __device__ __forceinline__ void combine_body(const StepParams* p, const float* p
     const int splits = (p->slot + t + S) / S;
     const size_t row = (size_t) t * nHeads + head;
     const size_t stride = (size_t) MAX_TOKENS * nHeads;
+    // The warp's first U splits (all of them, up to 8 U splits) are read at once -- maxima, sums
+    // and outputs -- so the merge waits on the attention's results once; later splits are read as
+    // they are added.
+    constexpr int U = 4;
+    float mu[U], lu[U], ou[U][4];
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+        const int s = warp + 8 * u;
+        const bool ok = s < splits;
+        const float* o = po + (s * stride + row) * hd + lane;
+        mu[u] = ok ? pm[s * stride + row] : -INFINITY;
+        lu[u] = ok ? pl[s * stride + row] : 0.f;
+#pragma unroll
+        for (int j = 0; j < 4; j++) ou[u][j] = ok && 32 * j < hd ? o[32 * j] : 0.f;
+    }
     float m = -INFINITY;
+#pragma unroll
+    for (int u = 0; u < U; u++) m = fmaxf(m, mu[u]);
 #pragma unroll 4
-    for (int s = warp; s < splits; s += 8) m = fmaxf(m, pm[s * stride + row]);
+    for (int s = warp + 8 * U; s < splits; s += 8) m = fmaxf(m, pm[s * stride + row]);
     if (lane == 0) wm[warp] = m;
     sync_part(bar, 256);
     float mMax = wm[0];
     for (int w = 1; w < 8; w++) mMax = fmaxf(mMax, wm[w]);
     float sum = 0.f, acc[4] = {0.f, 0.f, 0.f, 0.f};
-#pragma unroll 4
-    for (int s = warp; s < splits; s += 8) {
-        float w = exp2f(pm[s * stride + row] - mMax);
-        sum += pl[s * stride + row] * w;
-        const float* o = po + (s * stride + row) * hd + lane;
+    auto merge = [&](float ms, float ls, const float (&os)[4]) {   // the next split, in split order
+        const float w = exp2f(ms - mMax);
+        sum += ls * w;
 #pragma unroll
         for (int j = 0; j < 4; j++) {
-            if (32 * j < hd) acc[j] += o[32 * j] * w;
+            if (32 * j < hd) acc[j] += os[j] * w;
         }
+    };
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+        if (warp + 8 * u < splits) merge(mu[u], lu[u], ou[u]);
+    }
+#pragma unroll 4
+    for (int s = warp + 8 * U; s < splits; s += 8) {
+        const float* o = po + (s * stride + row) * hd + lane;
+        float os[4];
+#pragma unroll
+        for (int j = 0; j < 4; j++) os[j] = 32 * j < hd ? o[32 * j] : 0.f;
+        merge(pm[s * stride + row], pl[s * stride + row], os);
     }
 #pragma unroll
     for (int j = 0; j < 4; j++) {

@@ -69,6 +69,22 @@ __device__ __forceinline__ void gemv_chunk(float (&acc)[NT][4], uint4 w0, uint4 
     }
 }
 
+// Staged item i: 8 values of x (x0, x1) normalised (1 / RMS inv, weights w0, w1), split into bf16
+// hi and lo parts.
+__device__ __forceinline__ void stage_normed(uint4* xs_hi, uint4* xs_lo, int i, float4 x0, float4 x1, float4 w0,
+                                             float4 w1, float inv) {
+    float v[8] = {x0.x * inv * w0.x, x0.y * inv * w0.y, x0.z * inv * w0.z, x0.w * inv * w0.w,
+                  x1.x * inv * w1.x, x1.y * inv * w1.y, x1.z * inv * w1.z, x1.w * inv * w1.w};
+    uint16_t h[8], l[8];
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        h[j] = f2bf(v[j]);
+        l[j] = f2bf(v[j] - bf2f(h[j]));
+    }
+    xs_hi[i] = make_uint4(pack2(h[0], h[1]), pack2(h[2], h[3]), pack2(h[4], h[5]), pack2(h[6], h[7]));
+    xs_lo[i] = make_uint4(pack2(l[0], l[1]), pack2(l[2], l[3]), pack2(l[4], l[5]), pack2(l[6], l[7]));
+}
+
 // Stages chunks c0 .. c0+nc of the activations: IN_ACT copies hi/lo; IN_NORM normalises x on
 // the fly with the per-token inverse RMS inv[]. Item r of a chunk (NT * 32 of them) is token
 // r / 4; only the first 2^shift items are staged (the tokens of the block, rounded up to a power
@@ -93,17 +109,7 @@ __device__ __forceinline__ void gemv_stage(const GemvArgs& a, uint4* xs_hi, uint
             int t = r >> 2, k = (c0 + c) * 32 + (r & 3) * 8;
             const float4* xr = (const float4*) (a.x + (size_t) t * K + k);
             const float4* wr = (const float4*) (a.normW + k);
-            float4 x0 = xr[0], x1 = xr[1], w0 = wr[0], w1 = wr[1];
-            float v[8] = {x0.x * inv[t] * w0.x, x0.y * inv[t] * w0.y, x0.z * inv[t] * w0.z, x0.w * inv[t] * w0.w,
-                          x1.x * inv[t] * w1.x, x1.y * inv[t] * w1.y, x1.z * inv[t] * w1.z, x1.w * inv[t] * w1.w};
-            uint16_t h[8], l[8];
-#pragma unroll
-            for (int j = 0; j < 8; j++) {
-                h[j] = f2bf(v[j]);
-                l[j] = f2bf(v[j] - bf2f(h[j]));
-            }
-            xs_hi[i] = make_uint4(pack2(h[0], h[1]), pack2(h[2], h[3]), pack2(h[4], h[5]), pack2(h[6], h[7]));
-            xs_lo[i] = make_uint4(pack2(l[0], l[1]), pack2(l[2], l[3]), pack2(l[4], l[5]), pack2(l[6], l[7]));
+            stage_normed(xs_hi, xs_lo, i, xr[0], xr[1], wr[0], wr[1], inv[t]);
         }
     }
 }
@@ -140,45 +146,59 @@ __device__ __forceinline__ void rope_store(float x1, float x2, float2 cs, int t,
 // SwiGLU of a hidden unit: silu(gate) * up, as every path computes it (the GEMV epilogue, prefill's GEMM).
 __device__ __forceinline__ float swiglu(float gate, float up) { return gate / (1.f + expf(-gate)) * up; }
 
-// OUT_ROPE and OUT_SWIGLU: the sums u, v of rows g and g + 8 of row tile `tile` for token t.
+// OUT_ROPE: RoPE's (cos, sin) for rows g and g + 8 of row tile `tile` (dims d, d + hd/2 of a head)
+// for token t, from the step's table (embed); nothing for the other outputs. Epilogues load it
+// with their sums, not after them.
 template <int OUT>
-__device__ __forceinline__ void finish_pair(const GemvArgs& a, int t, int tile, int g, float u, float v,
-                                            const float2* rope) {
+__device__ __forceinline__ float2 pair_rope(const GemvArgs& a, int t, int tile, int g) {
+    if (OUT != OUT_ROPE) return make_float2(0.f, 0.f);
+    return a.rope[t * (a.hd / 2) + (tile % (a.hd / 16)) * 8 + g];
+}
+
+// OUT_ROPE and OUT_SWIGLU: the sums u, v of rows g and g + 8 of row tile `tile` for token t (cs:
+// pair_rope's).
+template <int OUT>
+__device__ __forceinline__ void finish_pair(const GemvArgs& a, int t, int tile, int g, float u, float v, float2 cs) {
     if (OUT == OUT_SWIGLU) {
         write_act(a.actHi, a.actLo, t, tile * 8 + g, swiglu(u, v));
         return;
     }
     int tilesPerHead = a.hd / 16, head = tile / tilesPerHead, d = (tile % tilesPerHead) * 8 + g;
-    rope_store(u, v, rope[t * (a.hd / 2) + d], t, head, d, a.nHeads, a.nKv, a.hd, a.q,
-               t == a.n - 1 ? a.lastQuery : nullptr, a.kc, a.vc, a.capacity, a.p->slot + t);
+    rope_store(u, v, cs, t, head, d, a.nHeads, a.nKv, a.hd, a.q, t == a.n - 1 ? a.lastQuery : nullptr, a.kc, a.vc,
+               a.capacity, a.p->slot + t);
 }
 
 // The fused epilogue of row group y (tiles 8y .. 8y+7), run by the group's last block (256
 // threads), 16 tokens at a time. Each thread owns a fixed set of (token, row) items and first
 // adds their slices, all loads in flight together, slice by slice in order.
 template <int NT, int OUT>
-__device__ void gemv_epilogue(const GemvArgs& a, int slices, int y, const float2* rope) {
+__device__ void gemv_epilogue(const GemvArgs& a, int slices, int y) {
     const int n = a.n;
     const int rowTiles = (a.rows + 15) >> 4;
     const float* part = a.partial;
     __shared__ float sq[OUT == OUT_RESID ? 16 : 1][GROUP_ROWS];
     for (int tb = 0; tb < n; tb += 16) {
         if (OUT == OUT_ROPE || OUT == OUT_SWIGLU) {
-            // item i = (token tb + i / 64, tile y*8 + (i % 64) / 8, pair g = i % 8): rows g, g + 8 of the tile
-            float u[4], v[4];
-            int row[4], tok[4];
+            // item i = (token tb + i / 64, tile y*8 + (i % 64) / 8, pair g = i % 8): rows g, g + 8 of the tile.
+            // Items a thread owns: 4 for 16 tokens; 2 in the one-to-8-token forms (n <= 8), which then
+            // keep 8 slices' loads in flight instead of 4.
+            constexpr int KI = NT == 1 ? 2 : 4;
+            float u[KI], v[KI];
+            int row[KI], tok[KI];
+            float2 cs[KI];
 #pragma unroll
-            for (int k = 0; k < 4; k++) {
+            for (int k = 0; k < KI; k++) {
                 int i = threadIdx.x + 256 * k;
                 tok[k] = tb + i / 64;
                 int tile = y * 8 + (i % 64) / 8;
                 row[k] = tok[k] < n && tile < rowTiles ? tile * 16 + i % 8 : -1;
                 u[k] = v[k] = 0.f;
+                if (row[k] >= 0) cs[k] = pair_rope<OUT>(a, tok[k], tile, i % 8);
             }
-#pragma unroll 4
-            for (int sl = 0; sl < slices; sl++) {  // 4 slices' loads in flight; added in slice order
+#pragma unroll (NT == 1 ? 8 : 4)
+            for (int sl = 0; sl < slices; sl++) {  // added in slice order
 #pragma unroll
-                for (int k = 0; k < 4; k++) {
+                for (int k = 0; k < KI; k++) {
                     if (row[k] >= 0) {
                         const float* pr = part + ((size_t) sl * MAX_TOKENS + tok[k]) * a.rows + row[k];
                         u[k] += __ldcg(pr);
@@ -187,8 +207,8 @@ __device__ void gemv_epilogue(const GemvArgs& a, int slices, int y, const float2
                 }
             }
 #pragma unroll
-            for (int k = 0; k < 4; k++) {
-                if (row[k] >= 0) finish_pair<OUT>(a, tok[k], row[k] >> 4, row[k] & 7, u[k], v[k], rope);
+            for (int k = 0; k < KI; k++) {
+                if (row[k] >= 0) finish_pair<OUT>(a, tok[k], row[k] >> 4, row[k] & 7, u[k], v[k], cs[k]);
             }
             continue;
         }
@@ -250,19 +270,27 @@ __device__ void gemv_epilogue(const GemvArgs& a, int slices, int y, const float2
 
 // gemv_*8x: 1 / RMS of token 0's x [K], as gemv_body computes it from the sums of squares that
 // gemv_epilogue leaves: each 128-row group's sum (group_square_sum), the groups added in order.
-// Every thread of the 8 warps that call it gets it; they sync on `bar` (sync_part).
+// Every thread of the 8 warps that call it gets it; they sync on `bar` (sync_part). A warp loads its
+// groups 4 at a time, all 16 loads in flight (x of dim 4096: one L2 round trip, where a group at a
+// time took four).
 __device__ float inverse_rms_from_x(const GemvArgs& a, float* groups, int bar = 0) {
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, K = a.kChunks * 32;
-    for (int g = warp; g < a.ssGroups; g += 8) {
-        float sq[4];
+    for (int g0 = warp; g0 < a.ssGroups; g0 += 32) {
+        float sq[4][4];
 #pragma unroll
-        for (int j = 0; j < 4; j++) {
-            const int r = g * GROUP_ROWS + lane + 32 * j;
-            const float v = r < K ? a.x[r] : 0.f;
-            sq[j] = __fmul_rn(v, v);
+        for (int b = 0; b < 4; b++) {
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                const int r = (g0 + 8 * b) * GROUP_ROWS + lane + 32 * j;
+                const float v = g0 + 8 * b < a.ssGroups && r < K ? a.x[r] : 0.f;
+                sq[b][j] = __fmul_rn(v, v);
+            }
         }
-        const float v = group_square_sum(sq[0], sq[1], sq[2], sq[3]);
-        if (lane == 0) groups[g] = v;
+#pragma unroll
+        for (int b = 0; b < 4; b++) {
+            const float v = group_square_sum(sq[b][0], sq[b][1], sq[b][2], sq[b][3]);
+            if (lane == 0 && g0 + 8 * b < a.ssGroups) groups[g0 + 8 * b] = v;
+        }
     }
     sync_part(bar, 256);
     float ss = 0.f;
@@ -330,10 +358,22 @@ __device__ __forceinline__ void gemv_body(const GemvArgs& a) {
         }
     }
     pdl_wait();
-    if (SSX) {   // one token (gemv_*8x): the sums of squares from x
+    if (SSX) {
+        // One token (gemv_*8x): the sums of squares from x, and the slice staged here rather than
+        // in the loop below (one stage: nc <= MAX_CPS chunks, 4 items each, an item a thread), its
+        // x loaded together with the squares' so that the step waits on x once.
         __shared__ float groups[TILE_MAX_GROUPS];
+        const int e = threadIdx.x, k = (c0 + (e >> 2)) * 32 + (e & 3) * 8;
+        const bool item = e < nc * 4;
+        float4 x0, x1, w0, w1;
+        if (item) {
+            x0 = ((const float4*) (a.x + k))[0];
+            x1 = ((const float4*) (a.x + k))[1];
+            w0 = ((const float4*) (a.normW + k))[0];
+            w1 = ((const float4*) (a.normW + k))[1];
+        }
         const float i = inverse_rms_from_x(a, groups);
-        if (threadIdx.x == 0) inv[0] = i;
+        if (item) stage_normed(xs_hi, xs_lo, (e >> 2) * 32 + (e & 3), x0, x1, w0, w1, i);
     } else if (IN == IN_NORM && threadIdx.x < NT * 8) {
         // Token threadIdx.x's sums of squares, added in group order (as prefill_norm adds them), B
         // groups' loads in flight at once: this is on the path from the previous kernel to this one.
@@ -379,9 +419,11 @@ __device__ __forceinline__ void gemv_body(const GemvArgs& a) {
     } else {
         for (int cs = 0; cs < nc; cs += stage) {
             const int count = min(stage, nc - cs);
-            if (cs > 0) __syncthreads();  // every warp is done with the previous stage
-            gemv_stage<NT, IN>(a, xs_hi, xs_lo, c0 + cs, count, inv);
-            __syncthreads();
+            if (!SSX) {   // (gemv_*8x staged its one stage above)
+                if (cs > 0) __syncthreads();  // every warp is done with the previous stage
+                gemv_stage<NT, IN>(a, xs_hi, xs_lo, c0 + cs, count, inv);
+                __syncthreads();
+            }
             if (!active) continue;
             int c = cs;
             for (; c + 4 <= cs + count; c += 4) {
@@ -438,7 +480,7 @@ __device__ __forceinline__ void gemv_body(const GemvArgs& a) {
     __syncthreads();
     if (!isLast) return;
     __threadfence();
-    gemv_epilogue<NT, OUT>(a, gridDim.x, blockIdx.y, a.rope);
+    gemv_epilogue<NT, OUT>(a, gridDim.x, blockIdx.y);
     if (threadIdx.x == 0) a.counters[blockIdx.y] = 0;
 }
 
@@ -559,7 +601,10 @@ __device__ void cluster_epilogue(const GemvArgs& a, const float (&acc)[NT][4], f
 #pragma unroll
             for (int h = 0; h < 2; h++) {
                 const int pair = lane + 32 * h, pairTile = y * 8 + (pair >> 3);
-                if (pairTile < rowTiles) finish_pair<OUT>(a, t, pairTile, pair & 7, sum[2 * h], sum[2 * h + 1], a.rope);
+                if (pairTile < rowTiles) {
+                    finish_pair<OUT>(a, t, pairTile, pair & 7, sum[2 * h], sum[2 * h + 1],
+                                     pair_rope<OUT>(a, t, pairTile, pair & 7));
+                }
             }
         }
     }
@@ -623,6 +668,9 @@ extern "C" __global__ void __launch_bounds__(32 * TILE_MAX_SLICES) gemv_resid1(c
         }
     }
     pdl_wait();
+    const int t = threadIdx.x, r = tile * 16 + t;   // thread t < 16: row t of the tile, slices added in order
+    const bool mine = t < 16 && r < a.rows;
+    const float x = mine ? a.x[r] : 0.f;   // loaded with the staging: the step waits on memory once
     uint4* xs_hi = staged + warp * a.cps * 8;
     uint4* xs_lo = xs_hi + a.cps * 4;
     gemv_stage<1, IN_ACT, true>(a, xs_hi, xs_lo, c0, nc, nullptr);
@@ -646,9 +694,8 @@ extern "C" __global__ void __launch_bounds__(32 * TILE_MAX_SLICES) gemv_resid1(c
         part[warp][(lane >> 2) + 8] = acc[0][2];
     }
     __syncthreads();
-    const int t = threadIdx.x, r = tile * 16 + t;   // thread t < 16: row t of the tile, slices added in order
-    if (t >= 16 || r >= a.rows) return;
+    if (!mine) return;
     float sum = 0.f;
     for (int s = 0; s < slices; s++) sum += part[s][t];
-    a.x[r] = __fadd_rn(a.x[r], sum);
+    a.x[r] = __fadd_rn(x, sum);
 }

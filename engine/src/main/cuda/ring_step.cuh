@@ -205,7 +205,7 @@ __device__ __forceinline__ void ring_epilogue(const GemvArgs& a, const float* su
                 u += sums[s * 16 + lane];
                 v += sums[s * 16 + lane + 8];
             }
-            finish_pair<OUT>(a, 0, tile, lane, u, v, a.rope);
+            finish_pair<OUT>(a, 0, tile, lane, u, v, pair_rope<OUT>(a, 0, tile, lane));
         }
         return;
     }
