@@ -474,12 +474,17 @@ __device__ __forceinline__ void gemv_body(const GemvArgs& a) {
             }
         }
     }
-    __threadfence();
+    // The row group's count: the block's barrier orders its partial sums before thread 0's
+    // acquire-release add at GPU scope, which publishes them and, in the last block, takes in the
+    // other blocks' (one fence on one thread, not one on every thread before and after the count).
     __syncthreads();
-    if (threadIdx.x == 0) isLast = atomicAdd(&a.counters[blockIdx.y], 1) == (int) gridDim.x - 1;
+    if (threadIdx.x == 0) {
+        int before;
+        asm volatile("atom.acq_rel.gpu.global.add.s32 %0, [%1], 1;" : "=r"(before) : "l"(&a.counters[blockIdx.y]) : "memory");
+        isLast = before == (int) gridDim.x - 1;
+    }
     __syncthreads();
     if (!isLast) return;
-    __threadfence();
     gemv_epilogue<NT, OUT>(a, gridDim.x, blockIdx.y);
     if (threadIdx.x == 0) a.counters[blockIdx.y] = 0;
 }
