@@ -360,7 +360,7 @@ __device__ __forceinline__ void gemv_body(const GemvArgs& a) {
     pdl_wait();
     if (SSX) {
         // One token (gemv_*8x): the sums of squares from x, and the slice staged here rather than
-        // in the loop below (one stage: nc <= MAX_CPS chunks, 4 items each, an item a thread), its
+        // in the loop below (one stage: nc <= 48 chunks (DeviceModel), 4 items each, an item a thread), its
         // x loaded together with the squares' so that the step waits on x once.
         __shared__ float groups[TILE_MAX_GROUPS];
         const int e = threadIdx.x, k = (c0 + (e >> 2)) * 32 + (e & 3) * 8;

@@ -46,6 +46,9 @@ final class DeviceModel implements AutoCloseable {
     private static final int STAGING_BYTES = 64 << 20;
     /** Most 32-wide k chunks in a GEMV slice (its fp32 partial sums are what the epilogue adds). */
     static final int MAX_CPS = 32;
+    /** Slices that make a portable thread-block cluster, and the most chunks a slice takes to keep to them. */
+    private static final int CLUSTER_SLICES = 8;
+    private static final int MAX_CLUSTER_CPS = 48;
     /** Row placements of tile_weights: as is; RoPE partners d, d + hd/2 in one tile; gate/up pairs in one tile. */
     private static final int IN_ORDER = 0;
     private static final int ROPE_PAIRS = 1;
@@ -171,13 +174,24 @@ final class DeviceModel implements AutoCloseable {
         int rowTiles = (rows + 15) / 16;
         int kChunks = k / 32;
         // Enough (row tile, slice) warp tasks to fill the GPU, with as few slices as possible:
-        // fewer partial sums to write and add. 32 chunks (64 KiB of staged activations) at most.
+        // fewer partial sums to write and add. 32 chunks (64 KiB of staged activations) at most, or
+        // 48 to keep to a portable cluster (below).
         int target = dev.multiprocessors * 12;
         int cps = MAX_CPS;
         while (cps > 4 && (long) rowTiles * ((kChunks + cps - 1) / cps) < target) {
             cps /= 2;
         }
         cps = Math.min(cps, kChunks);
+        // A matrix that would take a few more slices than a portable cluster takes wider ones instead
+        // (Llama-2-7B's down_proj: 8 slices of 43 chunks, not 11 of 32). Its 9-16-token GEMV then runs
+        // in clusters of 8 and its one-token gemv_resid1 in blocks of 8 warps (2 a SM, where 11 warps
+        // fit one): H100, verify 16 at Llama-2-7B 4K 6.85 -> 6.60 ms, decode 5.55 -> 5.53. Not where
+        // the slices grow past 48 chunks: Llama-3.1-8B's down_proj in 8 slices of 56 gained verify 16
+        // 1% but cost decode and the retrieval draft 0.5% (its 14 slices of 32 stay).
+        if (cps == MAX_CPS && kChunks > CLUSTER_SLICES * cps && kChunks <= CLUSTER_SLICES * MAX_CLUSTER_CPS
+                && (long) rowTiles * CLUSTER_SLICES >= target) {
+            cps = (kChunks + CLUSTER_SLICES - 1) / CLUSTER_SLICES;
+        }
         return new Matrix(own(dev.alloc((long) rowTiles * 16 * k * 2)), rows, k, cps, (kChunks + cps - 1) / cps);
     }
 
