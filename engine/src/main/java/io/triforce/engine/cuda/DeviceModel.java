@@ -44,7 +44,10 @@ final class DeviceModel implements AutoCloseable {
     }
 
     private static final int STAGING_BYTES = 64 << 20;
-    /** Most 32-wide k chunks in a GEMV slice (its fp32 partial sums are what the epilogue adds). */
+    /**
+     * Most 32-wide k chunks in a GEMV slice (its fp32 partial sums are what the epilogue adds), but
+     * for a matrix widened to keep to a portable cluster (up to {@link #MAX_CLUSTER_CPS}; see matrix).
+     */
     static final int MAX_CPS = 32;
     /** Slices that make a portable thread-block cluster, and the most chunks a slice takes to keep to them. */
     private static final int CLUSTER_SLICES = 8;
