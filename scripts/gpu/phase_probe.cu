@@ -8,7 +8,9 @@
 //            4 if not named; "R/SM": R blocks a SM, as many as fit if not named)
 //   items    the same, the phase cut into 128 KiB items as a GEMV's blocks take a row tile and a
 //            slice of k: a block per item ("waves"; "3/SM": 64 KiB of shared memory holds 3 a SM,
-//            as the GEMVs' staging does) or R blocks a SM looping over the items ("loop R/SM")
+//            as the GEMVs' staging does) or R blocks a SM looping over the items ("loop R/SM");
+//            "NK": items of N KiB instead; "woven": an item's 32 KiB rounds interleaved with the
+//            other items' (round r of item i reads the phase's piece r x items + i)
 //   barrier  one persistent kernel, a grid-wide barrier between phases
 //   prefetch the same, every thread issuing its first P loads of the next phase before the
 //            barrier (P = 2, 4, 8: 16 bytes each)
@@ -95,6 +97,26 @@ __global__ void item_kernel(const uint4* base, Phase ph, uint32_t* words, int in
         const size_t first = it * itemWords;
         Phase item{ph.offset + first, min(itemWords, ph.count - first)};
         acc ^= stream_phase<DEPTH>(base, item, threadIdx.x, blockDim.x, 0);
+    }
+    if (blockIdx.x == 0 && threadIdx.x == 0) words[index] = in + 1;
+    if (acc == 0x9e3779b9u) words[index] = acc;
+}
+
+// Items of `itemWords` whose 32 KiB rounds are interleaved across the items: round r of item i
+// reads the phase's piece r * items + i, so the blocks streaming at once read neighbouring pieces
+// (as 32 KiB items do) while each block still reads itemWords in all.
+__global__ void woven_item_kernel(const uint4* base, Phase ph, uint32_t* words, int index, size_t itemWords) {
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    uint32_t in = index > 0 ? hand_off_read(words + index - 1) : 0;
+    const size_t round = (size_t) blockDim.x * 8, pieces = (ph.count + round - 1) / round;
+    const size_t items = (ph.count + itemWords - 1) / itemWords, rounds = itemWords / round;
+    uint32_t acc = 0;
+    for (size_t r = 0; r < rounds; r++) {
+        const size_t piece = r * items + blockIdx.x;
+        if (piece >= pieces) break;
+        Phase item{ph.offset + piece * round, min(round, ph.count - piece * round)};
+        acc ^= stream_phase<8>(base, item, threadIdx.x, blockDim.x, 0);
     }
     if (blockIdx.x == 0 && threadIdx.x == 0) words[index] = in + 1;
     if (acc == 0x9e3779b9u) words[index] = acc;
@@ -338,8 +360,9 @@ int main(int argc, char** argv) {
     // Items of 128 KiB: a block per item with 64 KiB of shared memory (3 blocks a SM, as the GEMVs'
     // staging holds them), or R blocks a SM looping over the items.
     auto itemsForm = [&](const char* name, bool loop, int blocksPerSm, size_t smem,
-                         void (*waves)(const uint4*, Phase, uint32_t*, int, size_t) = item_kernel<false>) {
-        const size_t itemWords = 8192;
+                         void (*waves)(const uint4*, Phase, uint32_t*, int, size_t) = item_kernel<false>,
+                         size_t itemKiB = 128) {
+        const size_t itemWords = itemKiB * 64;
         auto kernel = loop ? item_kernel<true> : waves;
         CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int) smem));
         graphForm(name, [&](int k, cudaLaunchConfig_t& cfg) {
@@ -353,6 +376,18 @@ int main(int argc, char** argv) {
     itemsForm("items waves", false, 0, 0);
     itemsForm("items waves d2 3/SM", false, 0, 64 << 10, item_kernel<false, 2>);
     itemsForm("items waves d8 3/SM", false, 0, 64 << 10, item_kernel<false, 8>);
+    itemsForm("items 32K d8 3/SM", false, 0, 64 << 10, item_kernel<false, 8>, 32);
+    itemsForm("items 64K d8 3/SM", false, 0, 64 << 10, item_kernel<false, 8>, 64);
+    itemsForm("items 256K d8 3/SM", false, 0, 64 << 10, item_kernel<false, 8>, 256);
+    itemsForm("items 512K d8 3/SM", false, 0, 64 << 10, item_kernel<false, 8>, 512);
+    itemsForm("items 256K woven 3/SM", false, 0, 64 << 10, woven_item_kernel, 256);
+    itemsForm("items 128K woven 3/SM", false, 0, 64 << 10, woven_item_kernel, 128);
+    itemsForm("items 256K d16 3/SM", false, 0, 64 << 10, item_kernel<false, 16>, 256);
+    itemsForm("items 256K d32 2/SM", false, 0, 100 << 10, item_kernel<false, 32>, 256);
+    itemsForm("items 128K d16 3/SM", false, 0, 64 << 10, item_kernel<false, 16>, 128);
+    itemsForm("items 64K d16 3/SM", false, 0, 64 << 10, item_kernel<false, 16>, 64);
+    itemsForm("items 32K d8 6/SM", false, 0, 34 << 10, item_kernel<false, 8>, 32);
+    itemsForm("items 16K d4 6/SM", false, 0, 34 << 10, item_kernel<false, 4>, 16);
     itemsForm("items waves 2/SM", false, 0, 100 << 10);
     itemsForm("items waves d8 2/SM", false, 0, 100 << 10, item_kernel<false, 8>);
     itemsForm("items waves 4/SM", false, 0, 52 << 10);
