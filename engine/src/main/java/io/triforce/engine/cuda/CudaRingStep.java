@@ -15,9 +15,9 @@ import jcuda.driver.CUdeviceptr;
  * kernel edge stops the weight stream; the attention runs in the ring's memory between them. The
  * same bits as the graph of kernels (CudaBackendTest). Where the model or the GPU does not fit it,
  * {@link #create} gives null and one-token steps run the graph of kernels. Off by default
- * ({@code -Dtriforce.cuda.ring=true}): on an H100 it is still slower than the graph of kernels (3-7%
- * when last timed, in the seventeenth session, before the graph's one-token steps got 3% faster;
- * engine/src/main/cuda/PERFORMANCE.md, "The persistent one-token step in the backend").
+ * ({@code -Dtriforce.cuda.ring=true}): on an H100 it is still slower than the graph of kernels (5-10%
+ * when last timed, in the twenty-first session; engine/src/main/cuda/PERFORMANCE.md, "The persistent
+ * one-token step in the backend").
  */
 final class CudaRingStep implements AutoCloseable {
 
