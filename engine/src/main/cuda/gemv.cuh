@@ -85,6 +85,16 @@ __device__ __forceinline__ void stage_normed(uint4* xs_hi, uint4* xs_lo, int i, 
     xs_lo[i] = make_uint4(pack2(l[0], l[1]), pack2(l[2], l[3]), pack2(l[4], l[5]), pack2(l[6], l[7]));
 }
 
+// One staged item's inputs: 8 values of x from x + xi and the norm weights of dims k .. k + 7.
+struct NormItem {
+    float4 x0, x1, w0, w1;
+};
+__device__ __forceinline__ NormItem load_norm_item(const GemvArgs& a, size_t xi, int k) {
+    const float4* xr = (const float4*) (a.x + xi);
+    const float4* wr = (const float4*) (a.normW + k);
+    return {xr[0], xr[1], wr[0], wr[1]};
+}
+
 // Stages chunks c0 .. c0+nc of the activations: IN_ACT copies hi/lo; IN_NORM normalises x on
 // the fly with the per-token inverse RMS inv[]. Item r of a chunk (NT * 32 of them) is token
 // r / 4; only the first 2^shift items are staged (the tokens of the block, rounded up to a power
@@ -107,9 +117,8 @@ __device__ __forceinline__ void gemv_stage(const GemvArgs& a, uint4* xs_hi, uint
         for (int e = COMPACT ? threadIdx.x & 31 : threadIdx.x; e < nc << shift; e += COMPACT ? 32 : blockDim.x) {
             int c = e >> shift, r = e & ((1 << shift) - 1), i = COMPACT ? e : c * NT * 32 + r;
             int t = r >> 2, k = (c0 + c) * 32 + (r & 3) * 8;
-            const float4* xr = (const float4*) (a.x + (size_t) t * K + k);
-            const float4* wr = (const float4*) (a.normW + k);
-            stage_normed(xs_hi, xs_lo, i, xr[0], xr[1], wr[0], wr[1], inv[t]);
+            const NormItem in = load_norm_item(a, (size_t) t * K + k, k);
+            stage_normed(xs_hi, xs_lo, i, in.x0, in.x1, in.w0, in.w1, inv[t]);
         }
     }
 }
@@ -365,15 +374,10 @@ __device__ __forceinline__ void gemv_body(const GemvArgs& a) {
         __shared__ float groups[TILE_MAX_GROUPS];
         const int e = threadIdx.x, k = (c0 + (e >> 2)) * 32 + (e & 3) * 8;
         const bool item = e < nc * 4;
-        float4 x0, x1, w0, w1;
-        if (item) {
-            x0 = ((const float4*) (a.x + k))[0];
-            x1 = ((const float4*) (a.x + k))[1];
-            w0 = ((const float4*) (a.normW + k))[0];
-            w1 = ((const float4*) (a.normW + k))[1];
-        }
+        NormItem in;
+        if (item) in = load_norm_item(a, k, k);
         const float i = inverse_rms_from_x(a, groups);
-        if (item) stage_normed(xs_hi, xs_lo, (e >> 2) * 32 + (e & 3), x0, x1, w0, w1, i);
+        if (item) stage_normed(xs_hi, xs_lo, (e >> 2) * 32 + (e & 3), in.x0, in.x1, in.w0, in.w1, i);
     } else if (IN == IN_NORM && threadIdx.x < NT * 8) {
         // Token threadIdx.x's sums of squares, added in group order (as prefill_norm adds them), B
         // groups' loads in flight at once: this is on the path from the previous kernel to this one.
