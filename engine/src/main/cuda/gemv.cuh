@@ -69,10 +69,20 @@ __device__ __forceinline__ void gemv_chunk(float (&acc)[NT][4], uint4 w0, uint4 
     }
 }
 
-// Staged item i: 8 values of x (x0, x1) normalised (1 / RMS inv, weights w0, w1), split into bf16
-// hi and lo parts.
-__device__ __forceinline__ void stage_normed(uint4* xs_hi, uint4* xs_lo, int i, float4 x0, float4 x1, float4 w0,
-                                             float4 w1, float inv) {
+// One staged item's inputs: 8 values of x from x + xi and the norm weights of dims k .. k + 7.
+struct NormItem {
+    float4 x0, x1, w0, w1;
+};
+__device__ __forceinline__ NormItem load_norm_item(const GemvArgs& a, size_t xi, int k) {
+    const float4* xr = (const float4*) (a.x + xi);
+    const float4* wr = (const float4*) (a.normW + k);
+    return {xr[0], xr[1], wr[0], wr[1]};
+}
+
+// Staged item i: the item's 8 values of x normalised (1 / RMS inv, its norm weights), split into
+// bf16 hi and lo parts.
+__device__ __forceinline__ void stage_normed(uint4* xs_hi, uint4* xs_lo, int i, const NormItem& in, float inv) {
+    const float4 x0 = in.x0, x1 = in.x1, w0 = in.w0, w1 = in.w1;
     float v[8] = {x0.x * inv * w0.x, x0.y * inv * w0.y, x0.z * inv * w0.z, x0.w * inv * w0.w,
                   x1.x * inv * w1.x, x1.y * inv * w1.y, x1.z * inv * w1.z, x1.w * inv * w1.w};
     uint16_t h[8], l[8];
@@ -83,16 +93,6 @@ __device__ __forceinline__ void stage_normed(uint4* xs_hi, uint4* xs_lo, int i, 
     }
     xs_hi[i] = make_uint4(pack2(h[0], h[1]), pack2(h[2], h[3]), pack2(h[4], h[5]), pack2(h[6], h[7]));
     xs_lo[i] = make_uint4(pack2(l[0], l[1]), pack2(l[2], l[3]), pack2(l[4], l[5]), pack2(l[6], l[7]));
-}
-
-// One staged item's inputs: 8 values of x from x + xi and the norm weights of dims k .. k + 7.
-struct NormItem {
-    float4 x0, x1, w0, w1;
-};
-__device__ __forceinline__ NormItem load_norm_item(const GemvArgs& a, size_t xi, int k) {
-    const float4* xr = (const float4*) (a.x + xi);
-    const float4* wr = (const float4*) (a.normW + k);
-    return {xr[0], xr[1], wr[0], wr[1]};
 }
 
 // Stages chunks c0 .. c0+nc of the activations: IN_ACT copies hi/lo; IN_NORM normalises x on
@@ -118,7 +118,7 @@ __device__ __forceinline__ void gemv_stage(const GemvArgs& a, uint4* xs_hi, uint
             int c = e >> shift, r = e & ((1 << shift) - 1), i = COMPACT ? e : c * NT * 32 + r;
             int t = r >> 2, k = (c0 + c) * 32 + (r & 3) * 8;
             const NormItem in = load_norm_item(a, (size_t) t * K + k, k);
-            stage_normed(xs_hi, xs_lo, i, in.x0, in.x1, in.w0, in.w1, inv[t]);
+            stage_normed(xs_hi, xs_lo, i, in, inv[t]);
         }
     }
 }
@@ -377,7 +377,7 @@ __device__ __forceinline__ void gemv_body(const GemvArgs& a) {
         NormItem in;
         if (item) in = load_norm_item(a, k, k);
         const float i = inverse_rms_from_x(a, groups);
-        if (item) stage_normed(xs_hi, xs_lo, (e >> 2) * 32 + (e & 3), in.x0, in.x1, in.w0, in.w1, i);
+        if (item) stage_normed(xs_hi, xs_lo, (e >> 2) * 32 + (e & 3), in, i);
     } else if (IN == IN_NORM && threadIdx.x < NT * 8) {
         // Token threadIdx.x's sums of squares, added in group order (as prefill_norm adds them), B
         // groups' loads in flight at once: this is on the path from the previous kernel to this one.
