@@ -23,6 +23,7 @@
 //   attention.cuh   split attention over the KV cache and the combine of the splits
 //   (here) argmax   greedy picks on the device
 //   retrieval.cuh   the retrieval cache: chunk scores, top-k, gather
+//   streaming.cuh   the StreamingLLM cache: its view built from a ring, new keys banked in the ring
 //   prefill.cuh     chunked prefill (tensor-core GEMMs, prefill_wgmma.cuh on Hopper)
 //   sampling.cuh    sampling and the rejection test on the device
 //   ring_step.cuh   the persistent one-token step (opt-in), on mbarrier.cuh
@@ -89,6 +90,7 @@ extern "C" __global__ void argmax_rows(const float* logits, int vocab, int* out)
 }
 
 #include "retrieval.cuh"
+#include "streaming.cuh"
 #include "prefill.cuh"
 #include "sampling.cuh"
 #include "ring_step.cuh"

@@ -1,8 +1,8 @@
 package io.triforce.engine.cli;
 
+import io.triforce.engine.backend.Backend;
 import io.triforce.engine.backend.Backends;
 import io.triforce.engine.backend.Transformer;
-import io.triforce.engine.cpu.CpuBackend;
 import io.triforce.engine.generate.AutoregressiveDecoder;
 import io.triforce.engine.generate.Decoder;
 import io.triforce.engine.model.CheckpointLoader;
@@ -18,14 +18,15 @@ final class LoadedModels implements AutoCloseable {
     final LlamaCheckpoint targetCheckpoint;
     final Transformer target;
     final Tokenizer tokenizer;
+    private final Backend targetBackend;
     private LlamaCheckpoint draftCheckpoint;
     private Transformer draft;
 
     /** @param backend where the target runs: cpu, cuda or auto */
     LoadedModels(Path targetDir, String backend) {
-        var chosen = Backends.named(backend);
+        this.targetBackend = Backends.named(backend);
         this.targetCheckpoint = CheckpointLoader.load(targetDir);
-        this.target = chosen.load(targetCheckpoint.weights());
+        this.target = targetBackend.load(targetCheckpoint.weights());
         this.tokenizer = Tokenizer.load(targetCheckpoint.tokenizerJson());
     }
 
@@ -33,15 +34,18 @@ final class LoadedModels implements AutoCloseable {
     Decoder decoder(String mode, TriForceOptions options) {
         return switch (mode) {
             case "ar" -> new AutoregressiveDecoder(target);
-            case "triforce" -> new TriForceDecoder(target, draft(options.requireDraft(mode)), options.config());
+            case "triforce" -> new TriForceDecoder(target, draft(options.requireDraft(mode), options.draftBackend),
+                    options.config());
             default -> throw new IllegalArgumentException("unknown mode '" + mode + "' (use ar or triforce)");
         };
     }
 
-    private Transformer draft(Path dir) {
+    /** @param backend where the draft runs: cpu, cuda, auto, or same (the target's backend) */
+    private Transformer draft(Path dir, String backend) {
         if (draft == null) {
+            Backend chosen = backend.equals("same") ? targetBackend : Backends.named(backend);
             draftCheckpoint = CheckpointLoader.load(dir);
-            draft = new CpuBackend().load(draftCheckpoint.weights());
+            draft = chosen.load(draftCheckpoint.weights());
         }
         return draft;
     }

@@ -3,10 +3,7 @@ package io.triforce.engine.cli;
 import java.nio.file.Path;
 import picocli.CommandLine.Option;
 
-/**
- * The target every command loads, and where it runs; the level-1 draft always runs on the CPU
- * (its StreamingLLM cache is CPU-only).
- */
+/** The target every command loads, and where it runs (the draft's place: {@link TriForceOptions}). */
 final class TargetOptions {
 
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "Target checkpoint directory (Hugging Face layout).")

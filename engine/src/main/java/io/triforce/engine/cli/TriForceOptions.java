@@ -10,6 +10,10 @@ final class TriForceOptions {
     @Option(names = "--draft-model", paramLabel = "DIR", description = "Draft checkpoint directory (level 1), required for --mode triforce.")
     Path draftModel;
 
+    @Option(names = "--draft-backend", paramLabel = "NAME",
+            description = "Where the draft runs: same (the target's backend), cpu, cuda or auto (default ${DEFAULT-VALUE}).")
+    String draftBackend = "same";
+
     @Option(names = "--budget", paramLabel = "B", description = "Retrieval cache budget in tokens (default ${DEFAULT-VALUE}).")
     int budget = TriForceConfig.DEFAULTS.budget();
 

@@ -230,25 +230,23 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
             case KvCacheSpec.Full f -> new CudaKvCache(dev, config, f.capacity());
             case KvCacheSpec.Retrieval r -> new CudaRetrievalKvCache(dev, config, r.budget(), r.chunk(),
                     r.tailCapacity());
-            case KvCacheSpec.Streaming s -> throw new UnsupportedOperationException(
-                    "the CUDA backend has no StreamingLLM cache: run the level-1 draft on the CPU backend (" + s + ")");
+            case KvCacheSpec.Streaming s -> new CudaStreamingKvCache(dev, config, s.sinks(), s.window(), s.slack());
         };
     }
 
     @Override
     public synchronized float[][] forward(int[] tokens, KvCache cache, int logitRows) {
         dev.use();
-        CudaKvCache c = cudaCache(cache, tokens.length);
         int n = tokens.length;
         if (logitRows < 0 || logitRows > n) {
             throw new IllegalArgumentException("logitRows " + logitRows + " outside [0, " + n + "]");
         }
         float[][] out = new float[logitRows][];
         int vocab = config.vocabSize();
-        for (int start = prefill(c, tokens, n - logitRows); start < n; start += maxBlock()) {
-            int m = Math.min(maxBlock(), n - start);
+        for (int start = prefill(cache, tokens, n - logitRows), m; start < n; start += m) {
+            m = blockLength(cache, n - start);
             int firstWanted = Math.max(start, n - logitRows);   // block rows from here on need logits
-            run(c, tokens, start, m, firstWanted < start + m);
+            runBlock(cache, tokens, start, m, firstWanted < start + m);
             for (int r = firstWanted; r < start + m; r++) {
                 float[] row = new float[vocab];
                 dev.toHost(Pointer.to(row), logits.withByteOffset(4L * (r - start) * vocab), 4L * vocab);
@@ -262,16 +260,15 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
     @Override
     public synchronized int[] greedyNext(int[] tokens, KvCache cache, int rows) {
         dev.use();
-        CudaKvCache c = cudaCache(cache, tokens.length);
         int n = tokens.length;
         if (rows < 0 || rows > n) {
             throw new IllegalArgumentException("rows " + rows + " outside [0, " + n + "]");
         }
         int[] next = new int[rows];
-        for (int start = prefill(c, tokens, n - rows); start < n; start += maxBlock()) {
-            int m = Math.min(maxBlock(), n - start);
+        for (int start = prefill(cache, tokens, n - rows), m; start < n; start += m) {
+            m = blockLength(cache, n - start);
             int firstWanted = Math.max(start, n - rows);
-            run(c, tokens, start, m, firstWanted < start + m);
+            runBlock(cache, tokens, start, m, firstWanted < start + m);
             if (firstWanted < start + m) {
                 int[] block = new int[m];
                 dev.toHost(Pointer.to(block), argmax, 4L * m);
@@ -309,7 +306,10 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         return sampling.verify(logits, proposal, picker, keepProbabilities);
     }
 
-    /** The slot store of {@code cache}, with room for {@code newTokens} more tokens if it can grow. */
+    /**
+     * The slot store of a full or retrieval cache, with room for {@code newTokens} more tokens if it
+     * can grow (a StreamingLLM cache's view is built per block: {@link #runBlock}).
+     */
     private CudaKvCache cudaCache(KvCache cache, int newTokens) {
         CudaKvCache c = switch (cache) {
             case CudaKvCache full -> full;
@@ -317,9 +317,27 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
             default -> null;
         };
         if (c == null || c.dev != dev) {
-            throw new IllegalArgumentException("the CUDA backend cannot use a " + cache.getClass().getSimpleName());
+            throw new IllegalArgumentException("the CUDA backend cannot " + (cache instanceof CudaStreamingKvCache
+                    ? "verify a proposal over a StreamingLLM cache (the draft's)" : "use a "
+                    + cache.getClass().getSimpleName()));
         }
         return c;
+    }
+
+    /** Tokens the next step over {@code cache} takes, of {@code remaining}. */
+    private int blockLength(KvCache cache, int remaining) {
+        int m = Math.min(maxBlock(), remaining);
+        return cache instanceof CudaStreamingKvCache streaming ? streaming.tokensSharingView(m) : m;
+    }
+
+    /** Runs tokens [from, from + m) as one step over {@code cache}: a StreamingLLM cache's view first. */
+    private void runBlock(KvCache cache, int[] tokens, int from, int m, boolean withLogits) {
+        if (cache instanceof CudaStreamingKvCache streaming) {
+            run(streaming.viewForNextBlock(dev, model), tokens, from, m, withLogits);
+            streaming.bank(m);
+        } else {
+            run(cudaCache(cache, m), tokens, from, m, withLogits);
+        }
     }
 
     /**
@@ -327,11 +345,12 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
      * chunked prefill, when it is at least {@link #MIN_PREFILL} tokens, and returns its length (0:
      * none). The rest goes through the step kernels: same bits either way (prefill.cuh).
      */
-    private int prefill(CudaKvCache c, int[] tokens, int noLogits) {
+    private int prefill(KvCache cache, int[] tokens, int noLogits) {
         int m = noLogits / CudaPrefill.GEMM_TOKENS * CudaPrefill.GEMM_TOKENS;
-        if (PREFILL_CHUNK == 0 || m < MIN_PREFILL) {
+        if (PREFILL_CHUNK == 0 || m < MIN_PREFILL || cache instanceof CudaStreamingKvCache) {
             return 0;
         }
+        CudaKvCache c = cudaCache(cache, noLogits);
         for (int start = 0; start < m; start += PREFILL_CHUNK) {
             int k = Math.min(PREFILL_CHUNK, m - start);
             checkStep(c, tokens, start, k);

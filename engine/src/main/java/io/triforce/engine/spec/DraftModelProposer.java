@@ -2,7 +2,7 @@ package io.triforce.engine.spec;
 
 import io.triforce.engine.backend.Transformer;
 import io.triforce.engine.generate.IntSequence;
-import io.triforce.engine.kv.StreamingKvCache;
+import io.triforce.engine.kv.StreamingCache;
 import java.util.Arrays;
 
 /**
@@ -13,9 +13,9 @@ import java.util.Arrays;
 public final class DraftModelProposer {
 
     private final Transformer draft;
-    private final StreamingKvCache cache;
+    private final StreamingCache cache;
 
-    public DraftModelProposer(Transformer draft, StreamingKvCache cache) {
+    public DraftModelProposer(Transformer draft, StreamingCache cache) {
         this.draft = draft;
         this.cache = cache;
     }
@@ -39,11 +39,10 @@ public final class DraftModelProposer {
         float[][] probabilities = picker.greedy() ? null : new float[n][];
         int[] block = sequence.slice(cache.length(), sequence.length());
         for (int i = 0; i < n; i++) {
-            float[] logits = draft.forward(block, cache, 1)[0];
             if (probabilities == null) {
-                tokens[i] = picker.pick(logits);
+                tokens[i] = draft.greedyNext(block, cache, 1)[0];   // argmax, as picker.pick would take
             } else {
-                probabilities[i] = picker.distribution(logits);
+                probabilities[i] = picker.distribution(draft.forward(block, cache, 1)[0]);
                 tokens[i] = picker.sample(probabilities[i]);
             }
             block = new int[] {tokens[i]};

@@ -9,7 +9,7 @@ import io.triforce.engine.generate.TokenSink;
 import io.triforce.engine.kv.KvCache;
 import io.triforce.engine.kv.KvCacheSpec;
 import io.triforce.engine.kv.RetrievalCache;
-import io.triforce.engine.kv.StreamingKvCache;
+import io.triforce.engine.kv.StreamingCache;
 import io.triforce.engine.sampling.SamplingParams;
 import java.util.Arrays;
 
@@ -68,7 +68,7 @@ public final class TriForceDecoder implements Decoder {
         private final IntSequence sequence;
         private final KvCache fullCache;
         private final RetrievalCache retrievalCache;
-        private final StreamingKvCache draftCache;
+        private final StreamingCache draftCache;
         private final CacheScorer verifier;
         private final RetrievalProposer level2;
         private final LevelStats level2Stats = new LevelStats();
@@ -85,7 +85,7 @@ public final class TriForceDecoder implements Decoder {
                     prompt.length, maxNewTokens, config.gamma2() + 1)));
             this.retrievalCache = (RetrievalCache) target.newCache(
                     new KvCacheSpec.Retrieval(config.budget(), config.chunk(), 4 * config.gamma2()));
-            this.draftCache = (StreamingKvCache) draft.newCache(new KvCacheSpec.Streaming(
+            this.draftCache = (StreamingCache) draft.newCache(new KvCacheSpec.Streaming(
                     config.sinks(), config.window(), config.gamma1() + config.gamma2() + 4));
             this.verifier = new CacheScorer(target, fullCache);
             this.level2 = new RetrievalProposer(new DraftModelProposer(draft, draftCache),

@@ -16,8 +16,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 /**
  * The trained pair (the shared directory's checkpoints, {@code $TRIFORCE_SHARED}) on the GPU: the
  * CUDA backend computes Hugging Face's function (see {@link #matchesHuggingFace}), and greedy
- * TriForce with the target on the GPU commits greedy AR's tokens on 4K- and 8K-token prompts of
- * real documents. Skipped without a GPU or without the shared directory.
+ * TriForce with the target and the draft on the GPU commits greedy AR's tokens on 4K- and
+ * 8K-token prompts of real documents. Skipped without a GPU or without the shared directory.
  */
 @RequiresGpu
 class CudaTrainedPairTest {
@@ -33,7 +33,7 @@ class CudaTrainedPairTest {
 
     @BeforeAll
     static void load() {
-        pair = TrainedPair.load(new CudaBackend());
+        pair = TrainedPair.load(new CudaBackend(), new CudaBackend());
     }
 
     @AfterAll

@@ -14,7 +14,7 @@ class TriForceGreedyTest {
 
     @BeforeAll
     static void load() {
-        pair = TrainedPair.load(new CpuBackend());
+        pair = TrainedPair.load(new CpuBackend(), new CpuBackend());
     }
 
     @AfterAll

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.triforce.engine.backend.Backend;
 import io.triforce.engine.backend.Transformer;
-import io.triforce.engine.cpu.CpuBackend;
 import io.triforce.engine.generate.AutoregressiveDecoder;
 import io.triforce.engine.generate.Generation;
 import io.triforce.engine.generate.TokenSink;
@@ -22,9 +21,8 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * The trained pair from the shared directory, ready for TriForce: the target on a backend given,
- * the draft on the CPU (its StreamingLLM cache is CPU-only), the tokenizer and the first dev
- * documents. Skips the calling test where the shared directory is absent.
+ * The trained pair from the shared directory, ready for TriForce: the target and the draft on
+ * the backends given, the tokenizer and the first dev documents. Skips the calling test where the shared directory is absent.
  */
 public final class TrainedPair implements AutoCloseable {
 
@@ -37,18 +35,18 @@ public final class TrainedPair implements AutoCloseable {
     private final Tokenizer tokenizer;
     private final List<String> documents;
 
-    private TrainedPair(Backend targetBackend) {
+    private TrainedPair(Backend targetBackend, Backend draftBackend) {
         Path shared = SharedData.requireRoot();
         targetCheckpoint = CheckpointLoader.load(shared.resolve(SharedData.TARGET));
         draftCheckpoint = CheckpointLoader.load(shared.resolve(SharedData.DRAFT));
         target = targetBackend.load(targetCheckpoint.weights());
-        draft = new CpuBackend().load(draftCheckpoint.weights());
+        draft = draftBackend.load(draftCheckpoint.weights());
         tokenizer = Tokenizer.load(targetCheckpoint.tokenizerJson());
         documents = SharedData.documentTexts(DOCUMENTS);
     }
 
-    public static TrainedPair load(Backend targetBackend) {
-        return new TrainedPair(targetBackend);
+    public static TrainedPair load(Backend targetBackend, Backend draftBackend) {
+        return new TrainedPair(targetBackend, draftBackend);
     }
 
     /**

@@ -3,7 +3,7 @@ package io.triforce.protocol.level;
 import io.triforce.engine.backend.Transformer;
 import io.triforce.engine.generate.IntSequence;
 import io.triforce.engine.kv.KvCacheSpec;
-import io.triforce.engine.kv.StreamingKvCache;
+import io.triforce.engine.kv.StreamingCache;
 import io.triforce.engine.spec.DraftModelProposer;
 import io.triforce.engine.spec.Proposal;
 import io.triforce.engine.spec.TokenPicker;
@@ -33,7 +33,7 @@ public final class DraftSession {
     public DraftSession(Transformer draft, SessionEvent start, LevelSettings settings) {
         this.id = start.sessionId();
         this.settings = settings;
-        StreamingKvCache cache = (StreamingKvCache) draft.newCache(
+        StreamingCache cache = (StreamingCache) draft.newCache(
                 new KvCacheSpec.Streaming(settings.sinks(), settings.window(), settings.rollbackSlack()));
         this.proposer = new DraftModelProposer(draft, cache);
         this.picker = new TokenPicker(start.samplingParams(1));
