@@ -13,7 +13,7 @@ struct StepParams {
     int pos;    // RoPE position of token 0
     int slot;   // cache slot of token 0 (keys already in the cache before this block)
     int n;      // tokens in the block
-    int pad;
+    int seq;    // position of token 0 in the sequence: pos, but in a StreamingLLM view (streaming.cuh)
     int tokens[MAX_TOKENS];
 };
 

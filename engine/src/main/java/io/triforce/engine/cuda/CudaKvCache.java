@@ -38,12 +38,19 @@ public final class CudaKvCache implements KvCache {
     private int length;
     /** Slot of position p is p + slotShift. */
     int slotShift;
+    /** The StreamingLLM cache whose view this is (its steps build the view first), or null. */
+    final CudaStreamingKvCache viewOf;
 
     CudaKvCache(CudaDevice dev, ModelConfig c, int capacity) {
+        this(dev, c, capacity, null);
+    }
+
+    CudaKvCache(CudaDevice dev, ModelConfig c, int capacity, CudaStreamingKvCache viewOf) {
         if (capacity < 1) {
             throw new IllegalArgumentException("cache capacity must be positive, got " + capacity);
         }
         this.dev = dev;
+        this.viewOf = viewOf;
         this.usableCapacity = capacity;
         this.splitLength = splitLength(capacity, c);
         this.maxSplits = (capacity + splitLength - 1) / splitLength;

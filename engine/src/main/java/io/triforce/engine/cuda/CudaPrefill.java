@@ -123,7 +123,7 @@ final class CudaPrefill implements AutoCloseable {
         int slot = pos + c.slotShift;
         hostParamInts.clear();
         for (int s = 0; s < n / SUB; s++) {
-            hostParamInts.put(pos + s * SUB).put(slot + s * SUB).put(SUB).put(0).put(tokens, from + s * SUB, SUB);
+            hostParamInts.put(pos + s * SUB).put(slot + s * SUB).put(SUB).put(pos + s * SUB).put(tokens, from + s * SUB, SUB);
         }
         dev.toDevice(params, hostParams, (long) CudaTransformer.PARAMS_BYTES * (n / SUB));
         for (int s = 0; s < n / SUB; s++) {

@@ -297,9 +297,9 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         CudaKvCache c = cudaCache(cache, block.length);
         int n = block.length;
         for (int start = prefill(c, block, n - rows); start < n - rows; start += maxBlock()) {
-            run(c, block, start, Math.min(maxBlock(), n - rows - start), false);
+            run(c, c.length(), block, start, Math.min(maxBlock(), n - rows - start), false);
         }
-        run(c, block, n - rows, rows, true);
+        run(c, c.length(), block, n - rows, rows, true);
         if (sampling == null) {
             sampling = new CudaSampling(dev, config.vocabSize());
         }
@@ -330,13 +330,14 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         return cache instanceof CudaStreamingKvCache streaming ? streaming.tokensSharingView(m) : m;
     }
 
-    /** Runs tokens [from, from + m) as one step over {@code cache}: a StreamingLLM cache's view first. */
+    /** Runs tokens [from, from + m) as one step over {@code cache} (a StreamingLLM cache: over its view). */
     private void runBlock(KvCache cache, int[] tokens, int from, int m, boolean withLogits) {
         if (cache instanceof CudaStreamingKvCache streaming) {
-            run(streaming.viewForNextBlock(dev, model), tokens, from, m, withLogits);
-            streaming.bank(m);
+            run(streaming.viewForNextBlock(dev), streaming.length(), tokens, from, m, withLogits);
+            streaming.advance(m);
         } else {
-            run(cudaCache(cache, m), tokens, from, m, withLogits);
+            CudaKvCache c = cudaCache(cache, m);
+            run(c, c.length(), tokens, from, m, withLogits);
         }
     }
 
@@ -396,11 +397,14 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         }
     }
 
-    private void run(CudaKvCache c, int[] tokens, int from, int n, boolean withLogits) {
+    /** Runs tokens [from, from + n), at position {@code seq} of the sequence, as one step over {@code c}. */
+    private void run(CudaKvCache c, int seq, int[] tokens, int from, int n, boolean withLogits) {
         checkStep(c, tokens, from, n);
         int[] block = new int[MAX_TOKENS];
         System.arraycopy(tokens, from, block, 0, n);
-        dev.launch(prepare(c, c.length(), c.length() + c.slotShift, n, withLogits, block));
+        tuneForm16(n);
+        setParams(c.length(), c.length() + c.slotShift, seq, n, block);
+        dev.launch(graph(c, n, withLogits));
         c.advance(n);
     }
 
@@ -410,7 +414,7 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
      */
     CUgraphExec prepare(CudaKvCache c, int pos, int slot, int n, boolean withLogits, int[] tokens) {
         tuneForm16(n);
-        setParams(pos, slot, n, tokens);
+        setParams(pos, slot, pos, n, tokens);
         return graph(c, n, withLogits);
     }
 
@@ -428,7 +432,7 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         Form16[] forms = Form16.values();
         double[] ms = new double[forms.length];
         try (CudaKvCache scratch = new CudaKvCache(dev, config, 4 * MAX_TOKENS)) {
-            setParams(0, 0, 16, new int[MAX_TOKENS]);
+            setParams(0, 0, 0, 16, new int[MAX_TOKENS]);
             for (int i = 0; i < forms.length; i++) {
                 form16 = forms[i];
                 CUgraphExec step = dev.capture(() -> enqueue(scratch, 16, false));
@@ -504,7 +508,7 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
 
     /** Runs one step (as {@link #prepare} sets it up) without a graph, kernel by kernel: profiling. */
     void runUncaptured(CudaKvCache c, int pos, int n, int[] tokens) {
-        setParams(pos, pos, n, tokens);
+        setParams(pos, pos, pos, n, tokens);
         enqueue(c, n, true);
     }
 
@@ -516,19 +520,26 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         if (!ring) {
             return null;
         }
-        setParams(pos, pos, 1, tokens);
+        setParams(pos, pos, pos, 1, tokens);
         embed(params, 1, x, sumSquares, ropeTable);
         return ringStep.timePhases(c, ringBuffers, attentionScaleLog2());
     }
 
-    private void setParams(int pos, int slot, int n, int[] tokens) {
+    /** StepParams (common.cuh): RoPE position and cache slot of token 0, its position in the sequence. */
+    private void setParams(int pos, int slot, int seq, int n, int[] tokens) {
         hostParamInts.clear();
-        hostParamInts.put(pos).put(slot).put(n).put(0).put(tokens, 0, MAX_TOKENS);
+        hostParamInts.put(pos).put(slot).put(n).put(seq).put(tokens, 0, MAX_TOKENS);
         dev.toDevice(params, hostParams, PARAMS_BYTES);
     }
 
-    /** One step on the device's stream: embed, the layers (or the persistent one-token step), the argmax. */
+    /**
+     * One step on the device's stream: embed, the layers (or the persistent one-token step), the argmax;
+     * over a StreamingLLM cache's view, building the view before and banking the tokens after.
+     */
     private void enqueue(CudaKvCache c, int n, boolean withLogits) {
+        if (c.viewOf != null) {
+            c.viewOf.enqueueView(params, model);
+        }
         embed(params, n, x, sumSquares, ropeTable);
         if (n == 1 && ring) {
             ringStep.enqueue(c, withLogits, ringBuffers, attentionScaleLog2());
@@ -537,6 +548,9 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         }
         if (withLogits) {
             dev.launch("argmax_rows", n, 1, 1, 1024, 0, logits, config.vocabSize(), argmax);
+        }
+        if (c.viewOf != null) {
+            c.viewOf.enqueueBank(params, n);
         }
     }
 
