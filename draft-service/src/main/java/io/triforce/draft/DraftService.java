@@ -32,6 +32,8 @@ public class DraftService {
     @Inject
     @Channel("level1-proposals")
     Emitter<Level1Proposal> proposals;
+    @ConfigProperty(name = "triforce.backend")
+    String backend;
     @ConfigProperty(name = "triforce.topic.corrections")
     String correctionsTopic;
     @ConfigProperty(name = "triforce.topic.committed")
@@ -42,11 +44,11 @@ public class DraftService {
 
     void start(@Observes StartupEvent event) {
         settings = LevelSettings.from(k -> ConfigProvider.getConfig().getOptionalValue(k, Integer.class));
-        host = wiring.host(1, "draft", modelDir, "cpu",
+        host = wiring.host(1, "draft", modelDir, backend,
                 (id, e) -> wiring.publish(SessionEvent.failed(id, "draft-service", e)));
         wiring.listen(wiring.inbox(this::onSession).on(correctionsTopic, Correction.class, this::onCorrection)
                 .on(committedTopic, Commit.class, this::onCommit));
-        LOG.infof("draft model %s loaded; %s", modelDir, settings);
+        LOG.infof("draft model %s loaded on the %s backend; %s", modelDir, host.backendName(), settings);
     }
 
     private void onSession(SessionEvent event) {

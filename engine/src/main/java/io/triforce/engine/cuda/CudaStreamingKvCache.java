@@ -106,6 +106,12 @@ public final class CudaStreamingKvCache implements StreamingCache {
                 params, config.headDim());
     }
 
+    /** Benchmarks: random keys and values in every ring slot, and a length of {@code length}. */
+    void fillRandom(long seed, int length) {
+        ring.fillRandom(seed, Math.min(length, positions.slots()));
+        positions.advance(length);
+    }
+
     private void uploadRules() {
         int[] struct = {positions.sinks(), positions.window(), positions.ring(), positions.windowStart()};
         dev.toDevice(rules, Pointer.to(struct), 16);

@@ -409,12 +409,12 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
     }
 
     /**
-     * Uploads the step's inputs (RoPE position, first cache slot, tokens) and returns the graph that runs
-     * it; launching the graph again repeats the same step (benchmarks).
+     * Uploads the step's inputs (RoPE position, first cache slot, position in the sequence, tokens) and
+     * returns the graph that runs it; launching the graph again repeats the same step (benchmarks).
      */
-    CUgraphExec prepare(CudaKvCache c, int pos, int slot, int n, boolean withLogits, int[] tokens) {
+    CUgraphExec prepare(CudaKvCache c, int pos, int slot, int seq, int n, boolean withLogits, int[] tokens) {
         tuneForm16(n);
-        setParams(pos, slot, pos, n, tokens);
+        setParams(pos, slot, seq, n, tokens);
         return graph(c, n, withLogits);
     }
 

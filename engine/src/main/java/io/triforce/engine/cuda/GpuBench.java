@@ -26,11 +26,13 @@ import jcuda.driver.CUgraphExec;
  * <pre>
  * GpuBench [--shapes llama2-7b:4096:65536,llama31-8b:32768:131072] [--contexts 4096]
  *          [--blocks 1,4,8,16] [--budget 4096] [--prefill 0] [--seed 1] [--reps 20] [--trials 5]
- *          [--bandwidth 3.2e12] [--pdl on|off] [--breakdown]
+ *          [--bandwidth 3.2e12] [--pdl on|off] [--streaming 16:256] [--breakdown]
  * </pre>
- * Shapes: llama2-7b, llama31-8b, pycode-target, pycode-draft; each --shapes entry may carry its
- * own contexts ({@code llama2-7b:4096:65536}), else --contexts applies. {@code --prefill N} also
- * times a forward of N random tokens; {@code --breakdown} times every kernel of one uncaptured step.
+ * Shapes: {@link ModelShapes#NAMES}; each --shapes entry may carry its own contexts
+ * ({@code llama2-7b:4096:65536}), else --contexts applies. {@code --prefill N} also times a forward
+ * of N random tokens; {@code --streaming S:W} a level-1 draft step over a full StreamingLLM cache of
+ * S sinks and a window of W (the view built, the step, the key banked: one graph), replayed and as
+ * TriForce calls it ({@code greedyNext}); {@code --breakdown} times every kernel of one uncaptured step.
  */
 public final class GpuBench {
 
@@ -70,6 +72,7 @@ public final class GpuBench {
         double bandwidth = 3.2e12;
         boolean breakdown = false;
         boolean pdl = true;
+        int[] streaming = null;
         for (int i = 0; i < args.length; i++) {
             if (args[i].equals("--breakdown")) {
                 breakdown = true;
@@ -87,9 +90,10 @@ public final class GpuBench {
                 case "--trials" -> trials = Integer.parseInt(v);
                 case "--bandwidth" -> bandwidth = Double.parseDouble(v);
                 case "--pdl" -> pdl = !v.equals("off");
+                case "--streaming" -> streaming = Arrays.stream(v.split(":")).mapToInt(Integer::parseInt).toArray();
                 default -> throw new IllegalArgumentException("unknown option " + args[i]
                         + " (options: --shapes --contexts --blocks --budget --prefill --seed --reps --trials"
-                        + " --bandwidth --pdl --breakdown)");
+                        + " --bandwidth --pdl --streaming --breakdown)");
             }
             i++;
         }
@@ -108,7 +112,7 @@ public final class GpuBench {
             String[] parts = entry.split(":");
             int[] own = parts.length > 1 ? Arrays.stream(parts, 1, parts.length).mapToInt(Integer::parseInt).toArray()
                     : contexts;
-            bench.run(parts[0], own, blocks, budget, prefill);
+            bench.run(parts[0], own, blocks, budget, prefill, streaming);
         }
     }
 
@@ -134,7 +138,7 @@ public final class GpuBench {
                 best / 1e12, gib, bandwidth / 1e12);
     }
 
-    private void run(String shape, int[] contexts, int[] blocks, int budget, int prefill) {
+    private void run(String shape, int[] contexts, int[] blocks, int budget, int prefill, int[] streaming) {
         ModelConfig c = ModelShapes.get(shape);
         try (CudaTransformer model = new CudaTransformer(dev, DeviceModel.random(dev, c, seed))) {
             long weights = model.model().matrixBytes();
@@ -145,7 +149,7 @@ public final class GpuBench {
                         if (n > model.maxBlock()) {
                             continue;
                         }
-                        double ms = time(model.prepare(cache, context, context, n, true, tokens(c, n)));
+                        double ms = time(model.prepare(cache, context, context, context, n, true, tokens(c, n)));
                         report(shape, context, n == 1 ? "decode" : "verify " + n, ms,
                                 weights + kvBytes(c, context + n));
                         if (breakdown) {
@@ -159,6 +163,9 @@ public final class GpuBench {
                         retrievalDraft(model, cache, shape, context, budget);
                     }
                 }
+            }
+            if (streaming != null) {
+                streamingDraft(model, shape, streaming[0], streaming[1]);
             }
             System.out.printf("%-14s 9-16-token GEMVs: %s; one-token steps: %s%n", shape, model.gemvForm16(),
                     model.oneTokenStep());
@@ -201,8 +208,32 @@ public final class GpuBench {
             report(shape, context, "retrieval rebuild", rebuildMs, keyBytes);
             CudaKvCache slots = retrieval.storage(1);
             int slot = retrieval.length() + slots.slotShift;
-            double ms = time(model.prepare(slots, context, slot, 1, true, tokens(c, 1)));
+            double ms = time(model.prepare(slots, context, slot, context, 1, true, tokens(c, 1)));
             report(shape, context, "retrieval draft " + budget, ms, model.model().matrixBytes() + kvBytes(c, slot + 1));
+        }
+    }
+
+    /**
+     * A one-token step over a StreamingLLM cache of {@code sinks} + {@code window} whose window is full
+     * (the level-1 draft's step): the graph replayed, and through {@code greedyNext} as TriForce calls it.
+     * Its floor reads the weights and the window twice (the view built from the ring, then attended).
+     */
+    private void streamingDraft(CudaTransformer model, String shape, int sinks, int window) {
+        ModelConfig c = model.config();
+        int length = 2 * (sinks + window);
+        try (CudaStreamingKvCache cache = (CudaStreamingKvCache) model.newCache(
+                new KvCacheSpec.Streaming(sinks, window, 1))) {
+            cache.fillRandom(seed, length);
+            CudaKvCache view = cache.viewForNextBlock(dev);
+            long bytes = model.model().matrixBytes() + 2 * kvBytes(c, sinks + window);
+            String step = "streaming " + sinks + "+" + window;
+            report(shape, length, step, time(model.prepare(view, view.length(), view.length(), length, 1, true,
+                    tokens(c, 1))), bytes);
+            int[] token = {tokens(c, 1)[0]};
+            report(shape, length, step + ", API", perCall(() -> {
+                cache.truncate(length);
+                model.greedyNext(token, cache, 1);
+            }), bytes);
         }
     }
 

@@ -8,7 +8,7 @@ import java.util.List;
 public final class ModelShapes {
 
     public static final List<String> NAMES = List.of("llama2-7b", "llama31-8b", "llama32-3b", "tinyllama-1.1b",
-            "pycode-target", "pycode-draft");
+            "llama-68m", "pycode-target", "pycode-draft");
 
     private ModelShapes() {
     }
@@ -28,6 +28,9 @@ public final class ModelShapes {
             case "llama32-3b" -> config(3072, 8192, layers < 0 ? 28 : layers, 24, 8, 128, 128256,
                     RopeConfig.llama3(500_000, 32, 1, 4, 8192), true);
             case "tinyllama-1.1b" -> config(2048, 5632, layers < 0 ? 22 : layers, 32, 4, 64, 32000,
+                    RopeConfig.unscaled(10_000), false);
+            // the TriForce paper's level-1 draft for Llama-2-7B (JackFram/llama-68m)
+            case "llama-68m" -> config(768, 3072, layers < 0 ? 2 : layers, 12, 12, 64, 32000,
                     RopeConfig.unscaled(10_000), false);
             case "pycode-target" -> config(512, 1536, layers < 0 ? 6 : layers, 8, 4, 64, 8192,
                     RopeConfig.unscaled(500_000), true);

@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.triforce.engine.backend.Transformer;
-import io.triforce.engine.cpu.CpuBackend;
 import io.triforce.engine.generate.AutoregressiveDecoder;
 import io.triforce.engine.generate.Decoder;
 import io.triforce.engine.generate.Generation;
@@ -39,8 +38,9 @@ import org.junit.jupiter.api.Test;
  * Sampled TriForce with the target on the GPU, where the rejection tests of levels 2 and 3 run
  * on the device ({@link CudaSampling}), is distributed as the target: seeded generations of two
  * tokens against the target's exact joint distribution of its first two tokens (enumerated from
- * its GPU logits with the host's {@link Sampler}), by a chi-square test. The draft (on the CPU)
- * has other weights and level 2 a small budget, so both levels reject often. Skipped where no
+ * its GPU logits with the host's {@link Sampler}), by a chi-square test. The draft (on the GPU
+ * too, over its StreamingLLM cache there) has other weights and level 2 a small budget, so both
+ * levels reject often. Skipped where no
  * CUDA GPU is present.
  */
 @RequiresGpu
@@ -62,7 +62,7 @@ class CudaSampledTriForceTest {
         arena = Arena.ofShared();
         ModelConfig config = ModelShapes.get("pycode-target");
         target = new CudaBackend().load(RandomWeights.create(config, 21, arena));
-        draft = new CpuBackend().load(RandomWeights.create(ModelShapes.get("pycode-draft"), 22, arena));
+        draft = new CudaBackend().load(RandomWeights.create(ModelShapes.get("pycode-draft"), 22, arena));
         prompt = new Random(17).ints(300, 1, config.vocabSize()).toArray();
         enumerateExactJoint();
     }

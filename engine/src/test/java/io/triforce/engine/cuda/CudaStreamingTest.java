@@ -31,9 +31,12 @@ class CudaStreamingTest {
     private static final int WINDOW = 48;
     private static final int SLACK = 6;
 
-    /** Llama-3.1-8B's shape brings llama3's scaled RoPE frequencies, which keys are rotated on by. */
+    /**
+     * Llama-3.1-8B's shape brings llama3's scaled RoPE frequencies, which keys are rotated on by;
+     * Llama-68M (the paper's draft) a query head per KV head.
+     */
     @ParameterizedTest
-    @CsvSource({"pycode-draft, -1", "llama31-8b, 2"})
+    @CsvSource({"pycode-draft, -1", "llama31-8b, 2", "llama-68m, -1"})
     void followsTheCpuStreamingCache(String shape, int layers) {
         ModelConfig config = ModelShapes.get(shape, layers);
         try (Arena arena = Arena.ofShared()) {

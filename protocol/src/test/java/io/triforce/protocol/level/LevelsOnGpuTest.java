@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.triforce.engine.backend.Backends;
 import io.triforce.engine.backend.Transformer;
-import io.triforce.engine.cpu.CpuBackend;
 import io.triforce.engine.cuda.ModelShapes;
 import io.triforce.engine.cuda.RandomWeights;
 import io.triforce.engine.generate.AutoregressiveDecoder;
@@ -20,26 +19,29 @@ import io.triforce.protocol.SessionEvent;
 import java.lang.foreign.Arena;
 import java.util.Random;
 import java.util.stream.IntStream;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * What verify-service and kv-retrieval-service run on a GPU ({@code TRIFORCE_BACKEND=auto}
  * there): the three level sessions with the target on CUDA (retrieval and full caches on the
- * device) and the draft on the CPU, wired by in-memory queues. The committed log equals greedy
+ * device) and the draft on the CPU (as draft-service runs it by default) or the GPU
+ * ({@code TRIFORCE_DRAFT_BACKEND=cuda}), wired by in-memory queues. The committed log equals greedy
  * autoregressive decoding on the GPU. Skipped where no CUDA GPU is present; run on the device
  * with {@code scripts/gpu/run-on-device.sh test}.
  */
 @RequiresGpu
 class LevelsOnGpuTest {
 
-    @Test
-    void greedyCommittedLogOnTheGpuEqualsAutoregressive() {
+    @ParameterizedTest
+    @ValueSource(strings = {"cpu", "cuda"})
+    void greedyCommittedLogOnTheGpuEqualsAutoregressive(String draftBackend) {
         ModelConfig config = ModelShapes.get("pycode-target");
         try (Arena arena = Arena.ofShared()) {
             LlamaWeights weights = RandomWeights.create(config, 21, arena);
             LlamaWeights draftWeights = RandomWeights.create(ModelShapes.get("pycode-draft"), 22, arena);
             try (Transformer gpu = Backends.named("auto").load(weights);
-                 Transformer draft = new CpuBackend().load(draftWeights)) {
+                 Transformer draft = Backends.named(draftBackend).load(draftWeights)) {
                 assertEquals("cuda", Backends.named("auto").name(), "auto picks the GPU where one is usable");
                 int[] prompt = new Random(5).ints(700, 1, config.vocabSize()).toArray();
                 int maxTokens = 40;
