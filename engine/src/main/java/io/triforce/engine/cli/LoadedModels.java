@@ -34,7 +34,7 @@ final class LoadedModels implements AutoCloseable {
     Decoder decoder(String mode, TriForceOptions options) {
         return switch (mode) {
             case "ar" -> new AutoregressiveDecoder(target);
-            case "triforce" -> new TriForceDecoder(target, draft(options.requireDraft(mode), options.draftBackend),
+            case "triforce" -> new TriForceDecoder(target, draft(options.requireDraft(mode), options.draftBackend()),
                     options.config());
             default -> throw new IllegalArgumentException("unknown mode '" + mode + "' (use ar or triforce)");
         };

@@ -39,6 +39,15 @@ final class TriForceOptions {
         return new TriForceConfig(gamma1, gamma, budget, chunk, sinks, window, TriForceConfig.rebuildPolicy(rebuild));
     }
 
+    /** Where the draft runs: same (the target's backend), cpu, cuda or auto; anything else is an error here. */
+    String draftBackend() {
+        if (!java.util.List.of("same", "cpu", "cuda", "auto").contains(draftBackend)) {
+            throw new IllegalArgumentException("unknown --draft-backend '" + draftBackend
+                    + "' (use same, cpu, cuda or auto)");
+        }
+        return draftBackend;
+    }
+
     Path requireDraft(String mode) {
         if (draftModel == null) {
             throw new IllegalArgumentException("--mode " + mode + " needs --draft-model DIR");

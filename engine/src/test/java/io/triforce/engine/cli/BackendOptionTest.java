@@ -12,10 +12,11 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** {@code --backend} on the commands that load the target: a choice, a clear error, never a crash. */
+/** {@code --backend} (the target) and {@code --draft-backend}: a choice, a clear error, never a crash. */
 class BackendOptionTest {
 
     private static final boolean GPU = CudaBackend.unavailableReason() == null;
@@ -73,6 +74,31 @@ class BackendOptionTest {
                 "--max-new-tokens", "2", "--backend", "tpu");
         assertEquals(1, run.exit());
         assertEquals("error: unknown backend 'tpu' (use cpu, cuda or auto)", run.err().strip());
+    }
+
+    @Test
+    void anUnknownDraftBackendIsOneErrorLine() throws Exception {
+        Path model = model();
+        Run run = cli("generate", "--model", model.toString(), "--prompt-ids", promptIds().toString(),
+                "--max-new-tokens", "2", "--backend", "cpu", "--mode", "triforce", "--draft-model", model.toString(),
+                "--draft-backend", "tpu");
+        assertEquals(1, run.exit());
+        // the tokenizer's library warns through SLF4J on first load (the triforce launcher filters that out)
+        assertEquals("error: unknown --draft-backend 'tpu' (use same, cpu, cuda or auto)",
+                run.err().lines().filter(line -> !line.startsWith("SLF4J")).collect(Collectors.joining("\n")));
+    }
+
+    @Test
+    void theDraftOnTheCpuBesideTheTargetOnTheCpuGeneratesAsAutoregressive() throws Exception {
+        Path model = model();
+        Run ar = cli("generate", "--model", model.toString(), "--prompt-ids", promptIds().toString(),
+                "--max-new-tokens", "6", "--backend", "cpu");
+        Run triforce = cli("generate", "--model", model.toString(), "--prompt-ids", promptIds().toString(),
+                "--max-new-tokens", "6", "--backend", "cpu", "--mode", "triforce", "--draft-model", model.toString(),
+                "--draft-backend", "cpu");
+        assertEquals(0, triforce.exit(), triforce.err());
+        assertTrue(!ar.out().isBlank(), "AR printed its text");
+        assertEquals(ar.out(), triforce.out(), "greedy TriForce prints what AR prints");
     }
 
     @Test
