@@ -12,7 +12,8 @@ import jcuda.driver.CUgraphExec;
 /**
  * A KV cache in GPU memory: per layer, keys (after RoPE) and values as bf16
  * [kvHeads][capacity][headDim]. As a full cache, slot = position; as the storage of a
- * {@link CudaRetrievalKvCache}, slot = position + {@link #slotShift}. Attention splits the slots into runs of
+ * {@link CudaRetrievalKvCache}, slot = position + {@link #slotShift}; as the view of a
+ * {@link CudaStreamingKvCache}, slot = RoPE position = index in the view. Attention splits the slots into runs of
  * {@link #splitLength} keys (a function of the capacity, never of the step); each split writes fp32
  * partial results that a combine kernel merges. Also holds the CUDA graphs of this cache's
  * forward steps, whose kernels point at its buffers. Rollback is a length move; {@link #close}

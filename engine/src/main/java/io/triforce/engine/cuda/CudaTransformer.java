@@ -402,9 +402,7 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         checkStep(c, tokens, from, n);
         int[] block = new int[MAX_TOKENS];
         System.arraycopy(tokens, from, block, 0, n);
-        tuneForm16(n);
-        setParams(c.length(), c.length() + c.slotShift, seq, n, block);
-        dev.launch(graph(c, n, withLogits));
+        dev.launch(prepare(c, c.length(), c.length() + c.slotShift, seq, n, withLogits, block));
         c.advance(n);
     }
 
