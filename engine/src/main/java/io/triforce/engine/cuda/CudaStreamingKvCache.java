@@ -43,23 +43,8 @@ public final class CudaStreamingKvCache implements StreamingCache {
     }
 
     @Override
-    public int sinks() {
-        return positions.sinks();
-    }
-
-    @Override
-    public int window() {
-        return positions.window();
-    }
-
-    @Override
-    public int length() {
-        return positions.length();
-    }
-
-    @Override
-    public void truncate(int newLength) {
-        positions.truncate(newLength);
+    public StreamingWindow positions() {
+        return positions;
     }
 
     @Override
@@ -67,11 +52,6 @@ public final class CudaStreamingKvCache implements StreamingCache {
         dev.use();
         positions.skipTo(position);
         uploadRules();
-    }
-
-    /** How many of the next {@code m} tokens one step may take. */
-    int tokensSharingView(int m) {
-        return positions.tokensSharingView(m);
     }
 
     /**

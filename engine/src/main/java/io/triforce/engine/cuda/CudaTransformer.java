@@ -327,7 +327,7 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
     /** Tokens the next step over {@code cache} takes, of {@code remaining}. */
     private int blockLength(KvCache cache, int remaining) {
         int m = Math.min(maxBlock(), remaining);
-        return cache instanceof CudaStreamingKvCache streaming ? streaming.tokensSharingView(m) : m;
+        return cache instanceof CudaStreamingKvCache streaming ? streaming.positions().tokensSharingView(m) : m;
     }
 
     /** Runs tokens [from, from + m) as one step over {@code cache} (a StreamingLLM cache: over its view). */

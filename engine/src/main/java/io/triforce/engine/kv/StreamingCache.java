@@ -6,13 +6,32 @@ package io.triforce.engine.kv;
  */
 public interface StreamingCache extends KvCache {
 
-    int sinks();
+    /** Which positions the cache keeps and where: for reading; only the cache moves them. */
+    StreamingWindow positions();
 
-    int window();
+    default int sinks() {
+        return positions().sinks();
+    }
+
+    default int window() {
+        return positions().window();
+    }
+
+    @Override
+    default int length() {
+        return positions().length();
+    }
+
+    @Override
+    default void truncate(int newLength) {
+        positions().truncate(newLength);
+    }
 
     /**
      * Jumps to {@code position} without storing the tokens in between: they would have been
      * evicted anyway. Used at prefill to absorb only the sinks and the last window of a prompt.
      */
-    void skipTo(int position);
+    default void skipTo(int position) {
+        positions().skipTo(position);
+    }
 }

@@ -29,28 +29,8 @@ public final class StreamingKvCache implements CpuKvCache, StreamingCache {
     }
 
     @Override
-    public int sinks() {
-        return positions.sinks();
-    }
-
-    @Override
-    public int window() {
-        return positions.window();
-    }
-
-    @Override
-    public int length() {
-        return positions.length();
-    }
-
-    @Override
-    public void truncate(int newLength) {
-        positions.truncate(newLength);
-    }
-
-    @Override
-    public void skipTo(int position) {
-        positions.skipTo(position);
+    public StreamingWindow positions() {
+        return positions;
     }
 
     @Override
