@@ -98,15 +98,16 @@ final class BenchCommand implements Callable<Integer> {
                 }
                 documents.add(doc);
             }
-            System.out.println(Json.MAPPER.writeValueAsString(summary(totals, documents)));
+            System.out.println(Json.MAPPER.writeValueAsString(summary(models, totals, documents)));
             return 0;
         }
     }
 
-    private ObjectNode summary(Map<String, Totals> totals, List<ObjectNode> documents) {
+    private ObjectNode summary(LoadedModels models, Map<String, Totals> totals, List<ObjectNode> documents) {
         ObjectNode result = Json.MAPPER.createObjectNode();
         result.put("context", context).put("new_tokens", newTokens).put("budget", triforce.budget)
-                .put("gamma", triforce.gamma).put("gamma1", triforce.gamma1).put("temperature", sampling.temperature);
+                .put("gamma", triforce.gamma).put("gamma1", triforce.gamma1).put("temperature", sampling.temperature)
+                .put("backend", models.targetBackend()).put("draft_backend", models.draftBackend());
         ObjectNode modeNode = result.putObject("modes");
         totals.forEach((mode, t) -> modeNode.set(mode, t.json()));
         if (totals.containsKey("ar") && totals.containsKey("triforce")) {

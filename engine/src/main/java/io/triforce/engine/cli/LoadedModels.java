@@ -21,6 +21,7 @@ final class LoadedModels implements AutoCloseable {
     private final Backend targetBackend;
     private LlamaCheckpoint draftCheckpoint;
     private Transformer draft;
+    private String draftBackend;
 
     /** @param backend where the target runs: cpu, cuda or auto */
     LoadedModels(Path targetDir, String backend) {
@@ -40,12 +41,23 @@ final class LoadedModels implements AutoCloseable {
         };
     }
 
+    /** The backend the target runs on ({@code cpu} or {@code cuda}). */
+    String targetBackend() {
+        return targetBackend.name();
+    }
+
+    /** The backend the draft was loaded on, or null before TriForce asked for it. */
+    String draftBackend() {
+        return draftBackend;
+    }
+
     /** @param backend where the draft runs: cpu, cuda, auto, or same (the target's backend) */
     private Transformer draft(Path dir, String backend) {
         if (draft == null) {
             Backend chosen = backend.equals("same") ? targetBackend : Backends.named(backend);
             draftCheckpoint = CheckpointLoader.load(dir);
             draft = chosen.load(draftCheckpoint.weights());
+            draftBackend = chosen.name();
         }
         return draft;
     }
