@@ -294,12 +294,16 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
             return new RejectionSampler().verify(proposal, forward(block, cache, rows), picker);
         }
         dev.use();
-        CudaKvCache c = cudaCache(cache, block.length);
         int n = block.length;
-        for (int start = prefill(c, block, n - rows); start < n - rows; start += maxBlock()) {
-            run(c, c.length(), block, start, Math.min(maxBlock(), n - rows - start), false);
+        for (int start = prefill(cache, block, n - rows), m; start < n - rows; start += m) {
+            m = blockLength(cache, n - rows - start);
+            runBlock(cache, block, start, m, false);
         }
-        run(c, c.length(), block, n - rows, rows, true);
+        if (blockLength(cache, rows) < rows) {
+            throw new IllegalArgumentException("a StreamingLLM cache whose window is full takes a token a step: "
+                    + "it cannot score " + rows + " rows in one");
+        }
+        runBlock(cache, block, n - rows, rows, true);
         if (sampling == null) {
             sampling = new CudaSampling(dev, config.vocabSize());
         }
@@ -308,7 +312,7 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
 
     /**
      * The slot store of a full or retrieval cache, with room for {@code newTokens} more tokens if it
-     * can grow (a StreamingLLM cache's view is built per block: {@link #runBlock}).
+     * can grow (a StreamingLLM cache runs on its view: {@link #runBlock}).
      */
     private CudaKvCache cudaCache(KvCache cache, int newTokens) {
         CudaKvCache c = switch (cache) {
@@ -317,9 +321,7 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
             default -> null;
         };
         if (c == null || c.dev != dev) {
-            throw new IllegalArgumentException("the CUDA backend cannot " + (cache instanceof CudaStreamingKvCache
-                    ? "verify a proposal over a StreamingLLM cache (the draft's)" : "use a "
-                    + cache.getClass().getSimpleName()));
+            throw new IllegalArgumentException("the CUDA backend cannot use a " + cache.getClass().getSimpleName());
         }
         return c;
     }

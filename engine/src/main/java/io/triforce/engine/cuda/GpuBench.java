@@ -32,7 +32,7 @@ import jcuda.driver.CUgraphExec;
  * ({@code llama2-7b:4096:65536}), else --contexts applies. {@code --prefill N} also times a forward
  * of N random tokens; {@code --streaming S:W} a level-1 draft step over a full StreamingLLM cache of
  * S sinks and a window of W (the view built, the step, the key banked: one graph), replayed and as
- * TriForce calls it ({@code greedyNext}); {@code --breakdown} times every kernel of one uncaptured step.
+ * TriForce calls it (greedy, or sampled with q built on the GPU or the host); {@code --breakdown} times every kernel of one uncaptured step.
  */
 public final class GpuBench {
 
@@ -215,7 +215,9 @@ public final class GpuBench {
 
     /**
      * A one-token step over a StreamingLLM cache of {@code sinks} + {@code window} whose window is full
-     * (the level-1 draft's step): the graph replayed, and through {@code greedyNext} as TriForce calls it.
+     * (the level-1 draft's step): the graph replayed, and as TriForce calls it: greedy
+     * ({@code greedyNext}), sampled (temperature 0.8, top-p 0.95) with q and the draw on the GPU (one
+     * row of q to the host), or with the row of logits turned into q on the host.
      * Its floor reads the weights and the window twice (the view built from the ring, then attended).
      */
     private void streamingDraft(CudaTransformer model, String shape, int sinks, int window) {
@@ -233,6 +235,15 @@ public final class GpuBench {
             report(shape, length, step + ", API", perCall(() -> {
                 cache.truncate(length);
                 model.greedyNext(token, cache, 1);
+            }), bytes);
+            TokenPicker picker = new TokenPicker(new SamplingParams(0.8, 0, 0.95, seed));
+            report(shape, length, step + ", q on GPU", perCall(() -> {
+                cache.truncate(length);
+                model.scoreAndVerify(token, cache, Proposal.NONE, picker, true);
+            }), bytes);
+            report(shape, length, step + ", q on host", perCall(() -> {
+                cache.truncate(length);
+                picker.sample(picker.distribution(model.forward(token, cache, 1)[0]));
             }), bytes);
         }
     }

@@ -41,6 +41,12 @@ public final class DraftModelProposer {
         for (int i = 0; i < n; i++) {
             if (probabilities == null) {
                 tokens[i] = draft.greedyNext(block, cache, 1)[0];   // argmax, as picker.pick would take
+            } else if (draft instanceof DeviceRejection device) {
+                // q and the draw from it on the draft's device (a verdict on no proposal: the next token
+                // drawn from the distribution, which comes back as q); no row of logits reaches the host
+                Verdict next = device.scoreAndVerify(block, cache, Proposal.NONE, picker, true);
+                probabilities[i] = next.verifierProbabilities()[0];
+                tokens[i] = next.nextToken();
             } else {
                 probabilities[i] = picker.distribution(draft.forward(block, cache, 1)[0]);
                 tokens[i] = picker.sample(probabilities[i]);
