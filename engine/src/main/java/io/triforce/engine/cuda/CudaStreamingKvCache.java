@@ -55,8 +55,8 @@ public final class CudaStreamingKvCache implements StreamingCache {
     }
 
     /**
-     * The view as the next step of {@code model}'s device runs on it: its length is the next token's
-     * index in the view (the entries the step's graph builds before it).
+     * The view as the next step runs on it, on {@code modelDevice} (this cache's GPU): its length is
+     * the next token's index in the view (the entries the step's graph builds before it).
      */
     CudaKvCache viewForNextBlock(CudaDevice modelDevice) {
         if (modelDevice != dev) {

@@ -32,7 +32,8 @@ import jcuda.driver.CUgraphExec;
  * ({@code llama2-7b:4096:65536}), else --contexts applies. {@code --prefill N} also times a forward
  * of N random tokens; {@code --streaming S:W} a level-1 draft step over a full StreamingLLM cache of
  * S sinks and a window of W (the view built, the step, the key banked: one graph), replayed and as
- * TriForce calls it (greedy, or sampled with q built on the GPU or the host); {@code --breakdown} times every kernel of one uncaptured step.
+ * TriForce calls it (greedy, or sampled with q built on the GPU or the host); {@code --breakdown}
+ * times every kernel of one uncaptured step.
  */
 public final class GpuBench {
 
@@ -90,7 +91,12 @@ public final class GpuBench {
                 case "--trials" -> trials = Integer.parseInt(v);
                 case "--bandwidth" -> bandwidth = Double.parseDouble(v);
                 case "--pdl" -> pdl = !v.equals("off");
-                case "--streaming" -> streaming = Arrays.stream(v.split(":")).mapToInt(Integer::parseInt).toArray();
+                case "--streaming" -> {
+                    streaming = Arrays.stream(v.split(":")).mapToInt(Integer::parseInt).toArray();
+                    if (streaming.length != 2) {
+                        throw new IllegalArgumentException("--streaming takes SINKS:WINDOW, got '" + v + "'");
+                    }
+                }
                 default -> throw new IllegalArgumentException("unknown option " + args[i]
                         + " (options: --shapes --contexts --blocks --budget --prefill --seed --reps --trials"
                         + " --bandwidth --pdl --streaming --breakdown)");
