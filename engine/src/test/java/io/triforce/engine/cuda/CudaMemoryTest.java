@@ -3,7 +3,6 @@ package io.triforce.engine.cuda;
 import static jcuda.driver.JCudaDriver.cuMemGetInfo;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.triforce.engine.cpu.CpuBackend;
 import io.triforce.engine.generate.AutoregressiveDecoder;
 import io.triforce.engine.generate.TokenSink;
 import io.triforce.engine.kv.KvCache;
@@ -20,8 +19,9 @@ import org.junit.jupiter.api.Test;
 
 /**
  * A serving process runs generation after generation: every cache a generation creates on the
- * device is freed when it ends, so free device memory comes back to where it was. Skipped where
- * no CUDA GPU is present.
+ * device (TriForce's three: full, retrieval, and the draft's StreamingLLM cache with its graphs)
+ * is freed when it ends, so free device memory comes back to where it was. Skipped where no CUDA
+ * GPU is present.
  */
 @RequiresGpu
 class CudaMemoryTest {
@@ -42,7 +42,6 @@ class CudaMemoryTest {
         try (Arena arena = Arena.ofShared()) {
             LlamaWeights weights = RandomWeights.create(config, 3, arena);
             try (CudaTransformer gpu = new CudaBackend().load(weights)) {
-                var draft = new CpuBackend().load(weights);
                 int[] prompt = new Random(2).ints(2000, 1, config.vocabSize()).toArray();
                 new AutoregressiveDecoder(gpu).generate(prompt, 4, SamplingParams.GREEDY, TokenSink.IGNORE); // warm-up
                 long before = freeBytes();
@@ -51,7 +50,8 @@ class CudaMemoryTest {
                 }
                 for (int i = 0; i < 8; i++) {
                     new AutoregressiveDecoder(gpu).generate(prompt, 8, SamplingParams.GREEDY, TokenSink.IGNORE);
-                    new TriForceDecoder(gpu, draft, TriForceConfig.DEFAULTS).generate(prompt, 8, SamplingParams.GREEDY,
+                    // the target drafting for itself over a StreamingLLM cache on the GPU
+                    new TriForceDecoder(gpu, gpu, TriForceConfig.DEFAULTS).generate(prompt, 8, SamplingParams.GREEDY,
                             TokenSink.IGNORE);
                 }
                 long after = freeBytes();
