@@ -47,7 +47,15 @@ public final class CacheScorer {
      * can ({@link DeviceRejection}), else scores the rows the test needs and runs it here.
      */
     public Verdict verify(IntSequence sequence, Proposal proposal, RejectionSampler rejection, TokenPicker picker) {
-        int[] block = block(sequence, proposal.tokens());
+        return verifyAfter(unseen(sequence), proposal, rejection, picker);
+    }
+
+    /**
+     * {@link #verify} after {@code unseen}, the tokens the cache has not absorbed yet (at least one),
+     * for a caller that extends the sequence itself (the draft, proposing on its own tokens).
+     */
+    public Verdict verifyAfter(int[] unseen, Proposal proposal, RejectionSampler rejection, TokenPicker picker) {
+        int[] block = concat(unseen, proposal.tokens());
         if (picker.greedy()) {
             return rejection.verifyGreedy(proposal, model.greedyNext(block, cache, proposal.size() + 1));
         }
@@ -64,7 +72,15 @@ public final class CacheScorer {
 
     /** What the cache has not seen yet (at least the sequence's last token), then the proposal. */
     private int[] block(IntSequence sequence, int[] proposal) {
-        int[] unseen = sequence.slice(cache.length(), sequence.length());
+        return concat(unseen(sequence), proposal);
+    }
+
+    /** The tokens of {@code sequence} the cache has not seen yet. */
+    public int[] unseen(IntSequence sequence) {
+        return sequence.slice(cache.length(), sequence.length());
+    }
+
+    private static int[] concat(int[] unseen, int[] proposal) {
         int[] block = new int[unseen.length + proposal.length];
         System.arraycopy(unseen, 0, block, 0, unseen.length);
         System.arraycopy(proposal, 0, block, unseen.length, proposal.length);

@@ -12,12 +12,16 @@ import java.util.Arrays;
  */
 public final class DraftModelProposer {
 
+    private static final RejectionSampler RULE = new RejectionSampler();
+
     private final Transformer draft;
     private final StreamingCache cache;
+    private final CacheScorer scorer;    // its verdicts carry q: the draft proposes upward
 
     public DraftModelProposer(Transformer draft, StreamingCache cache) {
         this.draft = draft;
         this.cache = cache;
+        this.scorer = new CacheScorer(draft, cache, true);
     }
 
     /**
@@ -37,29 +41,23 @@ public final class DraftModelProposer {
     public Proposal propose(IntSequence sequence, int n, TokenPicker picker) {
         int[] tokens = new int[n];
         float[][] probabilities = picker.greedy() ? null : new float[n][];
-        int[] block = sequence.slice(cache.length(), sequence.length());
+        int[] unseen = scorer.unseen(sequence);
         for (int i = 0; i < n; i++) {
-            if (probabilities == null) {
-                tokens[i] = draft.greedyNext(block, cache, 1)[0];   // argmax, as picker.pick would take
-            } else if (draft instanceof DeviceRejection device) {
-                // q and the draw from it on the draft's device (a verdict on no proposal: the next token
-                // drawn from the distribution, which comes back as q); no row of logits reaches the host
-                Verdict next = device.scoreAndVerify(block, cache, Proposal.NONE, picker, true);
+            // a verdict on no proposal: its next token is the draft's pick (its argmax, or a draw from q,
+            // which the verdict carries), taken where CacheScorer takes any level's: on a GPU, no row
+            // of logits reaches the host
+            Verdict next = scorer.verifyAfter(unseen, Proposal.NONE, RULE, picker);
+            tokens[i] = next.nextToken();
+            if (probabilities != null) {
                 probabilities[i] = next.verifierProbabilities()[0];
-                tokens[i] = next.nextToken();
-            } else {
-                probabilities[i] = picker.distribution(draft.forward(block, cache, 1)[0]);
-                tokens[i] = picker.sample(probabilities[i]);
             }
-            block = new int[] {tokens[i]};
+            unseen = new int[] {tokens[i]};
         }
         return new Proposal(tokens, probabilities);
     }
 
     /** Forgets what the cache absorbed past the first {@code validLength} tokens. */
     public void rollback(int validLength) {
-        if (cache.length() > validLength) {
-            cache.truncate(validLength);
-        }
+        scorer.rollback(validLength);
     }
 }
