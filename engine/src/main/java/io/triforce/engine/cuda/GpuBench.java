@@ -1,5 +1,6 @@
 package io.triforce.engine.cuda;
 
+import io.triforce.engine.kv.KvCache;
 import io.triforce.engine.kv.KvCacheSpec;
 import io.triforce.engine.model.ModelConfig;
 import io.triforce.engine.sampling.Sampler;
@@ -237,21 +238,33 @@ public final class GpuBench {
             String step = "streaming " + sinks + "+" + window;
             report(shape, length, step, time(model.prepare(view, view.length(), view.length(), length, 1, true,
                     tokens(c, 1))), bytes);
-            int[] token = {tokens(c, 1)[0]};
-            report(shape, length, step + ", API", perCall(() -> {
-                cache.truncate(length);
-                model.greedyNext(token, cache, 1);
-            }), bytes);
-            TokenPicker picker = new TokenPicker(new SamplingParams(0.8, 0, 0.95, seed));
-            report(shape, length, step + ", q on GPU", perCall(() -> {
-                cache.truncate(length);
-                model.scoreAndVerify(token, cache, Proposal.NONE, picker, true);
-            }), bytes);
-            report(shape, length, step + ", q on host", perCall(() -> {
-                cache.truncate(length);
-                picker.sample(picker.distribution(model.forward(token, cache, 1)[0]));
-            }), bytes);
+            oneTokenThroughTheApi(model, cache, shape, step, length, bytes, true);
         }
+    }
+
+    /**
+     * One token as the decoders take it over {@code cache}, rolled back to {@code length} before each
+     * call: its argmax on the GPU, and sampled (temperature 0.8, top-p 0.95) with the row of logits
+     * turned into a distribution on the host or with the distribution, draw (and, with {@code keepQ},
+     * the row copied back, as a proposing level needs it) on the GPU. Returns the sampling picker.
+     */
+    private TokenPicker oneTokenThroughTheApi(CudaTransformer model, KvCache cache, String shape, String step,
+                                              int length, long bytes, boolean keepQ) {
+        int[] token = {tokens(model.config(), 1)[0]};
+        report(shape, length, step + ", argmax on GPU", perCall(() -> {
+            cache.truncate(length);
+            model.greedyNext(token, cache, 1);
+        }), bytes);
+        TokenPicker picker = new TokenPicker(new SamplingParams(0.8, 0, 0.95, seed));
+        report(shape, length, step + ", sampled on host", perCall(() -> {
+            cache.truncate(length);
+            picker.sample(picker.distribution(model.forward(token, cache, 1)[0]));
+        }), bytes);
+        report(shape, length, step + ", sampled on GPU", perCall(() -> {
+            cache.truncate(length);
+            model.scoreAndVerify(token, cache, Proposal.NONE, picker, keepQ);
+        }), bytes);
+        return picker;
     }
 
     /**
@@ -269,21 +282,8 @@ public final class GpuBench {
             cache.truncate(context);
             Sampler.argmax(model.forward(token, cache, 1)[0]);
         }), bytes);
-        report(shape, context, "decode, argmax on GPU", perCall(() -> {
-            cache.truncate(context);
-            model.greedyNext(token, cache, 1);
-        }), bytes);
-        SamplingParams sampled = new SamplingParams(0.8, 0, 0.95, seed);
-        var random = Sampler.newRandom(seed);
-        report(shape, context, "decode, sampled on host", perCall(() -> {
-            cache.truncate(context);
-            Sampler.next(model.forward(token, cache, 1)[0], sampled, random);
-        }), bytes);
-        TokenPicker picker = new TokenPicker(sampled);
-        report(shape, context, "decode, sampled on GPU", perCall(() -> {
-            cache.truncate(context);
-            model.scoreAndVerify(token, cache, Proposal.NONE, picker, false);
-        }), bytes);
+        TokenPicker picker = oneTokenThroughTheApi(model, cache, shape, "decode", context, bytes, false);
+        SamplingParams sampled = picker.params();
         int[] block = Arrays.copyOf(tokens(model.config(), 4), 4);
         cache.truncate(context);
         float[][] rows = model.forward(block, cache, 4);
