@@ -2,9 +2,13 @@ package io.triforce.engine.backend;
 
 import io.triforce.engine.cpu.CpuBackend;
 import io.triforce.engine.cuda.CudaBackend;
+import java.util.List;
 
 /** Backends by name, as users configure them: {@code cpu}, {@code cuda}, or {@code auto}. */
 public final class Backends {
+
+    /** The names {@link #named} takes. */
+    public static final List<String> NAMES = List.of("cpu", "cuda", "auto");
 
     private Backends() {
     }

@@ -1,8 +1,8 @@
 package io.triforce.engine.cli;
 
+import io.triforce.engine.backend.Backends;
 import io.triforce.engine.spec.TriForceConfig;
 import java.nio.file.Path;
-import java.util.List;
 import picocli.CommandLine.Option;
 
 /** Options shared by the commands that run TriForce: the draft model and the hierarchy's knobs. */
@@ -42,7 +42,7 @@ final class TriForceOptions {
 
     /** Where the draft runs: same (the target's backend), cpu, cuda or auto; anything else is an error here. */
     String draftBackend() {
-        if (!List.of("same", "cpu", "cuda", "auto").contains(draftBackend)) {
+        if (!draftBackend.equals("same") && !Backends.NAMES.contains(draftBackend)) {
             throw new IllegalArgumentException("unknown --draft-backend '" + draftBackend
                     + "' (use same, cpu, cuda or auto)");
         }
