@@ -20,6 +20,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicLong;
 import jcuda.CudaException;
 import jcuda.NativePointerObject;
 import jcuda.Pointer;
@@ -328,6 +329,8 @@ public final class CudaDevice {
     }
 
     private List<Timed> profile;
+    private final AtomicLong syncsStarted = new AtomicLong();    // synchronize calls begun, numbered from 1
+    private final AtomicLong syncsCovering = new AtomicLong();   // the highest number of one that has returned
 
     /** From now on, times every launch (uncaptured work only) until {@link #stopProfile}. */
     void startProfile() {
@@ -375,6 +378,20 @@ public final class CudaDevice {
         synchronize();
     }
 
+    /**
+     * Queues a copy of host memory to the device, ordered with the stream's work, and returns at once:
+     * {@code src} must be pinned and left unchanged until the stream has passed the copy
+     * ({@link PinnedStaging} sees to both).
+     */
+    void upload(CUdeviceptr dst, Pointer src, long bytes) {
+        cuMemcpyHtoDAsync(dst, src, bytes, stream);
+    }
+
+    /** Queues a copy between two places on the device, ordered with the stream's work. */
+    void copy(CUdeviceptr dst, CUdeviceptr src, long bytes) {
+        cuMemcpyDtoDAsync(dst, src, bytes, stream);
+    }
+
     /** Copies device memory to the host after the stream's work; returns when done. */
     void toHost(Pointer dst, CUdeviceptr src, long bytes) {
         cuMemcpyDtoHAsync(dst, src, bytes, stream);
@@ -387,8 +404,21 @@ public final class CudaDevice {
         }
     }
 
+    /** Waits until the stream's work so far is done. */
     void synchronize() {
+        long number = syncsStarted.incrementAndGet();
         cuStreamSynchronize(stream);
+        syncsCovering.accumulateAndGet(number, Math::max);
+    }
+
+    /** A mark for the work queued so far, for {@link #finished}. */
+    long mark() {
+        return syncsStarted.get();
+    }
+
+    /** Whether a {@link #synchronize} begun after {@code mark} was taken has returned: that work is done. */
+    boolean finished(long mark) {
+        return syncsCovering.get() > mark;
     }
 
     /** Records everything {@code work} launches on the stream into an executable graph. */

@@ -1,8 +1,6 @@
 package io.triforce.engine.cuda;
 
 import static jcuda.driver.JCudaDriver.cuGraphExecDestroy;
-import static jcuda.driver.JCudaDriver.cuMemAllocHost;
-import static jcuda.driver.JCudaDriver.cuMemFreeHost;
 
 import io.triforce.engine.backend.Transformer;
 import io.triforce.engine.kv.KvCache;
@@ -15,7 +13,6 @@ import io.triforce.engine.spec.TokenPicker;
 import io.triforce.engine.spec.Verdict;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.IntBuffer;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
@@ -96,9 +93,8 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
     private final CudaDevice dev;
     private final DeviceModel model;
     private final ModelConfig config;
-    private final CUdeviceptr params;
-    private final Pointer hostParams;
-    private final IntBuffer hostParamInts;
+    private final CUdeviceptr params;      // StepParams (common.cuh) of the step the stream runs next
+    private final PinnedStaging hostParams; // StepParams on their way up: the host does not wait for the copy
     private final CUdeviceptr x;           // fp32 [64][dim] residual stream
     private final CUdeviceptr sumSquares;  // fp32 [64][dim/128] per-group sums of squares of x
     private final CUdeviceptr actHi;       // bf16 activations for o_proj / down_proj (see triforce.cu)
@@ -148,9 +144,7 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         this.config = model.config;
         ModelConfig c = config;
         params = dev.alloc(PARAMS_BYTES);
-        hostParams = new Pointer();
-        cuMemAllocHost(hostParams, PARAMS_BYTES);
-        hostParamInts = hostParams.getByteBuffer(0, PARAMS_BYTES).order(ByteOrder.LITTLE_ENDIAN).asIntBuffer();
+        hostParams = new PinnedStaging(dev, PARAMS_BYTES, 8);
         int maxK = Math.max(c.dim(), Math.max(c.qDim(), c.hiddenDim()));
         x = dev.alloc(4L * MAX_TOKENS * c.dim());
         normGroups = (c.dim() + GROUP_ROWS - 1) / GROUP_ROWS;
@@ -305,7 +299,7 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         }
         runBlock(cache, block, n - rows, rows, true);
         if (sampling == null) {
-            sampling = new CudaSampling(dev, config.vocabSize());
+            sampling = new CudaSampling(dev, this, config.vocabSize());
         }
         return sampling.verify(logits, proposal, picker, keepProbabilities);
     }
@@ -527,9 +521,8 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
 
     /** StepParams (common.cuh): RoPE position and cache slot of token 0, its position in the sequence. */
     private void setParams(int pos, int slot, int seq, int n, int[] tokens) {
-        hostParamInts.clear();
-        hostParamInts.put(pos).put(slot).put(n).put(seq).put(tokens, 0, MAX_TOKENS);
-        dev.toDevice(params, hostParams, PARAMS_BYTES);
+        hostParams.take().asIntBuffer().put(pos).put(slot).put(n).put(seq).put(tokens, 0, MAX_TOKENS);
+        hostParams.upload(params, 0, PARAMS_BYTES);
     }
 
     /**
@@ -671,7 +664,7 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
                 argmax, ropeTable}) {
             CudaDevice.free(p);
         }
-        cuMemFreeHost(hostParams);
+        hostParams.close();
         if (prefill != null) {
             prefill.close();
         }

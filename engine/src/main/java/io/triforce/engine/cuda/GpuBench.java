@@ -5,6 +5,7 @@ import io.triforce.engine.kv.KvCacheSpec;
 import io.triforce.engine.model.ModelConfig;
 import io.triforce.engine.sampling.Sampler;
 import io.triforce.engine.sampling.SamplingParams;
+import io.triforce.engine.spec.ProbabilityRow;
 import io.triforce.engine.spec.Proposal;
 import io.triforce.engine.spec.TokenPicker;
 import java.util.ArrayList;
@@ -292,7 +293,7 @@ public final class GpuBench {
         for (int i = 0; i < 3; i++) {   // the verifier's own rows as q: the test accepts (almost) every token
             q[i] = Sampler.distribution(rows[i], sampled);
         }
-        Proposal proposal = new Proposal(Arrays.copyOfRange(block, 1, 4), q);
+        Proposal proposal = new Proposal(Arrays.copyOfRange(block, 1, 4), ProbabilityRow.of(q));
         report(shape, context, "verify 3, sampled on GPU", perCall(() -> {
             cache.truncate(context);
             model.scoreAndVerify(block, cache, proposal, picker, false);

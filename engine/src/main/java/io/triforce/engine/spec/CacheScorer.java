@@ -35,11 +35,6 @@ public final class CacheScorer {
         return cache;
     }
 
-    /** @return logits [proposal.length + 1][vocab] (see {@link RejectionSampler#verify}) */
-    public float[][] score(IntSequence sequence, int[] proposal) {
-        return model.forward(block(sequence, proposal), cache, proposal.length + 1);
-    }
-
     /**
      * Judges {@code proposal} after {@code sequence} with {@code rejection}. Greedy decoding asks
      * the backend for the verifier's picks only ({@link Transformer#greedyNext}: on a GPU no
@@ -63,16 +58,6 @@ public final class CacheScorer {
             return device.scoreAndVerify(block, cache, proposal, picker, proposesUpward);
         }
         return rejection.verify(proposal, model.forward(block, cache, proposal.size() + 1), picker);
-    }
-
-    /** The verifier's greedy token after {@code sequence}. */
-    public int greedyNext(IntSequence sequence) {
-        return model.greedyNext(block(sequence, new int[0]), cache, 1)[0];
-    }
-
-    /** What the cache has not seen yet (at least the sequence's last token), then the proposal. */
-    private int[] block(IntSequence sequence, int[] proposal) {
-        return concat(unseen(sequence), proposal);
     }
 
     /** The tokens of {@code sequence} the cache has not seen yet. */

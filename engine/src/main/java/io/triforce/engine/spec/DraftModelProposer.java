@@ -40,7 +40,7 @@ public final class DraftModelProposer {
     /** Proposes {@code n} tokens continuing {@code sequence}. */
     public Proposal propose(IntSequence sequence, int n, TokenPicker picker) {
         int[] tokens = new int[n];
-        float[][] probabilities = picker.greedy() ? null : new float[n][];
+        ProbabilityRow[] probabilities = picker.greedy() ? null : new ProbabilityRow[n];
         int[] unseen = scorer.unseen(sequence);
         for (int i = 0; i < n; i++) {
             // a verdict on no proposal: its next token is the draft's pick (its argmax, or a draw from q,

@@ -90,15 +90,15 @@ public final class RejectionSampler {
         for (int i = 0; i < k; i++) {
             p[i] = picker.distribution(logits[i]);
             int x = proposal.tokens()[i];
-            float[] q = proposal.probabilities()[i];
+            float[] q = proposal.probabilities()[i].values();
             // accept with probability min(1, p(x)/q(x)): u < p/q  <=>  u*q < p (q(x) > 0 since x ~ q)
             if (!(p[i][x] > 0 && picker.uniform() * q[x] < p[i][x])) {
                 int recovered = picker.sample(recovery.distribution(p[i], q));
-                return new Verdict(i, recovered, false, java.util.Arrays.copyOf(p, i + 1));
+                return new Verdict(i, recovered, false, ProbabilityRow.of(java.util.Arrays.copyOf(p, i + 1)));
             }
         }
         p[k] = picker.distribution(logits[k]);
-        return new Verdict(k, picker.sample(p[k]), true, p);
+        return new Verdict(k, picker.sample(p[k]), true, ProbabilityRow.of(p));
     }
 
     /**

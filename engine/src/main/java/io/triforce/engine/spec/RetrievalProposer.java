@@ -45,7 +45,7 @@ public final class RetrievalProposer {
     public Proposal propose(IntSequence committed, int n, TokenPicker picker) {
         IntSequence sequence = committed.copy();
         List<Integer> tokens = new ArrayList<>();
-        List<float[]> probabilities = new ArrayList<>();
+        List<ProbabilityRow> probabilities = new ArrayList<>();
         while (tokens.size() < n) {
             int base = sequence.length();
             long start = System.nanoTime();
@@ -69,7 +69,7 @@ public final class RetrievalProposer {
             retrieval.rollback(base + verdict.accepted());
         }
         int[] proposed = tokens.stream().mapToInt(Integer::intValue).toArray();
-        return new Proposal(proposed, picker.greedy() ? null : probabilities.toArray(float[][]::new));
+        return new Proposal(proposed, picker.greedy() ? null : probabilities.toArray(ProbabilityRow[]::new));
     }
 
     /** The committed sequence was cut back: forget the draft's work past {@code validLength}. */

@@ -7,9 +7,10 @@ package io.triforce.engine.spec;
  * drawn from the verifier's distribution after the last proposed token.
  *
  * @param verifierProbabilities the verifier's distributions p for rows 0..accepted (the
- *                              accepted tokens and nextToken); null when greedy
+ *                              accepted tokens and nextToken), on the host or on its device; null
+ *                              when greedy
  */
-public record Verdict(int accepted, int nextToken, boolean bonus, float[][] verifierProbabilities) {
+public record Verdict(int accepted, int nextToken, boolean bonus, ProbabilityRow[] verifierProbabilities) {
 
     public boolean recovered() {
         return !bonus;

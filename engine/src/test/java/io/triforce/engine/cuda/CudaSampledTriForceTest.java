@@ -13,6 +13,7 @@ import io.triforce.engine.kv.KvCacheSpec;
 import io.triforce.engine.model.ModelConfig;
 import io.triforce.engine.sampling.Sampler;
 import io.triforce.engine.sampling.SamplingParams;
+import io.triforce.engine.spec.ProbabilityRow;
 import io.triforce.engine.spec.Proposal;
 import io.triforce.engine.spec.RebuildPolicy;
 import io.triforce.engine.spec.RejectionSampler;
@@ -126,7 +127,7 @@ class CudaSampledTriForceTest {
         for (int i = 0; i < k; i++) {
             Arrays.fill(q[i], 1f / vocab);
         }
-        Proposal proposal = new Proposal(tokens, q);
+        Proposal proposal = new Proposal(tokens, ProbabilityRow.of(q));
         int[] block = IntStream.concat(IntStream.of(prompt[prompt.length - 1]), IntStream.of(tokens)).toArray();
         Verdict[] verdicts = new Verdict[2];
         for (int run = 0; run < 2; run++) {

@@ -1,10 +1,12 @@
 package io.triforce.engine.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.triforce.engine.sampling.Sampler;
 import io.triforce.engine.sampling.SamplingParams;
+import io.triforce.engine.spec.ProbabilityRow;
 import io.triforce.engine.spec.Proposal;
 import io.triforce.engine.spec.TokenPicker;
 import io.triforce.engine.spec.Verdict;
@@ -37,7 +39,7 @@ class CudaSamplingTest {
     void setUp() {
         dev = CudaDevice.get();
         dev.use();
-        sampling = new CudaSampling(dev, VOCAB);
+        sampling = new CudaSampling(dev, this, VOCAB);
         logits = dev.alloc(4L * 64 * VOCAB);
     }
 
@@ -99,7 +101,7 @@ class CudaSamplingTest {
             SamplingParams params = new SamplingParams(temperature, topK, topP, trial);
             Verdict verdict = sampling.verify(logits, Proposal.NONE, new TokenPicker(params), true);
             float[] host = Sampler.distribution(row, params);
-            float[] gpu = verdict.verifierProbabilities()[0];
+            float[] gpu = verdict.verifierProbabilities()[0].values();
             int support = 0;
             for (int i = 0; i < VOCAB; i++) {
                 assertEquals(host[i] > 0, gpu[i] > 0, "token " + i + " in the support, trial " + trial);
@@ -141,7 +143,7 @@ class CudaSamplingTest {
             }
             upload(target);
             SamplingParams seeded = new SamplingParams(params.temperature(), params.topK(), params.topP(), trial);
-            Verdict gpu = sampling.verify(logits, new Proposal(tokens, q), new TokenPicker(seeded), true);
+            Verdict gpu = sampling.verify(logits, new Proposal(tokens, ProbabilityRow.of(q)), new TokenPicker(seeded), true);
             Verdict host = hostRule(target, q, tokens, seeded);
             assertEquals(host.accepted(), gpu.accepted(), "accepted, trial " + trial);
             assertEquals(host.nextToken(), gpu.nextToken(), "next token, trial " + trial);
@@ -151,6 +153,69 @@ class CudaSamplingTest {
         }
         System.out.println("accepted 0.." + k + " then bonus: " + java.util.Arrays.toString(outcomes));
         assertTrue(outcomes[0] > 0 && outcomes[k + 1] > 0, "both early rejections and bonus tokens occur");
+    }
+
+    @Test
+    void qKeptOnTheDeviceIsJudgedAsTheSameRowsFromTheHost() {
+        Random random = new Random(9);
+        SamplingParams params = new SamplingParams(0.8, 0, 0.95, 0);
+        int k = 5;
+        try (CudaSampling draft = new CudaSampling(dev, this, VOCAB)) {
+            for (int trial = 0; trial < 20; trial++) {
+                // the draft's steps: a row of logits each, its p kept on the device as q, its draw the token
+                float[][] target = new float[k + 1][];
+                ProbabilityRow[] kept = new ProbabilityRow[k];
+                int[] tokens = new int[k];
+                TokenPicker draftPicker = new TokenPicker(new SamplingParams(0.8, 0, 0.95, 100 + trial));
+                for (int i = 0; i < k; i++) {
+                    target[i] = row(random);
+                    float[] draftRow = target[i].clone();
+                    for (int j = 0; j < VOCAB; j++) {
+                        draftRow[j] += (float) random.nextGaussian();
+                    }
+                    upload(new float[][] {draftRow});
+                    Verdict step = draft.verify(logits, Proposal.NONE, draftPicker, true);
+                    kept[i] = step.verifierProbabilities()[0];
+                    tokens[i] = step.nextToken();
+                }
+                target[k] = row(random);
+                float[][] onHost = new float[k][];
+                for (int i = 0; i < k; i++) {
+                    onHost[i] = kept[i].values();
+                    assertTrue(onHost[i][tokens[i]] > 0, "the draft's token is in its q's support");
+                }
+                ProbabilityRow[] mixed = kept.clone();
+                mixed[2] = ProbabilityRow.of(onHost[2]);    // a host row between device rows
+                upload(target);
+                SamplingParams seeded = new SamplingParams(params.temperature(), params.topK(), params.topP(), trial);
+                Verdict expected = hostRule(target, onHost, tokens, seeded);
+                for (ProbabilityRow[] q : new ProbabilityRow[][] {kept, mixed, ProbabilityRow.of(onHost)}) {
+                    Verdict gpu = sampling.verify(logits, new Proposal(tokens, q), new TokenPicker(seeded), false);
+                    assertEquals(expected.accepted(), gpu.accepted(), "accepted, trial " + trial);
+                    assertEquals(expected.nextToken(), gpu.nextToken(), "next token, trial " + trial);
+                }
+            }
+        }
+    }
+
+    @Test
+    void aKeptRowReadAfterTheRingCameRoundIsAnError() {
+        Random random = new Random(2);
+        float[][] rows = new float[64][];
+        for (int i = 0; i < rows.length; i++) {
+            rows[i] = row(random);
+        }
+        upload(rows);
+        KeptRows ring = new KeptRows(dev, this, VOCAB);
+        ProbabilityRow[] first = ring.keep(logits, 64);
+        ProbabilityRow[] second = ring.keep(logits, 64);
+        assertEquals(rows[5][7], first[5].values()[7], "a kept row is the row it copied");
+        ring.keep(logits, 1);   // slot 0 again
+        IllegalStateException overwritten = assertThrows(IllegalStateException.class, () -> first[0].values());
+        assertTrue(overwritten.getMessage().contains("overwritten"), overwritten.getMessage());
+        assertEquals(rows[1][3], first[1].values()[3], "the next row is still there");
+        ring.close();
+        assertThrows(IllegalStateException.class, () -> second[9].values(), "freed with its model");
     }
 
     /**

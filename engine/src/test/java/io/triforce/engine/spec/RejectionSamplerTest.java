@@ -125,13 +125,13 @@ class RejectionSamplerTest {
                 q[i] = picker.distribution(logits[i]); // exactly the verifier's p
                 tokens[i] = picker.sample(q[i]);
             }
-            Verdict v = sampler.verify(new Proposal(tokens, q), logits, picker);
+            Verdict v = sampler.verify(new Proposal(tokens, ProbabilityRow.of(q)), logits, picker);
             assertEquals(3, v.accepted(), "seed " + seed);
             assertTrue(v.bonus());
             bonusCounts[v.nextToken()]++;
             assertEquals(4, v.verifierProbabilities().length);
             for (int i = 0; i < 4; i++) {
-                assertArrayEquals(picker.distribution(logits[i]), v.verifierProbabilities()[i]);
+                assertArrayEquals(picker.distribution(logits[i]), v.verifierProbabilities()[i].values());
             }
         }
         assertArrayEquals(new int[] {0, 0, 2000}, bonusCounts, "the bonus row puts all mass on token 2");
@@ -145,7 +145,7 @@ class RejectionSamplerTest {
         for (long seed = 0; seed < 2000; seed++) {
             TokenPicker picker = sampling(seed);
             // token 0 (p = 0.5) then token 3, which p gives zero
-            Verdict v = sampler.verify(new Proposal(new int[] {0, 3}, new float[][] {q0, q1}), logits, picker);
+            Verdict v = sampler.verify(new Proposal(new int[] {0, 3}, ProbabilityRow.of(new float[][] {q0, q1})), logits, picker);
             // token 0 is always accepted (p/q = 1.25), token 3 never
             assertEquals(1, v.accepted(), "seed " + seed);
             assertTrue(v.recovered());
@@ -164,7 +164,7 @@ class RejectionSamplerTest {
         long accepted = 0;
         long[] recovered = new long[4];
         for (long seed = 0; seed < n; seed++) {
-            Verdict v = sampler.verify(new Proposal(new int[] {1}, new float[][] {q}), logits, sampling(seed));
+            Verdict v = sampler.verify(new Proposal(new int[] {1}, ProbabilityRow.of(new float[][] {q})), logits, sampling(seed));
             if (v.accepted() == 1) {
                 accepted++;
                 assertTrue(v.bonus());
@@ -192,7 +192,7 @@ class RejectionSamplerTest {
         long[] committed = new long[p.length];
         for (long seed = 0; seed < 20_000; seed++) {
             int x = Sampler.sample(q, draft);
-            Verdict v = sampler.verify(new Proposal(new int[] {x}, new float[][] {q}), logits, sampling(seed));
+            Verdict v = sampler.verify(new Proposal(new int[] {x}, ProbabilityRow.of(new float[][] {q})), logits, sampling(seed));
             committed[v.accepted() == 1 ? x : v.nextToken()]++;
         }
         ChiSquare.Result fit = ChiSquare.test(committed, p, 1e-3);

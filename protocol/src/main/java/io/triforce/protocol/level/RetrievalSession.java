@@ -6,6 +6,7 @@ import io.triforce.engine.kv.KvCache;
 import io.triforce.engine.kv.KvCacheSpec;
 import io.triforce.engine.kv.RetrievalCache;
 import io.triforce.engine.spec.CacheScorer;
+import io.triforce.engine.spec.ProbabilityRow;
 import io.triforce.engine.spec.Proposal;
 import io.triforce.engine.spec.RejectionSampler;
 import io.triforce.engine.spec.TokenPicker;
@@ -162,12 +163,10 @@ public final class RetrievalSession implements AutoCloseable {
                 || sequence.length() - draftEnd >= settings.level2Ahead()) {
             return false;
         }
-        if (picker.greedy()) {
-            keep(scorer.greedyNext(sequence), null);
-        } else {
-            float[] p = picker.distribution(scorer.score(sequence, new int[0])[0]);
-            keep(picker.sample(p), p);
-        }
+        // a verdict on no proposal: its next token is level 2's own pick (argmax, or a draw from its p,
+        // which the verdict carries), taken on the device where the target runs on a GPU
+        Verdict own = scorer.verify(sequence, Proposal.NONE, rejection, picker);
+        keep(own.nextToken(), own.verifierProbabilities() == null ? null : own.verifierProbabilities()[0]);
         scorer.rollback(sequence.length() - 1);
         flush(out);
         return true;
@@ -213,11 +212,11 @@ public final class RetrievalSession implements AutoCloseable {
         }
     }
 
-    private void keep(int token, float[] probabilities) {
+    private void keep(int token, ProbabilityRow probabilities) {
         sequence.add(token);
         unsent.add(token);
         if (probabilities != null) {
-            unsentQ.add(Distribution.of(probabilities));
+            unsentQ.add(Distribution.of(probabilities.values()));
         }
     }
     @Override

@@ -2,6 +2,7 @@ package io.triforce.protocol.level;
 
 import io.triforce.engine.generate.IntSequence;
 import io.triforce.protocol.Distribution;
+import io.triforce.engine.spec.ProbabilityRow;
 import io.triforce.engine.spec.Proposal;
 import java.util.List;
 
@@ -23,10 +24,13 @@ final class Sequences {
 
     /** The engine's proposal for wire tokens and distributions (null q: greedy). */
     static Proposal proposal(int[] tokens, List<Distribution> q) {
-        return new Proposal(tokens, q == null ? null : q.stream().map(Distribution::dense).toArray(float[][]::new));
+        return new Proposal(tokens, q == null ? null
+                : q.stream().map(d -> ProbabilityRow.of(d.dense())).toArray(ProbabilityRow[]::new));
     }
 
-    static List<Distribution> wire(float[][] probabilities) {
-        return probabilities == null ? null : java.util.Arrays.stream(probabilities).map(Distribution::of).toList();
+    /** Distributions for the wire (rows held on a device come down here). */
+    static List<Distribution> wire(ProbabilityRow[] probabilities) {
+        return probabilities == null ? null
+                : java.util.Arrays.stream(probabilities).map(row -> Distribution.of(row.values())).toList();
     }
 }

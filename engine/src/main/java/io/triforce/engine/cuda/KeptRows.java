@@ -1,0 +1,117 @@
+package io.triforce.engine.cuda;
+
+import io.triforce.engine.spec.ProbabilityRow;
+import jcuda.Pointer;
+import jcuda.driver.CUdeviceptr;
+
+/**
+ * The rows of p a level keeps on the device for the level above, where they become its q: a ring
+ * of {@link #SLOTS} rows. A kept row stays readable until the ring comes round to its slot again;
+ * reading it after that (or after {@link #close}) is an error, never a stale row.
+ */
+final class KeptRows implements AutoCloseable {
+
+    /** A proposal's q (up to 63 rows) and the verdict of a round that extends it (up to 64) at once. */
+    static final int SLOTS = 128;
+
+    private final CudaDevice dev;
+    private final Object owner;          // the model whose monitor orders its device work
+    private final int vocab;
+    private final CUdeviceptr rows;      // fp32 [SLOTS][vocab]
+    private final long[] rowInSlot = new long[SLOTS];   // the number of the row each slot holds (rows count from 0)
+    private long kept;                   // rows kept so far; row r sits in slot r % SLOTS
+    private boolean closed;
+
+    KeptRows(CudaDevice dev, Object owner, int vocab) {
+        this.dev = dev;
+        this.owner = owner;
+        this.vocab = vocab;
+        this.rows = dev.alloc(4L * SLOTS * vocab);
+    }
+
+    /** Keeps {@code count} rows fp32 [count][vocab] from {@code src} on the device, in order with the stream. */
+    ProbabilityRow[] keep(CUdeviceptr src, int count) {
+        ProbabilityRow[] out = new ProbabilityRow[count];
+        for (int i = 0; i < count; ) {
+            int slot = (int) (kept % SLOTS);
+            int run = Math.min(count - i, SLOTS - slot);
+            dev.copy(at(slot), src.withByteOffset(4L * i * vocab), 4L * run * vocab);
+            for (int j = 0; j < run; j++, i++, kept++) {
+                rowInSlot[slot + j] = kept;
+                out[i] = new Row(kept);
+            }
+        }
+        return out;
+    }
+
+    private CUdeviceptr at(int slot) {
+        return rows.withByteOffset(4L * slot * vocab);
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        CudaDevice.free(rows);
+    }
+
+    /** One kept row, readable where it lies (by a verifier on the same device) or on the host. */
+    final class Row implements ProbabilityRow {
+
+        private final long number;
+        private float[] host;
+
+        private Row(long number) {
+            this.number = number;
+        }
+
+        /** Whether a verifier on {@code device} can copy this row without the host. */
+        boolean on(CudaDevice device) {
+            return device == dev && !closed;
+        }
+
+        /**
+         * Queues the copy of {@code q[from]} and the rows after it that follow it in this ring's slots
+         * (at most {@code limit} rows) to {@code dst}, fp32 [run][vocab] on the device; returns the run.
+         */
+        int copyRun(ProbabilityRow[] q, int from, int limit, CUdeviceptr dst) {
+            int slot = slot();
+            int run = 1;
+            while (run < limit && slot + run < SLOTS && q[from + run] instanceof Row next && next.owner() == KeptRows.this
+                    && next.number == number + run) {
+                next.slot();
+                run++;
+            }
+            dev.copy(dst, at(slot), 4L * run * vocab);
+            return run;
+        }
+
+        @Override
+        public float[] values() {
+            synchronized (owner) {
+                if (host == null) {
+                    int slot = slot();
+                    dev.use();
+                    float[] values = new float[vocab];
+                    dev.toHost(Pointer.to(values), at(slot), 4L * vocab);
+                    host = values;
+                }
+                return host;
+            }
+        }
+
+        private KeptRows owner() {
+            return KeptRows.this;
+        }
+
+        /** This row's slot, if it still holds this row. */
+        private int slot() {
+            int slot = (int) (number % SLOTS);
+            if (closed || rowInSlot[slot] != number) {
+                throw new IllegalStateException("row " + number + " of p kept on the GPU was "
+                        + (closed ? "freed with its model" : "overwritten (a ring of " + SLOTS + " rows)")
+                        + " before the level above read it");
+            }
+            return slot;
+        }
+    }
+}
