@@ -13,6 +13,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUgraphExec;
 
@@ -273,8 +274,8 @@ public final class GpuBench {
      * logits copied to the host, argmax there) against {@code greedyNext} (argmax on the GPU,
      * one id copied), and sampling (temperature 0.8, top-p 0.95) both ways: the rows of logits
      * copied and turned into distributions on the host, or distributions, draws and the rejection
-     * test on the GPU ({@code scoreAndVerify}: q rows up, three ints down), for one token and for
-     * the four rows a verify of 3 proposed tokens scores. Mean over {@code reps} calls, median
+     * test on the GPU ({@code scoreAndVerify}: three ints down), for one token and for the four rows
+     * a verify of 3 proposed tokens scores (its q from the host, or kept on the GPU by a level below). Mean over {@code reps} calls, median
      * over trials.
      */
     private void decodeThroughTheApi(CudaTransformer model, CudaKvCache cache, String shape, int context, long bytes) {
@@ -294,10 +295,22 @@ public final class GpuBench {
             q[i] = Sampler.distribution(rows[i], sampled);
         }
         Proposal proposal = new Proposal(Arrays.copyOfRange(block, 1, 4), ProbabilityRow.of(q));
-        report(shape, context, "verify 3, sampled on GPU", perCall(() -> {
+        report(shape, context, "verify 3, sampled on GPU, q from host", perCall(() -> {
             cache.truncate(context);
             model.scoreAndVerify(block, cache, proposal, picker, false);
         }), bytes);
+        try (KeptRows ring = new KeptRows(dev, model, model.config().vocabSize())) {   // q as a level on the GPU keeps it
+            CUdeviceptr staged = dev.alloc(4L * q.length * q[0].length);
+            for (int i = 0; i < q.length; i++) {
+                dev.toDevice(staged.withByteOffset(4L * i * q[i].length), Pointer.to(q[i]), 4L * q[i].length);
+            }
+            Proposal kept = new Proposal(proposal.tokens(), ring.keep(staged, q.length));
+            CudaDevice.free(staged);
+            report(shape, context, "verify 3, sampled on GPU, q on GPU", perCall(() -> {
+                cache.truncate(context);
+                model.scoreAndVerify(block, cache, kept, picker, false);
+            }), bytes);
+        }
         if (breakdown) {
             cache.truncate(context);
             dev.startProfile();
