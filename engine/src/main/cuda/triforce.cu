@@ -89,6 +89,20 @@ extern "C" __global__ void argmax_rows(const float* logits, int vocab, int* out)
     }
 }
 
+// Greedy decoding kept on the device (CudaTransformer's greedy run): the step's pick becomes the next
+// step's token and StepParams move on by one token, so the next step can run before the host has read
+// this one; the pick goes to host-mapped memory at picks[seq % 64]. One thread, after the argmax.
+extern "C" __global__ void greedy_feed(StepParams* p, const int* argmax, int* picks) {
+    pdl_wait();
+    int t = argmax[0];
+    picks[p->seq & 63] = t;
+    __threadfence_system();
+    p->tokens[0] = t;
+    p->pos += 1;
+    p->slot += 1;
+    p->seq += 1;
+}
+
 #include "retrieval.cuh"
 #include "streaming.cuh"
 #include "prefill.cuh"

@@ -40,6 +40,31 @@ public interface Transformer extends AutoCloseable {
         return next;
     }
 
+    /**
+     * Greedy decoding from {@code token}, one pick at a time, at most {@code limit} picks. A
+     * backend may run ahead of the caller by a step; this one feeds a token when its pick is asked for.
+     */
+    default GreedyRun greedyRun(int token, KvCache cache, int limit) {
+        return new GreedyRun() {
+            private int last = token;
+            private int taken;
+
+            @Override
+            public int next() {
+                if (taken == limit) {
+                    throw new IllegalStateException("the run's " + limit + " picks are taken");
+                }
+                taken++;
+                last = greedyNext(new int[] {last}, cache, 1)[0];
+                return last;
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+    }
+
     @Override
     default void close() {
     }

@@ -440,6 +440,16 @@ public final class CudaDevice {
         cuGraphLaunch(graph, stream);
     }
 
+    /** Marks the stream's work so far with {@code event}. */
+    void record(CUevent event) {
+        cuEventRecord(event, stream);
+    }
+
+    /** Waits until the work {@code event} marks is done. */
+    void waitFor(CUevent event) {
+        cuEventSynchronize(event);
+    }
+
     /**
      * What {@code work} takes on the stream, in ms: after 3 warm-up runs, the median over
      * {@code trials} of the mean time of {@code reps} back-to-back runs, timed with events.

@@ -2,6 +2,7 @@ package io.triforce.engine.cuda;
 
 import static jcuda.driver.JCudaDriver.cuGraphExecDestroy;
 
+import io.triforce.engine.backend.GreedyRun;
 import io.triforce.engine.backend.Transformer;
 import io.triforce.engine.kv.KvCache;
 import io.triforce.engine.kv.KvCacheSpec;
@@ -44,6 +45,8 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
     private static final int MIN_PREFILL = 256;
     private static final int GROUP_ROWS = 128;
     static final int PARAMS_BYTES = 16 + 4 * MAX_TOKENS;
+    /** The key of a cache's greedy-run step among its graphs (the others: 2 * tokens + whether it has logits). */
+    private static final int GREEDY_RUN_GRAPH = -1;
     /** Most shared memory a GEMV block stages activations in (gemv.cuh: 64 / NT chunks at a time). */
     private static final int STAGED_BYTES = 64 * 1024;
 
@@ -137,6 +140,7 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
     private String tuning = "not timed yet";
     private CudaPrefill prefill;   // allocated by the first prompt long enough for it
     private CudaSampling sampling; // allocated by the first sampled step
+    private CudaGreedyRun.Buffers greedyRunBuffers;   // allocated by the first greedy run
 
     CudaTransformer(CudaDevice dev, DeviceModel model) {
         this.dev = dev;
@@ -270,6 +274,34 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
             }
         }
         return next;
+    }
+
+    /**
+     * Over a full cache, each step's graph ends in greedy_feed, which makes the pick the next step's
+     * token on the device, so the next step runs while the host reads this one's pick
+     * ({@link CudaGreedyRun}); other caches pick token by token.
+     */
+    @Override
+    public synchronized GreedyRun greedyRun(int token, KvCache cache, int limit) {
+        if (!(cache instanceof CudaKvCache c) || c.viewOf != null || c.dev != dev) {
+            return Transformer.super.greedyRun(token, cache, limit);
+        }
+        dev.use();
+        if (c.length() + limit > c.capacity()) {
+            throw new IllegalStateException("cache is full: " + c.length() + " + " + limit + " tokens > capacity "
+                    + c.capacity());
+        }
+        if (greedyRunBuffers == null) {
+            greedyRunBuffers = new CudaGreedyRun.Buffers();
+        }
+        int[] first = new int[MAX_TOKENS];
+        first[0] = token;
+        setParams(c.length(), c.length() + c.slotShift, c.length(), 1, first);
+        CUgraphExec step = c.graphs.computeIfAbsent(GREEDY_RUN_GRAPH, k -> dev.capture(() -> {
+            enqueue(c, 1, true);
+            dev.launch("greedy_feed", 1, 1, 1, 32, 0, params, argmax, greedyRunBuffers.picks);
+        }));
+        return new CudaGreedyRun(this, dev, c, step, greedyRunBuffers, limit);
     }
 
     /**
@@ -670,6 +702,9 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         }
         if (sampling != null) {
             sampling.close();
+        }
+        if (greedyRunBuffers != null) {
+            greedyRunBuffers.close();
         }
         if (ringStep != null) {
             ringStep.close();

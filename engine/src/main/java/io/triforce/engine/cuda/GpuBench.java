@@ -1,5 +1,6 @@
 package io.triforce.engine.cuda;
 
+import io.triforce.engine.backend.GreedyRun;
 import io.triforce.engine.kv.KvCache;
 import io.triforce.engine.kv.KvCacheSpec;
 import io.triforce.engine.model.ModelConfig;
@@ -272,11 +273,12 @@ public final class GpuBench {
     /**
      * A decode step as the decoders call it, host work included: {@code forward} (the row of
      * logits copied to the host, argmax there) against {@code greedyNext} (argmax on the GPU,
-     * one id copied), and sampling (temperature 0.8, top-p 0.95) both ways: the rows of logits
-     * copied and turned into distributions on the host, or distributions, draws and the rejection
-     * test on the GPU ({@code scoreAndVerify}: three ints down), for one token and for the four rows
-     * a verify of 3 proposed tokens scores (its q from the host, or kept on the GPU by a level below). Mean over {@code reps} calls, median
-     * over trials.
+     * one id copied) and a step of a {@code greedyRun} (the next step queued while the host reads
+     * a pick), and sampling (temperature 0.8, top-p 0.95) both ways: the rows of logits copied and
+     * turned into distributions on the host, or distributions, draws and the rejection test on the
+     * GPU ({@code scoreAndVerify}: three ints down), for one token and for the four rows a verify of
+     * 3 proposed tokens scores (its q from the host, or kept on the GPU by a level below). Mean over
+     * {@code reps} calls, median over trials.
      */
     private void decodeThroughTheApi(CudaTransformer model, CudaKvCache cache, String shape, int context, long bytes) {
         int[] token = {tokens(model.config(), 1)[0]};
@@ -285,6 +287,15 @@ public final class GpuBench {
             Sampler.argmax(model.forward(token, cache, 1)[0]);
         }), bytes);
         TokenPicker picker = oneTokenThroughTheApi(model, cache, shape, "decode", context, bytes, false);
+        int run = CudaTransformer.MAX_TOKENS;   // the cache's room past the context
+        report(shape, context, "decode, greedy run", perCall(() -> {
+            cache.truncate(context);
+            try (GreedyRun picks = model.greedyRun(token[0], cache, run)) {
+                for (int i = 0; i < run; i++) {
+                    picks.next();
+                }
+            }
+        }) / run, bytes);
         SamplingParams sampled = picker.params();
         int[] block = Arrays.copyOf(tokens(model.config(), 4), 4);
         cache.truncate(context);

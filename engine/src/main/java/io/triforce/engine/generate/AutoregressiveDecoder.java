@@ -1,5 +1,6 @@
 package io.triforce.engine.generate;
 
+import io.triforce.engine.backend.GreedyRun;
 import io.triforce.engine.backend.Transformer;
 import io.triforce.engine.kv.KvCache;
 import io.triforce.engine.kv.KvCacheSpec;
@@ -27,9 +28,19 @@ public final class AutoregressiveDecoder implements Decoder {
         try (KvCache cache = prefill(prompt, maxNewTokens)) {
             long decodeStart = System.nanoTime();
             int last = prompt[prompt.length - 1];
-            do {
-                last = decodeOne(last, cache, picker);
-            } while (out.emit(last));
+            if (picker.greedy()) {
+                // greedy asks the backend for its picks only (no logits leave a GPU), which it may
+                // compute a step ahead of the emitter
+                try (GreedyRun run = target.greedyRun(last, cache, out.remaining())) {
+                    do {
+                        last = run.next();
+                    } while (out.emit(last));
+                }
+            } else {
+                do {
+                    last = decodeOne(last, cache, picker);
+                } while (out.emit(last));
+            }
             long end = System.nanoTime();
             return new Generation(out.tokens(), out.finishReason(), decodeStart - start, end - decodeStart,
                     SpeculationStats.none());
@@ -45,14 +56,11 @@ public final class AutoregressiveDecoder implements Decoder {
     }
 
     /**
-     * Greedy asks the backend for its pick only (no logits leave a GPU); sampling draws from the
-     * row, on the model's device when it can (a proposal of no tokens: the draw is the bonus token).
+     * A sampled step draws from the row, on the model's device when it can (a proposal of no tokens:
+     * the draw is the bonus token).
      */
     private int decodeOne(int token, KvCache cache, TokenPicker picker) {
         int[] block = {token};
-        if (picker.greedy()) {
-            return target.greedyNext(block, cache, 1)[0];
-        }
         if (target instanceof DeviceRejection device) {
             return device.scoreAndVerify(block, cache, Proposal.NONE, picker, false).nextToken();
         }
