@@ -44,8 +44,8 @@ public final class DraftModelProposer {
         int[] unseen = scorer.unseen(sequence);
         for (int i = 0; i < n; i++) {
             // a verdict on no proposal: its next token is the draft's pick (its argmax, or a draw from q,
-            // which the verdict carries), taken where CacheScorer takes any level's: on a GPU, no row
-            // of logits reaches the host
+            // which the verdict carries), taken where CacheScorer takes any level's: on a GPU, neither
+            // logits nor q reach the host
             Verdict next = scorer.verifyAfter(unseen, Proposal.NONE, RULE, picker);
             tokens[i] = next.nextToken();
             if (probabilities != null) {
