@@ -93,6 +93,10 @@ final class CudaGreedyRun implements GreedyRun {
         }
     }
 
+    boolean isOpen() {
+        return !closed;
+    }
+
     /** Waits for a step run ahead (its cache must outlive it) and forgets the token it fed. */
     @Override
     public void close() {

@@ -141,6 +141,7 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
     private CudaPrefill prefill;   // allocated by the first prompt long enough for it
     private CudaSampling sampling; // allocated by the first sampled step
     private CudaGreedyRun.Buffers greedyRunBuffers;   // allocated by the first greedy run
+    private CudaGreedyRun openRun;                     // the last greedy run, open or closed
 
     CudaTransformer(CudaDevice dev, DeviceModel model) {
         this.dev = dev;
@@ -291,6 +292,7 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
             throw new IllegalStateException("cache is full: " + c.length() + " + " + limit + " tokens > capacity "
                     + c.capacity());
         }
+        requireNoOpenRun();
         if (greedyRunBuffers == null) {
             greedyRunBuffers = new CudaGreedyRun.Buffers();
         }
@@ -301,7 +303,15 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
             enqueue(c, 1, true);
             dev.launch("greedy_feed", 1, 1, 1, 32, 0, params, argmax, greedyRunBuffers.picks);
         }));
-        return new CudaGreedyRun(this, dev, c, step, greedyRunBuffers, limit);
+        openRun = new CudaGreedyRun(this, dev, c, step, greedyRunBuffers, limit);
+        return openRun;
+    }
+
+    /** A greedy run steps on from the device's StepParams: no other step may move them while it is open. */
+    private void requireNoOpenRun() {
+        if (openRun != null && openRun.isOpen()) {
+            throw new IllegalStateException("a greedy run is open on this model: close it before other steps");
+        }
     }
 
     /**
@@ -553,6 +563,7 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
 
     /** StepParams (common.cuh): RoPE position and cache slot of token 0, its position in the sequence. */
     private void setParams(int pos, int slot, int seq, int n, int[] tokens) {
+        requireNoOpenRun();
         hostParams.take().asIntBuffer().put(pos).put(slot).put(n).put(seq).put(tokens, 0, MAX_TOKENS);
         hostParams.upload(params, 0, PARAMS_BYTES);
     }

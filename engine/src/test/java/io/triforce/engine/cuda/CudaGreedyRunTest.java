@@ -45,6 +45,8 @@ class CudaGreedyRunTest {
                         if (lengths[0] == lengths[1]) {
                             assertThrows(IllegalStateException.class, r::next, "past the limit");
                         }
+                        assertThrows(IllegalStateException.class, () -> gpu.greedyNext(new int[] {1}, loop, 1),
+                                "no other step while a run steps on from the device's parameters");
                     }
                     for (int i = 0; i < picks.length; i++) {
                         last = gpu.greedyNext(new int[] {last}, loop, 1)[0];
