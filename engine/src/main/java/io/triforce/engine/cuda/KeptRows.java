@@ -1,6 +1,7 @@
 package io.triforce.engine.cuda;
 
 import io.triforce.engine.spec.ProbabilityRow;
+import java.util.Arrays;
 import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
 
@@ -29,16 +30,19 @@ final class KeptRows implements AutoCloseable {
         this.rows = dev.alloc(4L * SLOTS * vocab);
     }
 
-    /** Keeps {@code count} rows fp32 [count][vocab] from {@code src} on the device, in order with the stream. */
+    /**
+     * Keeps {@code count} rows fp32 [count][vocab] from {@code src} on the device, in order with the
+     * stream. Rows kept together come down to the host together, when one of them is read there.
+     */
     ProbabilityRow[] keep(CUdeviceptr src, int count) {
-        ProbabilityRow[] out = new ProbabilityRow[count];
+        Row[] out = new Row[count];
         for (int i = 0; i < count; ) {
             int slot = (int) (kept % SLOTS);
             int run = Math.min(count - i, SLOTS - slot);
             dev.copy(at(slot), src.withByteOffset(4L * i * vocab), 4L * run * vocab);
             for (int j = 0; j < run; j++, i++, kept++) {
                 rowInSlot[slot + j] = kept;
-                out[i] = new Row(kept);
+                out[i] = new Row(kept, out);
             }
         }
         return out;
@@ -58,10 +62,12 @@ final class KeptRows implements AutoCloseable {
     final class Row implements ProbabilityRow {
 
         private final long number;
+        private final Row[] keptWith;   // the rows kept in the same call, this one among them
         private float[] host;
 
-        private Row(long number) {
+        private Row(long number, Row[] keptWith) {
             this.number = number;
+            this.keptWith = keptWith;
         }
 
         /** Whether a verifier on {@code device} can copy this row without the host. */
@@ -85,18 +91,45 @@ final class KeptRows implements AutoCloseable {
             return run;
         }
 
+        /** This row on the host, copied down with the rows kept with it that are still in the ring. */
         @Override
         public float[] values() {
             synchronized (owner) {
                 if (host == null) {
-                    int slot = slot();
+                    slot();
                     dev.use();
-                    float[] values = new float[vocab];
-                    dev.toHost(Pointer.to(values), at(slot), 4L * vocab);
-                    host = values;
+                    for (int i = 0; i < keptWith.length; ) {
+                        int run = keptWith[i].runOnHostWanted(keptWith, i);
+                        if (run == 0) {
+                            i++;
+                            continue;
+                        }
+                        float[] rows = new float[run * vocab];
+                        dev.toHost(Pointer.to(rows), at(keptWith[i].slot()), 4L * rows.length);
+                        for (int j = 0; j < run; j++, i++) {
+                            keptWith[i].host = Arrays.copyOfRange(rows, j * vocab, (j + 1) * vocab);
+                        }
+                    }
                 }
                 return host;
             }
+        }
+
+        /**
+         * How many of {@code rows[from..]}, starting with this one, lie in consecutive slots, still hold
+         * their rows and are not on the host yet: one copy brings them down (0 when this one cannot come).
+         */
+        private int runOnHostWanted(Row[] rows, int from) {
+            if (host != null || closed || rowInSlot[(int) (number % SLOTS)] != number) {
+                return 0;
+            }
+            int slot = (int) (number % SLOTS);
+            int run = 1;
+            while (from + run < rows.length && slot + run < SLOTS && rows[from + run].host == null
+                    && rowInSlot[slot + run] == rows[from + run].number) {
+                run++;
+            }
+            return run;
         }
 
         private KeptRows owner() {

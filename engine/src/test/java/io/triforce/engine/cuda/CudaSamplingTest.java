@@ -207,10 +207,14 @@ class CudaSamplingTest {
         }
         upload(rows);
         KeptRows ring = new KeptRows(dev, this, VOCAB);
+        ProbabilityRow[] together = ring.keep(logits, 3);
+        assertEquals(rows[1][7], together[1].values()[7], "a kept row is the row it copied");
         ProbabilityRow[] first = ring.keep(logits, 64);
-        ProbabilityRow[] second = ring.keep(logits, 64);
-        assertEquals(rows[5][7], first[5].values()[7], "a kept row is the row it copied");
-        ring.keep(logits, 1);   // slot 0 again
+        ProbabilityRow[] second = ring.keep(logits, 61);
+        ring.keep(logits, 1);   // slot 0 again: together[0] is overwritten, but came down with together[1]
+        assertEquals(rows[0][7], together[0].values()[7], "rows kept together come down together");
+        assertEquals(rows[2][7], together[2].values()[7], "rows kept together come down together");
+        ring.keep(logits, 3);   // slots 1-3: first[0] is overwritten
         IllegalStateException overwritten = assertThrows(IllegalStateException.class, () -> first[0].values());
         assertTrue(overwritten.getMessage().contains("overwritten"), overwritten.getMessage());
         assertEquals(rows[1][3], first[1].values()[3], "the next row is still there");
