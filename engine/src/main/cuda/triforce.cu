@@ -89,22 +89,28 @@ extern "C" __global__ void argmax_rows(const float* logits, int vocab, int* out)
     }
 }
 
-// Greedy decoding kept on the device (CudaTransformer's greedy run): the step's pick becomes the next
-// step's token and StepParams move on by one token, so the next step can run before the host has read
-// this one; the pick goes to host-mapped memory at picks[seq % 64]. One thread, after the argmax.
-extern "C" __global__ void greedy_feed(StepParams* p, const int* argmax, int* picks) {
-    pdl_wait();
-    int t = argmax[0];
-    picks[p->seq & 63] = t;
-    __threadfence_system();
-    p->tokens[0] = t;
-    p->pos += 1;
-    p->slot += 1;
-    p->seq += 1;
-}
-
 #include "retrieval.cuh"
 #include "streaming.cuh"
 #include "prefill.cuh"
 #include "sampling.cuh"
 #include "ring_step.cuh"
+
+// Greedy decoding kept on the device (CudaGreedyRun): the step's pick becomes the next step's token
+// and StepParams move on by one token, so the next step can run before the host has read this one;
+// the pick goes to host-mapped memory at picks[seq % 64]. Over a StreamingLLM view (s not null) the
+// next token's index in its view is its RoPE position and slot (streaming.cuh); over a full cache,
+// both move on by one. One thread, after the argmax.
+extern "C" __global__ void greedy_feed(StepParams* p, const int* argmax, int* picks, const StreamingPositions* s) {
+    pdl_wait();
+    int t = argmax[0];
+    picks[p->seq & 63] = t;
+    __threadfence_system();
+    p->tokens[0] = t;
+    p->seq += 1;
+    if (s) {
+        p->pos = p->slot = s->attended(p->seq) - 1;
+    } else {
+        p->pos += 1;
+        p->slot += 1;
+    }
+}

@@ -7,6 +7,7 @@ import static jcuda.driver.JCudaDriver.cuMemHostAlloc;
 import static jcuda.driver.JCudaDriver.cuMemHostGetDevicePointer;
 
 import io.triforce.engine.backend.GreedyRun;
+import io.triforce.engine.kv.KvCache;
 import java.nio.ByteOrder;
 import java.nio.IntBuffer;
 import jcuda.Pointer;
@@ -56,7 +57,8 @@ final class CudaGreedyRun implements GreedyRun {
 
     private final Object owner;   // the model: its monitor orders the device work
     private final CudaDevice dev;
-    private final CudaKvCache cache;
+    private final KvCache cache;
+    private final Runnable advance;   // the cache's bookkeeping for a step the stream runs
     private final CUgraphExec step;
     private final Buffers buffers;
     private final int firstSeq;
@@ -66,10 +68,12 @@ final class CudaGreedyRun implements GreedyRun {
     private boolean closed;
 
     /** {@code step}: a one-token step ending in greedy_feed; the step parameters of the first token are uploaded. */
-    CudaGreedyRun(Object owner, CudaDevice dev, CudaKvCache cache, CUgraphExec step, Buffers buffers, int limit) {
+    CudaGreedyRun(Object owner, CudaDevice dev, KvCache cache, Runnable advance, CUgraphExec step, Buffers buffers,
+                  int limit) {
         this.owner = owner;
         this.dev = dev;
         this.cache = cache;
+        this.advance = advance;
         this.step = step;
         this.buffers = buffers;
         this.firstSeq = cache.length();
@@ -86,7 +90,7 @@ final class CudaGreedyRun implements GreedyRun {
             for (; launched < Math.min(limit, taken + 1 + AHEAD); launched++) {
                 dev.launch(step);
                 dev.record(buffers.events[launched % Buffers.EVENTS]);
-                cache.advance(1);
+                advance.run();
             }
             dev.waitFor(buffers.events[taken % Buffers.EVENTS]);
             return buffers.hostPicks.get((firstSeq + taken++) % Buffers.SLOTS);

@@ -66,6 +66,11 @@ public final class CudaStreamingKvCache implements StreamingCache {
         return view;
     }
 
+    /** StreamingPositions (streaming.cuh) on the device. */
+    CUdeviceptr rules() {
+        return rules;
+    }
+
     /** A block of {@code m} tokens ran (and was banked): it is now part of the sequence. */
     void advance(int m) {
         positions.advance(m);

@@ -278,17 +278,20 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
     }
 
     /**
-     * Over a full cache, each step's graph ends in greedy_feed, which makes the pick the next step's
-     * token on the device, so the next step runs while the host reads this one's pick
-     * ({@link CudaGreedyRun}); other caches pick token by token.
+     * Over a full or a StreamingLLM cache, each step's graph ends in greedy_feed, which makes the pick
+     * the next step's token on the device, so the next step runs while the host reads this one's pick
+     * ({@link CudaGreedyRun}); a retrieval cache picks token by token.
      */
     @Override
     public synchronized GreedyRun greedyRun(int token, KvCache cache, int limit) {
-        if (!(cache instanceof CudaKvCache c) || c.viewOf != null || c.dev != dev) {
+        CudaStreamingKvCache streaming = cache instanceof CudaStreamingKvCache s ? s : null;
+        CudaKvCache c = streaming != null ? streaming.viewForNextBlock(dev)
+                : cache instanceof CudaKvCache full && full.viewOf == null && full.dev == dev ? full : null;
+        if (c == null) {
             return Transformer.super.greedyRun(token, cache, limit);
         }
         dev.use();
-        if (c.length() + limit > c.capacity()) {
+        if (streaming == null && c.length() + limit > c.capacity()) {
             throw new IllegalStateException("cache is full: " + c.length() + " + " + limit + " tokens > capacity "
                     + c.capacity());
         }
@@ -298,12 +301,14 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         }
         int[] first = new int[MAX_TOKENS];
         first[0] = token;
-        setParams(c.length(), c.length() + c.slotShift, c.length(), 1, first);
+        setParams(c.length(), c.length() + c.slotShift, cache.length(), 1, first);
         CUgraphExec step = c.graphs.computeIfAbsent(GREEDY_RUN_GRAPH, k -> dev.capture(() -> {
             enqueue(c, 1, true);
-            dev.launch("greedy_feed", 1, 1, 1, 32, 0, params, argmax, greedyRunBuffers.picks);
+            dev.launch("greedy_feed", 1, 1, 1, 32, 0, params, argmax, greedyRunBuffers.picks,
+                    streaming == null ? null : streaming.rules());
         }));
-        openRun = new CudaGreedyRun(this, dev, c, step, greedyRunBuffers, limit);
+        Runnable advance = streaming != null ? () -> streaming.advance(1) : () -> c.advance(1);
+        openRun = new CudaGreedyRun(this, dev, cache, advance, step, greedyRunBuffers, limit);
         return openRun;
     }
 

@@ -1,5 +1,6 @@
 package io.triforce.engine.spec;
 
+import io.triforce.engine.backend.GreedyRun;
 import io.triforce.engine.backend.Transformer;
 import io.triforce.engine.generate.IntSequence;
 import io.triforce.engine.kv.StreamingCache;
@@ -39,21 +40,40 @@ public final class DraftModelProposer {
 
     /** Proposes {@code n} tokens continuing {@code sequence}. */
     public Proposal propose(IntSequence sequence, int n, TokenPicker picker) {
+        if (picker.greedy()) {
+            return new Proposal(greedyPicks(sequence, n), null);
+        }
         int[] tokens = new int[n];
-        ProbabilityRow[] probabilities = picker.greedy() ? null : new ProbabilityRow[n];
+        ProbabilityRow[] probabilities = new ProbabilityRow[n];
         int[] unseen = scorer.unseen(sequence);
         for (int i = 0; i < n; i++) {
-            // a verdict on no proposal: its next token is the draft's pick (its argmax, or a draw from q,
-            // which the verdict carries), taken where CacheScorer takes any level's: on a GPU, neither
-            // logits nor q reach the host
+            // a verdict on no proposal: its next token is the draft's draw from q, which the verdict
+            // carries, taken where CacheScorer takes any level's: on a GPU, neither logits nor q reach
+            // the host
             Verdict next = scorer.verifyAfter(unseen, Proposal.NONE, RULE, picker);
             tokens[i] = next.nextToken();
-            if (probabilities != null) {
-                probabilities[i] = next.verifierProbabilities()[0];
-            }
+            probabilities[i] = next.verifierProbabilities()[0];
             unseen = new int[] {tokens[i]};
         }
         return new Proposal(tokens, probabilities);
+    }
+
+    /**
+     * The draft's argmax, {@code n} times, each fed to the next step: a greedy run (on a GPU the picks
+     * stay on the device between steps), after the tokens the cache has not absorbed but the last.
+     */
+    private int[] greedyPicks(IntSequence sequence, int n) {
+        int[] unseen = scorer.unseen(sequence);
+        if (unseen.length > 1) {
+            draft.forward(Arrays.copyOf(unseen, unseen.length - 1), cache, 0);
+        }
+        int[] picks = new int[n];
+        try (GreedyRun run = draft.greedyRun(unseen[unseen.length - 1], cache, n)) {
+            for (int i = 0; i < n; i++) {
+                picks[i] = run.next();
+            }
+        }
+        return picks;
     }
 
     /** Forgets what the cache absorbed past the first {@code validLength} tokens. */

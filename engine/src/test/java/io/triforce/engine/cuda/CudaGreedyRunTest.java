@@ -13,25 +13,29 @@ import io.triforce.engine.testing.RequiresGpu;
 import java.lang.foreign.Arena;
 import java.util.Arrays;
 import java.util.Random;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * A greedy run on the GPU (each step's pick fed to the next step on the device, a step queued
  * ahead of the host) against greedyNext token by token: the same picks, and a cache left as the
- * token-by-token loop leaves it. Skipped where no CUDA GPU is present.
+ * token-by-token loop leaves it, full or StreamingLLM. Skipped where no CUDA GPU is present.
  */
 @RequiresGpu
 class CudaGreedyRunTest {
 
-    @Test
-    void picksAndCacheAreThoseOfGreedyNextTokenByToken() {
+    /** A full cache (the target's), and a StreamingLLM cache (the draft's) whose window fills during the runs. */
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void picksAndCacheAreThoseOfGreedyNextTokenByToken(boolean streaming) {
+        KvCacheSpec spec = streaming ? new KvCacheSpec.Streaming(4, 48, 6) : new KvCacheSpec.Full(512);
         ModelConfig config = ModelShapes.get("pycode-target", 2);
         try (Arena arena = Arena.ofShared()) {
             LlamaWeights weights = RandomWeights.create(config, 21, arena);
             try (CudaTransformer gpu = new CudaBackend().load(weights);
-                 KvCache run = gpu.newCache(new KvCacheSpec.Full(512));
-                 KvCache loop = gpu.newCache(new KvCacheSpec.Full(512))) {
-                int[] prompt = new Random(4).ints(200, 0, config.vocabSize()).toArray();
+                 KvCache run = gpu.newCache(spec);
+                 KvCache loop = gpu.newCache(spec)) {
+                int[] prompt = new Random(4).ints(streaming ? 20 : 200, 0, config.vocabSize()).toArray();
                 int[] head = Arrays.copyOf(prompt, prompt.length - 1);
                 gpu.forward(head, run, 0);
                 gpu.forward(head, loop, 0);
