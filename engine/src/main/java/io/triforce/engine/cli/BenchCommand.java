@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.triforce.engine.generate.Generation;
 import io.triforce.engine.generate.TokenSink;
 import io.triforce.engine.sampling.SamplingParams;
-import io.triforce.engine.spec.TriForceConfig;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -106,9 +105,8 @@ final class BenchCommand implements Callable<Integer> {
 
     private ObjectNode summary(LoadedModels models, Map<String, Totals> totals, List<ObjectNode> documents) {
         ObjectNode result = Json.MAPPER.createObjectNode();
-        TriForceConfig knobs = triforce.config(models.targetBackend());
-        result.put("context", context).put("new_tokens", newTokens).put("budget", knobs.budget())
-                .put("gamma", knobs.gamma2()).put("gamma1", knobs.gamma1()).put("temperature", sampling.temperature)
+        result.put("context", context).put("new_tokens", newTokens).put("budget", triforce.budget)
+                .put("gamma", triforce.gamma).put("gamma1", triforce.gamma1).put("temperature", sampling.temperature)
                 .put("backend", models.targetBackend()).put("draft_backend", models.draftBackend());
         ObjectNode modeNode = result.putObject("modes");
         totals.forEach((mode, t) -> modeNode.set(mode, t.json()));

@@ -36,7 +36,7 @@ final class LoadedModels implements AutoCloseable {
         return switch (mode) {
             case "ar" -> new AutoregressiveDecoder(target);
             case "triforce" -> new TriForceDecoder(target, draft(options.requireDraft(mode), options.draftBackend()),
-                    options.config(targetBackend.name()));
+                    options.config());
             default -> throw new IllegalArgumentException("unknown mode '" + mode + "' (use ar or triforce)");
         };
     }

@@ -15,20 +15,17 @@ final class TriForceOptions {
             description = "Where the draft runs: same (the target's backend), cpu, cuda or auto (default ${DEFAULT-VALUE}).")
     String draftBackend = "same";
 
-    @Option(names = "--budget", paramLabel = "B", description = "Retrieval cache budget in tokens (default 512 for a target"
-            + " on the CPU, 1024 on a GPU).")
-    Integer budget;
+    @Option(names = "--budget", paramLabel = "B", description = "Retrieval cache budget in tokens (default ${DEFAULT-VALUE}).")
+    int budget = TriForceConfig.DEFAULTS.budget();
 
     @Option(names = "--chunk", paramLabel = "C", description = "Retrieval chunk size in tokens (default ${DEFAULT-VALUE}).")
     int chunk = TriForceConfig.DEFAULTS.chunk();
 
-    @Option(names = "--gamma", paramLabel = "G", description = "Tokens level 2 proposes per target verification (default 3"
-            + " for a target on the CPU, 12 on a GPU).")
-    Integer gamma;
+    @Option(names = "--gamma", paramLabel = "G", description = "Tokens level 2 proposes per target verification (default ${DEFAULT-VALUE}).")
+    int gamma = TriForceConfig.DEFAULTS.gamma2();
 
-    @Option(names = "--gamma1", paramLabel = "G", description = "Tokens the draft proposes per level-2 round (default 1 for"
-            + " a target on the CPU, 4 on a GPU).")
-    Integer gamma1;
+    @Option(names = "--gamma1", paramLabel = "G", description = "Tokens the draft proposes per level-2 round (default ${DEFAULT-VALUE}).")
+    int gamma1 = TriForceConfig.DEFAULTS.gamma1();
 
     @Option(names = "--window", paramLabel = "W", description = "Draft StreamingLLM window (default ${DEFAULT-VALUE}).")
     int window = TriForceConfig.DEFAULTS.window();
@@ -39,11 +36,8 @@ final class TriForceOptions {
     @Option(names = "--rebuild", paramLabel = "POLICY", description = "Retrieval re-selection: prefill, every:N or acceptance:X (default ${DEFAULT-VALUE}).")
     String rebuild = "prefill";
 
-    /** The hierarchy's knobs: those given, the rest the defaults for a target on {@code targetBackend}. */
-    TriForceConfig config(String targetBackend) {
-        TriForceConfig defaults = TriForceConfig.defaultsFor(targetBackend);
-        return new TriForceConfig(gamma1 != null ? gamma1 : defaults.gamma1(), gamma != null ? gamma : defaults.gamma2(),
-                budget != null ? budget : defaults.budget(), chunk, sinks, window, TriForceConfig.rebuildPolicy(rebuild));
+    TriForceConfig config() {
+        return new TriForceConfig(gamma1, gamma, budget, chunk, sinks, window, TriForceConfig.rebuildPolicy(rebuild));
     }
 
     /** Where the draft runs: same (the target's backend), cpu, cuda or auto; anything else is an error here. */

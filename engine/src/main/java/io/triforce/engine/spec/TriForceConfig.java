@@ -14,22 +14,8 @@ package io.triforce.engine.spec;
 public record TriForceConfig(int gamma1, int gamma2, int budget, int chunk, int sinks, int window,
                              RebuildPolicy rebuild) {
 
-    /** The defaults on the CPU: the trained pair's best at 8K on the development machine (README, "Results"). */
     public static final TriForceConfig DEFAULTS =
             new TriForceConfig(1, 3, 512, 8, 16, 256, new RebuildPolicy.AtPrefill());
-
-    /**
-     * The defaults on a GPU, where every level's step is cheap next to the host's work between steps
-     * and long proposals pay: the trained pair's best at 7K on an H100 (README, "The trained pair on
-     * the GPU").
-     */
-    public static final TriForceConfig GPU_DEFAULTS =
-            new TriForceConfig(4, 12, 1024, 8, 16, 256, new RebuildPolicy.AtPrefill());
-
-    /** The defaults for a target on {@code backend} (a backend's name: cpu or cuda). */
-    public static TriForceConfig defaultsFor(String backend) {
-        return backend.equals("cuda") ? GPU_DEFAULTS : DEFAULTS;
-    }
 
     public TriForceConfig {
         check(gamma1 >= 1, "gamma1 must be >= 1, got " + gamma1);
