@@ -27,6 +27,11 @@ final class TriForceOptions {
     @Option(names = "--gamma1", paramLabel = "G", description = "Tokens the draft proposes per level-2 round (default ${DEFAULT-VALUE}).")
     int gamma1 = TriForceConfig.DEFAULTS.gamma1();
 
+    @Option(names = "--adaptive", description = "Proposal lengths that follow the verdicts: --gamma and --gamma1"
+            + " are where the levels start; two more after a proposal accepted whole, one fewer after a rejection,"
+            + " up to 16 and 4 (or the values given, if more).")
+    boolean adaptive;
+
     @Option(names = "--window", paramLabel = "W", description = "Draft StreamingLLM window (default ${DEFAULT-VALUE}).")
     int window = TriForceConfig.DEFAULTS.window();
 
@@ -37,7 +42,8 @@ final class TriForceOptions {
     String rebuild = "prefill";
 
     TriForceConfig config() {
-        return new TriForceConfig(gamma1, gamma, budget, chunk, sinks, window, TriForceConfig.rebuildPolicy(rebuild));
+        return new TriForceConfig(gamma1, gamma, budget, chunk, sinks, window, TriForceConfig.rebuildPolicy(rebuild),
+                adaptive);
     }
 
     /** Where the draft runs: same (the target's backend), cpu, cuda or auto; anything else is an error here. */

@@ -7,7 +7,7 @@ import java.util.List;
 /**
  * Level 2: the target's weights over the retrieval cache verify the tiny draft's proposals
  * and build a proposal for the target. Each round the draft proposes up to {@code gamma1}
- * tokens, one block forward scores them, the rejection sampler keeps a prefix and adds a
+ * tokens (fixed or adaptive: {@link ProposalLength}), one block forward scores them, the rejection sampler keeps a prefix and adds a
  * recovered or bonus token; rounds repeat until {@code n} tokens are proposed. Every kept
  * token is a sample of the level-2 distribution, which travels with it as q for level 3.
  */
@@ -16,11 +16,11 @@ public final class RetrievalProposer {
     private final DraftModelProposer draft;
     private final CacheScorer retrieval;
     private final RejectionSampler rejection;
-    private final int gamma1;
+    private final ProposalLength gamma1;   // tokens the draft proposes a round
     private final LevelStats level1 = new LevelStats();
     private long draftNanos;
 
-    public RetrievalProposer(DraftModelProposer draft, CacheScorer retrieval, RejectionSampler rejection, int gamma1) {
+    RetrievalProposer(DraftModelProposer draft, CacheScorer retrieval, RejectionSampler rejection, ProposalLength gamma1) {
         this.draft = draft;
         this.retrieval = retrieval;
         this.rejection = rejection;
@@ -49,10 +49,11 @@ public final class RetrievalProposer {
         while (tokens.size() < n) {
             int base = sequence.length();
             long start = System.nanoTime();
-            Proposal drafted = draft.propose(sequence, Math.min(gamma1, n - tokens.size()), picker);
+            Proposal drafted = draft.propose(sequence, gamma1.next(n - tokens.size()), picker);
             long draftedAt = System.nanoTime();
             Verdict verdict = retrieval.verify(sequence, drafted, rejection, picker);
             level1.record(drafted.size(), verdict, System.nanoTime() - draftedAt);
+            gamma1.record(drafted.size(), verdict.accepted());
             draftNanos += draftedAt - start;
             // a fully accepted last round adds a bonus token past n: leave it out, so the target
             // never verifies more than it asked for (it may have room for no more). Any prefix of

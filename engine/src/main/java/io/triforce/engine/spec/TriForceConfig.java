@@ -10,12 +10,24 @@ package io.triforce.engine.spec;
  * @param sinks   StreamingLLM sink tokens of the draft's cache
  * @param window  StreamingLLM recent window of the draft's cache
  * @param rebuild when the retrieval cache re-selects
+ * @param adaptive whether gamma1 and gamma2 are where the levels start, each then proposing more
+ *                 after a fully accepted proposal and fewer after a rejection ({@link ProposalLength})
  */
 public record TriForceConfig(int gamma1, int gamma2, int budget, int chunk, int sinks, int window,
-                             RebuildPolicy rebuild) {
+                             RebuildPolicy rebuild, boolean adaptive) {
+
+    /** Most tokens the draft proposes a round when adaptive (or gamma1, if more). */
+    static final int ADAPTIVE_MAX_GAMMA1 = 4;
+    /** Most tokens level 2 proposes a target pass when adaptive (or gamma2, if more). */
+    static final int ADAPTIVE_MAX_GAMMA2 = 16;
 
     public static final TriForceConfig DEFAULTS =
             new TriForceConfig(1, 3, 512, 8, 16, 256, new RebuildPolicy.AtPrefill());
+
+    /** Fixed proposal lengths. */
+    public TriForceConfig(int gamma1, int gamma2, int budget, int chunk, int sinks, int window, RebuildPolicy rebuild) {
+        this(gamma1, gamma2, budget, chunk, sinks, window, rebuild, false);
+    }
 
     public TriForceConfig {
         check(gamma1 >= 1, "gamma1 must be >= 1, got " + gamma1);
@@ -24,6 +36,16 @@ public record TriForceConfig(int gamma1, int gamma2, int budget, int chunk, int 
         check(budget >= chunk, "budget (" + budget + ") must be at least one chunk (" + chunk + ")");
         check(sinks >= 0, "sinks must be >= 0, got " + sinks);
         check(window >= 1, "window must be >= 1, got " + window);
+    }
+
+    /** The longest proposal the draft makes a round. */
+    public int maxGamma1() {
+        return adaptive ? Math.max(gamma1, ADAPTIVE_MAX_GAMMA1) : gamma1;
+    }
+
+    /** The longest proposal level 2 makes a target pass. */
+    public int maxGamma2() {
+        return adaptive ? Math.max(gamma2, ADAPTIVE_MAX_GAMMA2) : gamma2;
     }
 
     public static RebuildPolicy rebuildPolicy(String text) {

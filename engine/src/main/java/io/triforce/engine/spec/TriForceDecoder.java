@@ -72,6 +72,7 @@ public final class TriForceDecoder implements Decoder {
         private final CacheScorer verifier;
         private final RetrievalProposer level2;
         private final LevelStats level2Stats = new LevelStats();
+        private final ProposalLength level2Length;   // tokens level 2 proposes a target pass
         private int rebuilds;
         private int builtAtLength;
         private long proposedAtBuild;
@@ -82,14 +83,16 @@ public final class TriForceDecoder implements Decoder {
             this.out = new Emitter(target.config(), prompt.length, maxNewTokens, sink);
             this.sequence = new IntSequence(prompt);
             this.fullCache = target.newCache(new KvCacheSpec.Full(KvCacheSpec.Full.capacityFor(target.config(),
-                    prompt.length, maxNewTokens, config.gamma2() + 1)));
+                    prompt.length, maxNewTokens, config.maxGamma2() + 1)));
             this.retrievalCache = (RetrievalCache) target.newCache(
-                    new KvCacheSpec.Retrieval(config.budget(), config.chunk(), 4 * config.gamma2()));
+                    new KvCacheSpec.Retrieval(config.budget(), config.chunk(), 4 * config.maxGamma2()));
             this.draftCache = (StreamingCache) draft.newCache(new KvCacheSpec.Streaming(
-                    config.sinks(), config.window(), config.gamma1() + config.gamma2() + 4));
+                    config.sinks(), config.window(), config.maxGamma1() + config.maxGamma2() + 4));
             this.verifier = new CacheScorer(target, fullCache);
             this.level2 = new RetrievalProposer(new DraftModelProposer(draft, draftCache),
-                    new CacheScorer(target, retrievalCache, true), level2Rejection, config.gamma1());
+                    new CacheScorer(target, retrievalCache, true), level2Rejection,
+                    new ProposalLength(config.gamma1(), config.maxGamma1(), config.adaptive()));
+            this.level2Length = new ProposalLength(config.gamma2(), config.maxGamma2(), config.adaptive());
         }
 
         void prefill() {
@@ -101,10 +104,11 @@ public final class TriForceDecoder implements Decoder {
         /** One level-3 round: level 2 proposes, the target verifies, tokens commit. */
         boolean step(TokenPicker picker) {
             int base = sequence.length();
-            Proposal proposal = level2.propose(sequence, Math.min(config.gamma2(), out.remaining()), picker);
+            Proposal proposal = level2.propose(sequence, level2Length.next(out.remaining()), picker);
             long start = System.nanoTime();
             Verdict verdict = verifier.verify(sequence, proposal, level3Rejection, picker);
             level2Stats.record(proposal.size(), verdict, System.nanoTime() - start);
+            level2Length.record(proposal.size(), verdict.accepted());
             boolean more = true;
             for (int i = 0; i <= verdict.accepted() && more; i++) {
                 int token = i < verdict.accepted() ? proposal.tokens()[i] : verdict.nextToken();

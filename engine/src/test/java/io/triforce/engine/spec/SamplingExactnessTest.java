@@ -122,6 +122,16 @@ class SamplingExactnessTest {
         assertTrue(d.level2Recovered() > DRAWS / 20, "level 2 recoveries " + d.level2Recovered());
     }
 
+    @Test
+    void adaptiveProposalLengthsSampleExactlyTheTargetsDistribution() {
+        // the lengths follow earlier verdicts (level 1's within the first target pass), never the draws
+        // of the proposal being judged
+        TriForceConfig adaptive = new TriForceConfig(1, 2, 16, 4, 2, 8, new RebuildPolicy.AtPrefill(), true);
+        Draws d = draw(new TriForceDecoder(target.model(), draft.model(), adaptive), DRAWS / 2);
+        ChiSquare.Result fit = ChiSquare.test(d.counts(), exact, ALPHA);
+        assertTrue(fit.fits(), "TriForce, adaptive: " + fit);
+    }
+
     @ParameterizedTest(name = "temperature {0}, top-k {1}, top-p {2}")
     @CsvSource({"0.7, 0, 0.9", "1.3, 5, 1"})
     void filtersApplyToEveryLevelAlike(double temperature, int topK, double topP) {

@@ -71,6 +71,8 @@ class TriForceGreedyRandomTest {
                 new TriForceConfig(3, 7, 24, 8, 0, 16, new RebuildPolicy.BelowAcceptance(0.9)),
                 new TriForceConfig(1, 1, 8, 8, 1, 4, new RebuildPolicy.AtPrefill()),
                 new TriForceConfig(6, 6, 1024, 8, 4, 64, new RebuildPolicy.EveryTokens(1)),
+                new TriForceConfig(1, 3, 16, 4, 2, 8, new RebuildPolicy.EveryTokens(8), true),
+                new TriForceConfig(4, 12, 1024, 8, 4, 32, new RebuildPolicy.AtPrefill(), true),
         };
         for (TriForceConfig c : configs) {
             for (boolean selfDraft : new boolean[] {true, false}) {
@@ -203,7 +205,7 @@ class TriForceGreedyRandomTest {
                 retrieval.rebuild(full); // a budget over the whole context: level 2 agrees with the target
                 StreamingKvCache draftCache = (StreamingKvCache) model.newCache(new KvCacheSpec.Streaming(4, 1024, 16));
                 RetrievalProposer level2 = new RetrievalProposer(new DraftModelProposer(model, draftCache),
-                        new CacheScorer(model, retrieval), new RejectionSampler(), gamma1);
+                        new CacheScorer(model, retrieval), new RejectionSampler(), new ProposalLength(gamma1, gamma1, false));
                 level2.prefillDraft(prompt);
                 Proposal p = level2.propose(new IntSequence(prompt), n, new TokenPicker(SamplingParams.GREEDY));
                 assertEquals(n, p.size(), "gamma1 " + gamma1 + ", n " + n);
