@@ -7,9 +7,10 @@ import java.util.List;
 /**
  * Level 2: the target's weights over the retrieval cache verify the tiny draft's proposals
  * and build a proposal for the target. Each round the draft proposes up to {@code gamma1}
- * tokens (fixed or adaptive: {@link ProposalLength}), one block forward scores them, the rejection sampler keeps a prefix and adds a
- * recovered or bonus token; rounds repeat until {@code n} tokens are proposed. Every kept
- * token is a sample of the level-2 distribution, which travels with it as q for level 3.
+ * tokens (fixed or adaptive: {@link ProposalLength}), one block forward scores them, the
+ * rejection sampler keeps a prefix and adds a recovered or bonus token; rounds repeat until
+ * {@code n} tokens are proposed. Every kept token is a sample of the level-2 distribution,
+ * which travels with it as q for level 3.
  */
 public final class RetrievalProposer {
 
