@@ -28,7 +28,7 @@ final class TriForceOptions {
     int gamma1 = TriForceConfig.DEFAULTS.gamma1();
 
     @Option(names = "--adaptive", description = "Proposal lengths that follow the verdicts: --gamma and --gamma1"
-            + " are where the levels start; two more after a proposal accepted whole, one fewer after a rejection,"
+            + " are where the levels start; two more after a proposal accepted whole, half as many after a rejection,"
             + " up to 16 and 4 (or the values given, if more).")
     boolean adaptive;
 

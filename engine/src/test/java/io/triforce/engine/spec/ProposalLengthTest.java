@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import org.junit.jupiter.api.Test;
 
-/** Proposal lengths: fixed ones stay put; adaptive ones grow by two on a whole acceptance, shrink by one on a rejection. */
+/** Proposal lengths: fixed ones stay put; adaptive ones grow by two on a whole acceptance, halve on a rejection. */
 class ProposalLengthTest {
 
     @Test
@@ -25,10 +25,11 @@ class ProposalLengthTest {
         length.record(7, 7);
         assertEquals(8, length.next(100), "never past its maximum");
         length.record(8, 2);
-        assertEquals(7, length.next(100), "a rejection: one fewer");
-        for (int i = 0; i < 10; i++) {
-            length.record(1, 0);
-        }
+        assertEquals(4, length.next(100), "a rejection: half as many");
+        length.record(4, 3);
+        assertEquals(2, length.next(100));
+        length.record(2, 0);
+        length.record(1, 0);
         assertEquals(1, length.next(100), "never below one");
         length.record(0, 0);
         assertEquals(1, length.next(100), "an empty proposal says nothing");
