@@ -106,7 +106,8 @@ final class BenchCommand implements Callable<Integer> {
     private ObjectNode summary(LoadedModels models, Map<String, Totals> totals, List<ObjectNode> documents) {
         ObjectNode result = Json.MAPPER.createObjectNode();
         result.put("context", context).put("new_tokens", newTokens).put("budget", triforce.budget)
-                .put("gamma", triforce.gamma).put("gamma1", triforce.gamma1).put("adaptive", triforce.adaptive).put("temperature", sampling.temperature)
+                .put("gamma", triforce.gamma).put("gamma1", triforce.gamma1).put("adaptive", triforce.adaptive)
+                .put("temperature", sampling.temperature)
                 .put("backend", models.targetBackend()).put("draft_backend", models.draftBackend());
         ObjectNode modeNode = result.putObject("modes");
         totals.forEach((mode, t) -> modeNode.set(mode, t.json()));

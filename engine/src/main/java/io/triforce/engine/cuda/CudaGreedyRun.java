@@ -84,7 +84,8 @@ final class CudaGreedyRun implements GreedyRun {
     public int next() {
         synchronized (owner) {
             if (closed || taken == limit) {
-                throw new IllegalStateException(closed ? "the run is closed" : "the run's " + limit + " picks are taken");
+                throw new IllegalStateException(closed ? "the run is closed"
+                        : "the run's " + limit + " picks are taken");
             }
             dev.use();
             for (; launched < Math.min(limit, taken + 1 + AHEAD); launched++) {
