@@ -80,15 +80,17 @@ final class KeptRows implements AutoCloseable {
          * (at most {@code limit} rows) to {@code dst}, fp32 [run][vocab] on the device; returns the run.
          */
         int copyRun(ProbabilityRow[] q, int from, int limit, CUdeviceptr dst) {
-            int slot = slot();
-            int run = 1;
-            while (run < limit && slot + run < SLOTS && q[from + run] instanceof Row next && next.owner() == KeptRows.this
-                    && next.number == number + run) {
-                next.slot();
-                run++;
+            synchronized (owner) {   // the ring's model may keep rows from another thread
+                int slot = slot();
+                int run = 1;
+                while (run < limit && slot + run < SLOTS && q[from + run] instanceof Row next
+                        && next.ring() == KeptRows.this && next.number == number + run) {
+                    next.slot();
+                    run++;
+                }
+                dev.copy(dst, at(slot), 4L * run * vocab);
+                return run;
             }
-            dev.copy(dst, at(slot), 4L * run * vocab);
-            return run;
         }
 
         /** This row on the host, copied down with the rows kept with it that are still in the ring. */
@@ -132,7 +134,7 @@ final class KeptRows implements AutoCloseable {
             return run;
         }
 
-        private KeptRows owner() {
+        private KeptRows ring() {
             return KeptRows.this;
         }
 
