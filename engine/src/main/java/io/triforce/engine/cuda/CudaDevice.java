@@ -374,14 +374,14 @@ public final class CudaDevice {
 
     /** Copies host memory to the device, ordered with the stream's work; returns when done. */
     void toDevice(CUdeviceptr dst, Pointer src, long bytes) {
-        cuMemcpyHtoDAsync(dst, src, bytes, stream);
+        upload(dst, src, bytes);
         synchronize();
     }
 
     /**
      * Queues a copy of host memory to the device, ordered with the stream's work, and returns at once:
-     * {@code src} must be pinned and left unchanged until the stream has passed the copy
-     * ({@link PinnedStaging} sees to both).
+     * {@code src} must stay unchanged until the stream has passed the copy, and be pinned for the copy
+     * not to hold the host up ({@link PinnedStaging} sees to both; {@link #toDevice} waits instead).
      */
     void upload(CUdeviceptr dst, Pointer src, long bytes) {
         cuMemcpyHtoDAsync(dst, src, bytes, stream);

@@ -291,16 +291,14 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
             return Transformer.super.greedyRun(token, cache, limit);
         }
         dev.use();
-        if (streaming == null && c.length() + limit > c.capacity()) {
-            throw new IllegalStateException("cache is full: " + c.length() + " + " + limit + " tokens > capacity "
-                    + c.capacity());
-        }
+        int[] first = new int[MAX_TOKENS];
+        first[0] = token;
+        // a StreamingLLM view never fills: its steps stay at the window's end
+        checkStep(c, first, 0, 1, streaming == null ? limit : 1);
         requireNoOpenRun();
         if (greedyRunBuffers == null) {
             greedyRunBuffers = new CudaGreedyRun.Buffers();
         }
-        int[] first = new int[MAX_TOKENS];
-        first[0] = token;
         setParams(c.length(), c.length() + c.slotShift, cache.length(), 1, first);
         CUgraphExec step = c.graphs.computeIfAbsent(GREEDY_RUN_GRAPH, k -> dev.capture(() -> {
             enqueue(c, 1, true);
@@ -427,6 +425,14 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
 
     /** Checks that tokens {@code from .. from + n} are in the vocabulary and fit the cache. */
     private void checkStep(CudaKvCache c, int[] tokens, int from, int n) {
+        checkStep(c, tokens, from, n, n);
+    }
+
+    /**
+     * Checks that tokens {@code from .. from + n} are in the vocabulary and that the cache has room for
+     * {@code room} tokens from its next slot (a greedy run: all the steps it may take).
+     */
+    private void checkStep(CudaKvCache c, int[] tokens, int from, int n, int room) {
         for (int i = from; i < from + n; i++) {
             if (tokens[i] < 0 || tokens[i] >= config.vocabSize()) {
                 throw new IllegalArgumentException("token id " + tokens[i] + " is outside the vocabulary [0, "
@@ -434,8 +440,8 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
             }
         }
         int slot = c.length() + c.slotShift;
-        if (slot + n > c.capacity()) {
-            throw new IllegalStateException("cache is full: slot " + slot + " + " + n + " tokens > capacity "
+        if (slot + room > c.capacity()) {
+            throw new IllegalStateException("cache is full: slot " + slot + " + " + room + " tokens > capacity "
                     + c.capacity());
         }
     }

@@ -40,6 +40,8 @@ class CudaGreedyRunTest {
                 gpu.forward(head, run, 0);
                 gpu.forward(head, loop, 0);
                 int last = prompt[prompt.length - 1];
+                assertThrows(IllegalArgumentException.class, () -> gpu.greedyRun(config.vocabSize(), run, 3),
+                        "a token outside the vocabulary");
                 for (int[] lengths : new int[][] {{30, 40}, {12, 12}, {1, 5}}) {   // picks taken, the run's limit
                     int[] picks = new int[lengths[0]];
                     try (GreedyRun r = gpu.greedyRun(last, run, lengths[1])) {
