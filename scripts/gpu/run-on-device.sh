@@ -5,6 +5,8 @@
 # Usage: scripts/gpu/run-on-device.sh test [junit console options...]   (TRIFORCE_JAVA_OPTS: extra JVM options)
 #        scripts/gpu/run-on-device.sh bench [GpuBench options...]
 #        scripts/gpu/run-on-device.sh cli COMMAND [options...]   (the triforce CLI, e.g. bench --backend cuda)
+#        scripts/gpu/run-on-device.sh main CLASS [args...]   (any class's main on the same class path, e.g.
+#          io.triforce.engine.testing.WidenedCheckpoint: the trained target at a 7B model's size)
 # TRIFORCE_ENGINE_CLASSES: another build's engine classes instead of engine/target/classes (ab.sh).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -28,6 +30,8 @@ case "$mode" in
     "${java[@]}" -cp "$cp" io.triforce.engine.cuda.GpuBench "$@" ;;
   cli)
     "${java[@]}" -cp "$cp" io.triforce.engine.cli.TriForceCli "$@" ;;
+  main)
+    "${java[@]}" -cp "$cp" "$@" ;;
   *)
-    echo "usage: $0 test|bench|cli [options]" >&2; exit 2 ;;
+    echo "usage: $0 test|bench|cli|main [options]" >&2; exit 2 ;;
 esac

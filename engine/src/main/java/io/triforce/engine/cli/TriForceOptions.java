@@ -21,15 +21,18 @@ final class TriForceOptions {
     @Option(names = "--chunk", paramLabel = "C", description = "Retrieval chunk size in tokens (default ${DEFAULT-VALUE}).")
     int chunk = TriForceConfig.DEFAULTS.chunk();
 
-    @Option(names = "--gamma", paramLabel = "G", description = "Tokens level 2 proposes per target verification (default ${DEFAULT-VALUE}).")
+    @Option(names = "--gamma", paramLabel = "G", description = "Tokens level 2 proposes per target verification:"
+            + " its first proposal's, unless --no-adaptive (default ${DEFAULT-VALUE}).")
     int gamma = TriForceConfig.DEFAULTS.gamma2();
 
-    @Option(names = "--gamma1", paramLabel = "G", description = "Tokens the draft proposes per level-2 round (default ${DEFAULT-VALUE}).")
+    @Option(names = "--gamma1", paramLabel = "G", description = "Tokens the draft proposes per level-2 round:"
+            + " its first proposal's, unless --no-adaptive (default ${DEFAULT-VALUE}).")
     int gamma1 = TriForceConfig.DEFAULTS.gamma1();
 
-    @Option(names = "--adaptive", description = "Proposal lengths that follow the verdicts: --gamma and --gamma1"
-            + " are where the levels start; two more after a proposal accepted whole, half as many after a rejection,"
-            + " up to 16 and 4 (or the values given, if more).")
+    @Option(names = "--adaptive", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "Proposal lengths that follow the verdicts (the default): --gamma and --gamma1 are where"
+                    + " the levels start; two more after a proposal accepted whole, half as many after a rejection,"
+                    + " up to 16 and 8 (or the values given, if more). --no-adaptive keeps them fixed.")
     boolean adaptive;
 
     @Option(names = "--window", paramLabel = "W", description = "Draft StreamingLLM window (default ${DEFAULT-VALUE}).")
