@@ -59,6 +59,24 @@ class WidenedCheckpointTest {
     }
 
     @Test
+    void aYarnFactorStretchesThePositions() throws Exception {
+        Path source = dir.resolve("source");
+        RandomCheckpoint.builder().dim(128).layers(1).heads(2).kvHeads(1).headDim(64).vocab(20).maxPositions(1024)
+                .writeTo(source);
+        Path wide = dir.resolve("wide");
+        WidenedCheckpoint.write(source, wide, new Shape(512, 8, 8, 128, 1, 4), 1);
+        try (LlamaCheckpoint ckpt = CheckpointLoader.load(wide)) {
+            assertEquals(4096, ckpt.config().maxPositions());
+            assertEquals("yarn", ckpt.config().rope().type());
+            assertEquals(4, ckpt.config().rope().factor());
+        }
+        Path twice = dir.resolve("twice");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> WidenedCheckpoint.write(wide, twice, new Shape(512, 8, 8, 128, 1, 2), 1));
+        assertMentions(e, "without RoPE scaling");
+    }
+
+    @Test
     void aWiderGroupAcrossTwoSourceGroupsIsRefused() throws Exception {
         Path source = dir.resolve("source");
         RandomCheckpoint.builder().dim(128).layers(1).heads(2).kvHeads(1).headDim(64).vocab(20).writeTo(source);

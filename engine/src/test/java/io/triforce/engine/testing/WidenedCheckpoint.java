@@ -42,8 +42,15 @@ import java.util.function.LongUnaryOperator;
  */
 public final class WidenedCheckpoint {
 
-    /** The wider shape: hidden_size, heads, key/value heads, intermediate_size, layers. */
-    public record Shape(int dim, int heads, int kvHeads, int hiddenDim, int layers) {
+    /**
+     * The wider shape: hidden_size, heads, key/value heads, intermediate_size, layers; and a YaRN factor
+     * that stretches an unscaled source's positions (1: none), as a user would run a model past the
+     * context it was trained on.
+     */
+    public record Shape(int dim, int heads, int kvHeads, int hiddenDim, int layers, int yarnFactor) {
+        public Shape(int dim, int heads, int kvHeads, int hiddenDim, int layers) {
+            this(dim, heads, kvHeads, hiddenDim, layers, 1);
+        }
     }
 
     /**
@@ -85,6 +92,10 @@ public final class WidenedCheckpoint {
         if (to.heads() * c.headDim() != to.dim()) {
             throw new IllegalArgumentException("heads x head_dim (" + to.heads() + " x " + c.headDim()
                     + ") must equal the wider dim " + to.dim());
+        }
+        if (to.yarnFactor() < 1 || to.yarnFactor() > 1 && !c.rope().type().equals("default")) {
+            throw new IllegalArgumentException("a YaRN factor of " + to.yarnFactor() + " needs a factor >= 1 and,"
+                    + " above 1, a source without RoPE scaling (this one's: " + c.rope().type() + ")");
         }
         int group = c.groupSize();
         if (to.heads() % to.kvHeads() != 0 || group % (to.heads() / to.kvHeads()) != 0) {
@@ -268,20 +279,28 @@ public final class WidenedCheckpoint {
                 .put("num_key_value_heads", to.kvHeads()).put("intermediate_size", to.hiddenDim())
                 .put("num_hidden_layers", to.layers()).put("head_dim", c.headDim())
                 .put("rms_norm_eps", c.normEps() * c.dim() / to.dim());
+        if (to.yarnFactor() > 1) {
+            config.remove("rope_scaling");
+            config.remove("rope_theta");
+            config.putObject("rope_parameters").put("rope_theta", c.rope().theta()).put("rope_type", "yarn")
+                    .put("factor", (double) to.yarnFactor()).put("original_max_position_embeddings", c.maxPositions());
+            config.put("max_position_embeddings", c.maxPositions() * to.yarnFactor());
+        }
         Files.writeString(target.resolve("config.json"), config.toPrettyString());
     }
 
     /**
-     * {@code SOURCE TARGET DIM HEADS KV_HEADS HIDDEN LAYERS [SHARDS]}, e.g. the trained target at
-     * Llama-2-7B's bytes a step: {@code pycode-target-23m wide-7b 4096 64 64 11008 32 3}.
+     * {@code SOURCE TARGET DIM HEADS KV_HEADS HIDDEN LAYERS [SHARDS [YARN_FACTOR]]}, e.g. the trained target
+     * at Llama-2-7B's bytes a step: {@code pycode-target-23m wide-7b 4096 64 64 11008 32 3}.
      */
     public static void main(String[] args) throws Exception {
         if (args.length < 7) {
-            System.err.println("usage: WidenedCheckpoint SOURCE TARGET DIM HEADS KV_HEADS HIDDEN LAYERS [SHARDS]");
+            System.err.println("usage: WidenedCheckpoint SOURCE TARGET DIM HEADS KV_HEADS HIDDEN LAYERS"
+                    + " [SHARDS [YARN_FACTOR]]");
             System.exit(2);
         }
         Shape to = new Shape(Integer.parseInt(args[2]), Integer.parseInt(args[3]), Integer.parseInt(args[4]),
-                Integer.parseInt(args[5]), Integer.parseInt(args[6]));
+                Integer.parseInt(args[5]), Integer.parseInt(args[6]), args.length > 8 ? Integer.parseInt(args[8]) : 1);
         long start = System.nanoTime();
         write(Path.of(args[0]), Path.of(args[1]), to, args.length > 7 ? Integer.parseInt(args[7]) : 1);
         System.out.printf("wrote %s (%s) in %.1f s%n", args[1], to, (System.nanoTime() - start) / 1e9);
