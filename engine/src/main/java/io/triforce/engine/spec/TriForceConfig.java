@@ -19,7 +19,7 @@ public record TriForceConfig(int gamma1, int gamma2, int budget, int chunk, int 
     /**
      * Most tokens the draft proposes a round when adaptive (or gamma1, if more). 8 rather than 4: on the
      * trained pair widened to a 7B model's size on an H100, greedy TriForce 2.76x AR against 2.45x, sampled
-     * the same; on the development machine's CPU 198-205 tok/s against 180-191 (README, "Results").
+     * 1.52x against 1.51x (README, "Results").
      */
     static final int ADAPTIVE_MAX_GAMMA1 = 8;
     /** Most tokens level 2 proposes a target pass when adaptive (or gamma2, if more). */
@@ -27,7 +27,8 @@ public record TriForceConfig(int gamma1, int gamma2, int budget, int chunk, int 
 
     /**
      * Adaptive lengths starting at 1 / 3: on a 7B-sized target on the GPU they beat every fixed setting
-     * measured, greedy and sampled, long and short generations (README, "Results").
+     * measured greedy and match the best sampled, over long and short generations; on the CPU they gain
+     * too (README, "Results").
      */
     public static final TriForceConfig DEFAULTS =
             new TriForceConfig(1, 3, 512, 8, 16, 256, new RebuildPolicy.AtPrefill(), true);
