@@ -63,12 +63,18 @@ final class BenchCommand implements Callable<Integer> {
         List<String> texts = readDocuments();
         SamplingParams params = sampling.params();
         try (LoadedModels models = target.load()) {
+            List<int[]> tokenized = texts.stream().map(models.tokenizer::encode).toList();
+            int longest = tokenized.stream().mapToInt(t -> t.length).max().orElse(0);
+            if (longest < context) {
+                throw new IllegalArgumentException("none of the first " + texts.size() + " documents of " + docs
+                        + " has " + context + " tokens (--context); the longest has " + longest);
+            }
             warmUp(models, texts.getFirst(), params);
             Map<String, Totals> totals = new LinkedHashMap<>();
             modes.forEach(m -> totals.put(m, new Totals()));
             List<ObjectNode> documents = new ArrayList<>();
             for (int d = 0; d < texts.size(); d++) {
-                int[] all = models.tokenizer.encode(texts.get(d));
+                int[] all = tokenized.get(d);
                 if (all.length < context) {
                     System.err.printf("document %d has %d tokens < context %d: skipped%n", d, all.length, context);
                     continue;

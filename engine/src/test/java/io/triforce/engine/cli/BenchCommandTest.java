@@ -50,4 +50,25 @@ class BenchCommandTest {
         assertTrue(summary.at("/documents/0/identical_to_ar").asBoolean(), summary.toString());
         assertEquals(8, summary.at("/modes/triforce/tokens").asInt(), summary.toString());
     }
+
+    @Test
+    void documentsShorterThanTheContextAreAnErrorNotAnEmptySummary() throws Exception {
+        Path model = tmp.resolve("model");
+        RandomCheckpoint.builder().dim(64).heads(2).kvHeads(1).headDim(64).vocab(TestTokenizers.VOCAB_SIZE).writeTo(model);
+        TestTokenizers.writeByteLevelBpe(model);
+        Path docs = Files.writeString(tmp.resolve("docs.jsonl"), "{\"text\": \"x = 1\"}\n");
+        PrintStream oldErr = System.err;
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int exit;
+        try {
+            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+            exit = TriForceCli.run("bench", "--model", model.toString(), "--backend", "cpu", "--docs",
+                    docs.toString(), "--context", "100", "--new-tokens", "8", "--modes", "ar");
+        } finally {
+            System.setErr(oldErr);
+        }
+        assertEquals(1, exit);
+        String message = err.toString(StandardCharsets.UTF_8);
+        assertTrue(message.contains("none of the first 1 documents") && message.contains("has 100 tokens"), message);
+    }
 }
