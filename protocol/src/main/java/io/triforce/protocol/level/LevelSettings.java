@@ -25,7 +25,8 @@ public record LevelSettings(int gamma1, int gamma2, int budget, int chunk, int s
     public static final int MAX_GAMMA = 32;
 
     /**
-     * The in-process defaults (gamma1 1, gamma2 3), a lookahead just past one level-2 proposal,
+     * Fixed gamma1 1 and gamma2 3 (where the in-process decoder's adaptive lengths start; the
+     * services' pipelined protocol keeps them fixed), a lookahead just past one level-2 proposal,
      * and level 2 deciding up to 2 tokens itself while level 1's answer travels: the best of the
      * settings measured at 8K through the services (README, "Through the services").
      */
