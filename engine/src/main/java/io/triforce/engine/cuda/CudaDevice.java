@@ -105,23 +105,36 @@ public final class CudaDevice {
         cuDeviceGet(device, 0);
         cuDevicePrimaryCtxRetain(context, device);
         cuCtxSetCurrent(context);
+        int[] v = new int[1];
+        int[] minor = new int[1];
+        cuDeviceGetAttribute(v, jcuda.driver.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
+        cuDeviceGetAttribute(minor, jcuda.driver.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
+        byte[] nameBytes = new byte[256];
+        cuDeviceGetName(nameBytes, nameBytes.length, device);
+        name = new String(nameBytes).trim();
+        requireSupported(name, v[0], minor[0]);
+        hopper = v[0] == 9 && minor[0] == 0;
+        wgmma = hopper && !"false".equals(System.getProperty("triforce.cuda.wgmma"));
         byte[] fatbin = kernels();
         cuModuleLoadData(module, fatbin);
         cuStreamCreate(stream, CUstream_flags.CU_STREAM_NON_BLOCKING);
-        int[] v = new int[1];
         cuDeviceGetAttribute(v, jcuda.driver.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device);
         multiprocessors = v[0];
         cuDeviceGetAttribute(v, jcuda.driver.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
                 device);
         sharedPerBlockOptin = v[0];
-        int[] minor = new int[1];
-        cuDeviceGetAttribute(v, jcuda.driver.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
-        cuDeviceGetAttribute(minor, jcuda.driver.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
-        hopper = v[0] == 9 && minor[0] == 0;
-        wgmma = hopper && !"false".equals(System.getProperty("triforce.cuda.wgmma"));
-        byte[] nameBytes = new byte[256];
-        cuDeviceGetName(nameBytes, nameBytes.length, device);
-        name = new String(nameBytes).trim();
+    }
+
+    /**
+     * The kernels are built for compute capability 9.0 (sm_90a code and compute_90 PTX, which newer GPUs
+     * compile when they load it) and use its clusters and dependent launches: an older GPU gets this
+     * message, not the driver's "no binary for GPU".
+     */
+    static void requireSupported(String name, int major, int minor) {
+        if (major < 9) {
+            throw new IllegalStateException("the CUDA backend needs compute capability 9.0 or newer (Hopper, e.g."
+                    + " H100 / H200, or later); GPU 0 (" + name + ") is " + major + "." + minor);
+        }
     }
 
     /** The GPU, opened on first use. Throws when no CUDA driver or GPU is present. */
