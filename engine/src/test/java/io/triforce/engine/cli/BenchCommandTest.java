@@ -23,26 +23,47 @@ class BenchCommandTest {
     @TempDir
     Path tmp;
 
-    @Test
-    void summaryNamesTheBackendsAndTriForceMatchesAutoregressive() throws Exception {
+    /** What a run of the CLI printed, and its exit code. */
+    private record Run(int exit, String out, String err) {
+    }
+
+    /** A small random model with a byte-level tokenizer. */
+    private String model() throws Exception {
         Path model = tmp.resolve("model");
         RandomCheckpoint.builder().dim(64).heads(2).kvHeads(1).headDim(64).vocab(TestTokenizers.VOCAB_SIZE).writeTo(model);
         TestTokenizers.writeByteLevelBpe(model);
-        Path docs = Files.writeString(tmp.resolve("docs.jsonl"),
-                "{\"text\": \"def add(a, b):\\n    return a + b\\n\\nprint(add(1, 2))\\n\"}\n");
+        return model.toString();
+    }
+
+    /** A docs file of one JSON line. */
+    private String docs(String line) throws Exception {
+        return Files.writeString(tmp.resolve("docs.jsonl"), line + "\n").toString();
+    }
+
+    private static Run cli(String... args) {
         PrintStream oldOut = System.out;
+        PrintStream oldErr = System.err;
         ByteArrayOutputStream out = new ByteArrayOutputStream();
-        int exit;
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
         try {
             System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-            exit = TriForceCli.run("bench", "--model", model.toString(), "--backend", "cpu", "--draft-model",
-                    model.toString(), "--draft-backend", "cpu", "--docs", docs.toString(), "--context", "16",
-                    "--new-tokens", "8", "--docs-limit", "1");
+            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+            int exit = TriForceCli.run(args);
+            return new Run(exit, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
         } finally {
             System.setOut(oldOut);
+            System.setErr(oldErr);
         }
-        assertEquals(0, exit);
-        String[] lines = out.toString(StandardCharsets.UTF_8).strip().split("\n");
+    }
+
+    @Test
+    void summaryNamesTheBackendsAndTriForceMatchesAutoregressive() throws Exception {
+        String model = model();
+        String docs = docs("{\"text\": \"def add(a, b):\\n    return a + b\\n\\nprint(add(1, 2))\\n\"}");
+        Run run = cli("bench", "--model", model, "--backend", "cpu", "--draft-model", model, "--draft-backend", "cpu",
+                "--docs", docs, "--context", "16", "--new-tokens", "8", "--docs-limit", "1");
+        assertEquals(0, run.exit(), run.err());
+        String[] lines = run.out().strip().split("\n");
         JsonNode summary = Json.MAPPER.readTree(lines[lines.length - 1]);
         assertEquals("cpu", summary.at("/backend").asText(), summary.toString());
         assertEquals("cpu", summary.at("/draft_backend").asText(), summary.toString());
@@ -53,22 +74,11 @@ class BenchCommandTest {
 
     @Test
     void documentsShorterThanTheContextAreAnErrorNotAnEmptySummary() throws Exception {
-        Path model = tmp.resolve("model");
-        RandomCheckpoint.builder().dim(64).heads(2).kvHeads(1).headDim(64).vocab(TestTokenizers.VOCAB_SIZE).writeTo(model);
-        TestTokenizers.writeByteLevelBpe(model);
-        Path docs = Files.writeString(tmp.resolve("docs.jsonl"), "{\"text\": \"x = 1\"}\n");
-        PrintStream oldErr = System.err;
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int exit;
-        try {
-            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-            exit = TriForceCli.run("bench", "--model", model.toString(), "--backend", "cpu", "--docs",
-                    docs.toString(), "--context", "100", "--new-tokens", "8", "--modes", "ar");
-        } finally {
-            System.setErr(oldErr);
-        }
-        assertEquals(1, exit);
-        String message = err.toString(StandardCharsets.UTF_8);
-        assertTrue(message.contains("none of the first 1 documents") && message.contains("has 100 tokens"), message);
+        Run run = cli("bench", "--model", model(), "--backend", "cpu", "--docs", docs("{\"text\": \"x = 1\"}"),
+                "--context", "100", "--new-tokens", "8", "--modes", "ar");
+        assertEquals(1, run.exit());
+        assertTrue(run.err().contains("none of the first 1 documents") && run.err().contains("has 100 tokens"),
+                run.err());
+        assertEquals("", run.out());
     }
 }
