@@ -22,17 +22,18 @@ final class TriForceOptions {
     int chunk = TriForceConfig.DEFAULTS.chunk();
 
     @Option(names = "--gamma", paramLabel = "G", description = "Tokens level 2 proposes per target verification:"
-            + " its first proposal's, unless --no-adaptive (default ${DEFAULT-VALUE}).")
+            + " its first proposal's, or every one's with --no-adaptive (default ${DEFAULT-VALUE}).")
     int gamma = TriForceConfig.DEFAULTS.gamma2();
 
     @Option(names = "--gamma1", paramLabel = "G", description = "Tokens the draft proposes per level-2 round:"
-            + " its first proposal's, unless --no-adaptive (default ${DEFAULT-VALUE}).")
+            + " its first proposal's, or every one's with --no-adaptive (default ${DEFAULT-VALUE}).")
     int gamma1 = TriForceConfig.DEFAULTS.gamma1();
 
     @Option(names = "--adaptive", negatable = true, defaultValue = "true", fallbackValue = "true",
             description = "Proposal lengths that follow the verdicts (the default): --gamma and --gamma1 are where"
                     + " the levels start; two more after a proposal accepted whole, half as many after a rejection,"
-                    + " up to 16 and 8 (or the values given, if more). --no-adaptive keeps them fixed.")
+                    + " up to 16 and 8 (or the values given, if more). --no-adaptive keeps them fixed (then set them:"
+                    + " 3 and 1 suit a CPU).")
     boolean adaptive;
 
     @Option(names = "--window", paramLabel = "W", description = "Draft StreamingLLM window (default ${DEFAULT-VALUE}).")

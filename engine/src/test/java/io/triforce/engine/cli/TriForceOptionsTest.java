@@ -30,7 +30,8 @@ class TriForceOptionsTest {
         TriForceConfig c = parse();
         assertTrue(c.adaptive());
         assertEquals(TriForceConfig.DEFAULTS, c);
-        assertEquals(1, c.gamma1());
+        assertEquals(8, c.gamma1());
+        assertEquals(16, c.gamma2());
         assertEquals(8, c.maxGamma1());
         assertEquals(16, c.maxGamma2());
         assertTrue(parse("--adaptive").adaptive());
