@@ -73,6 +73,7 @@ class TriForceGreedyRandomTest {
                 new TriForceConfig(6, 6, 1024, 8, 4, 64, new RebuildPolicy.EveryTokens(1)),
                 new TriForceConfig(1, 3, 16, 4, 2, 8, new RebuildPolicy.EveryTokens(8), true),
                 new TriForceConfig(4, 12, 1024, 8, 4, 32, new RebuildPolicy.AtPrefill(), true),
+                TriForceConfig.DEFAULTS,   // what the CLI runs: adaptive from the caps
         };
         for (TriForceConfig c : configs) {
             for (boolean selfDraft : new boolean[] {true, false}) {
