@@ -295,11 +295,10 @@ public final class CudaTransformer implements Transformer, DeviceRejection {
         first[0] = token;
         // a StreamingLLM view never fills: its steps stay at the window's end
         checkStep(c, first, 0, 1, streaming == null ? limit : 1);
-        requireNoOpenRun();
         if (greedyRunBuffers == null) {
             greedyRunBuffers = new CudaGreedyRun.Buffers();
         }
-        setParams(c.length(), c.length() + c.slotShift, cache.length(), 1, first);
+        setParams(c.length(), c.length() + c.slotShift, cache.length(), 1, first);   // refuses if a run is open
         CUgraphExec step = c.graphs.computeIfAbsent(GREEDY_RUN_GRAPH, k -> dev.capture(() -> {
             enqueue(c, 1, true);
             dev.launch("greedy_feed", 1, 1, 1, 32, 0, params, argmax, greedyRunBuffers.picks,

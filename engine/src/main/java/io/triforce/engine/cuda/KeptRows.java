@@ -122,7 +122,7 @@ final class KeptRows implements AutoCloseable {
          * their rows and are not on the host yet: one copy brings them down (0 when this one cannot come).
          */
         private int runOnHostWanted(Row[] rows, int from) {
-            if (host != null || closed || rowInSlot[(int) (number % SLOTS)] != number) {
+            if (host != null || !held()) {
                 return 0;
             }
             int slot = (int) (number % SLOTS);
@@ -138,15 +138,19 @@ final class KeptRows implements AutoCloseable {
             return KeptRows.this;
         }
 
+        /** Whether the ring still holds this row. */
+        private boolean held() {
+            return !closed && rowInSlot[(int) (number % SLOTS)] == number;
+        }
+
         /** This row's slot, if it still holds this row. */
         private int slot() {
-            int slot = (int) (number % SLOTS);
-            if (closed || rowInSlot[slot] != number) {
+            if (!held()) {
                 throw new IllegalStateException("row " + number + " of p kept on the GPU was "
                         + (closed ? "freed with its model" : "overwritten (a ring of " + SLOTS + " rows)")
                         + " before the level above read it");
             }
-            return slot;
+            return (int) (number % SLOTS);
         }
     }
 }
