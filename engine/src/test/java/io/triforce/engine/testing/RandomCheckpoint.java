@@ -343,13 +343,10 @@ public final class RandomCheckpoint {
                 shard(names, shapes, values).write(dir.resolve("model.safetensors"));
                 return;
             }
-            ObjectMapper json = new ObjectMapper();
-            ObjectNode index = json.createObjectNode();
-            ObjectNode metadata = index.putObject("metadata");
-            ObjectNode weightMap = index.putObject("weight_map");
+            Map<String, String> weightMap = new LinkedHashMap<>();
             long total = 0;
             for (int i = 0; i < shards; i++) {
-                String file = String.format("model-%05d-of-%05d.safetensors", i + 1, shards);
+                String file = SafetensorsWriter.shardName(i, shards);
                 List<String> part = names.subList(i * names.size() / shards, (i + 1) * names.size() / shards);
                 SafetensorsWriter writer = shard(part, shapes, values);
                 writer.write(dir.resolve(file));
@@ -358,8 +355,7 @@ public final class RandomCheckpoint {
                     weightMap.put(name, file);
                 }
             }
-            metadata.put("total_size", total);
-            writeJson(json, index, dir.resolve("model.safetensors.index.json"));
+            SafetensorsWriter.writeIndex(dir, total, weightMap);
         }
 
         private SafetensorsWriter shard(List<String> names, Map<String, long[]> shapes, Map<String, float[]> values) {

@@ -17,6 +17,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Writes {@code .safetensors} files for tests: add tensors as fp32 values, each stored in its
@@ -48,29 +49,61 @@ public final class SafetensorsWriter {
     }
 
     public void write(Path file) {
-        ObjectMapper json = new ObjectMapper();
-        ObjectNode header = json.createObjectNode();
-        header.putObject("__metadata__").put("format", "pt");
-        long offset = 0;
-        for (Entry e : entries) {
-            ObjectNode t = header.putObject(e.name);
-            t.put("dtype", e.dtype.name());
-            ArrayNode shape = t.putArray("shape");
-            for (long d : e.shape) {
-                shape.add(d);
-            }
-            t.putArray("data_offsets").add(offset).add(offset + e.bytes.length);
-            offset += e.bytes.length;
-        }
-        byte[] text = header.toString().getBytes(StandardCharsets.UTF_8);
-        String padded = header + " ".repeat((8 - text.length % 8) % 8);
         try (OutputStream out = Files.newOutputStream(file)) {
-            byte[] headerBytes = padded.getBytes(StandardCharsets.UTF_8);
-            out.write(littleEndianLong(headerBytes.length));
-            out.write(headerBytes);
+            out.write(header(entries.stream().map(e -> new Layout(e.name, e.dtype, e.shape)).toList()));
             for (Entry e : entries) {
                 out.write(e.bytes);
             }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** Where a tensor goes in a file: its name, dtype and shape, its data after the previous one's. */
+    public record Layout(String name, DType dtype, long[] shape) {
+        public long bytes() {
+            return Tensor.elementCount(shape) * dtype.bytes;
+        }
+    }
+
+    /**
+     * What precedes the data of a file holding {@code tensors} in order: the 8-byte little-endian length
+     * of the header, then the header ({@code __metadata__: {"format": "pt"}}, each tensor's dtype, shape
+     * and data offsets), padded with spaces to a multiple of 8 bytes.
+     */
+    public static byte[] header(List<Layout> tensors) {
+        ObjectNode header = new ObjectMapper().createObjectNode();
+        header.putObject("__metadata__").put("format", "pt");
+        long offset = 0;
+        for (Layout t : tensors) {
+            ObjectNode node = header.putObject(t.name());
+            node.put("dtype", t.dtype().name());
+            ArrayNode shape = node.putArray("shape");
+            for (long d : t.shape()) {
+                shape.add(d);
+            }
+            node.putArray("data_offsets").add(offset).add(offset + t.bytes());
+            offset += t.bytes();
+        }
+        byte[] text = header.toString().getBytes(StandardCharsets.UTF_8);
+        byte[] padded = (header + " ".repeat((8 - text.length % 8) % 8)).getBytes(StandardCharsets.UTF_8);
+        return ByteBuffer.allocate(8 + padded.length).order(ByteOrder.LITTLE_ENDIAN).putLong(padded.length)
+                .put(padded).array();
+    }
+
+    /** Hugging Face's name for shard {@code index} (from 0) of {@code count}. */
+    public static String shardName(int index, int count) {
+        return String.format("model-%05d-of-%05d.safetensors", index + 1, count);
+    }
+
+    /** Writes {@code model.safetensors.index.json} into {@code dir}: the shards' total size and each tensor's file. */
+    public static void writeIndex(Path dir, long totalBytes, Map<String, String> weightMap) {
+        ObjectNode index = new ObjectMapper().createObjectNode();
+        index.putObject("metadata").put("total_size", totalBytes);
+        ObjectNode files = index.putObject("weight_map");
+        weightMap.forEach(files::put);
+        try {
+            Files.writeString(dir.resolve("model.safetensors.index.json"), index.toPrettyString());
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

@@ -14,14 +14,15 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.function.LongUnaryOperator;
 
 /**
@@ -191,48 +192,26 @@ public final class WidenedCheckpoint {
             files.getLast().add(o);
             filled += o.bytes();
         }
-        ObjectMapper json = new ObjectMapper();
-        ObjectNode index = json.createObjectNode();
-        index.putObject("metadata").put("total_size", total);
-        ObjectNode weightMap = index.putObject("weight_map");
+        Map<String, String> weightMap = new LinkedHashMap<>();
         for (int f = 0; f < files.size(); f++) {
-            String name = files.size() == 1 ? "model.safetensors"
-                    : String.format("model-%05d-of-%05d.safetensors", f + 1, files.size());
+            String name = files.size() == 1 ? "model.safetensors" : SafetensorsWriter.shardName(f, files.size());
             writeFile(target.resolve(name), files.get(f));
             for (Out o : files.get(f)) {
                 weightMap.put(o.name(), name);
             }
         }
         if (files.size() > 1) {
-            Files.writeString(target.resolve("model.safetensors.index.json"), index.toPrettyString());
+            SafetensorsWriter.writeIndex(target, total, weightMap);
         }
     }
 
     private static void writeFile(Path file, List<Out> outs) throws IOException {
-        ObjectMapper json = new ObjectMapper();
-        ObjectNode header = json.createObjectNode();
-        header.putObject("__metadata__").put("format", "pt");
-        long offset = 0;
-        for (Out o : outs) {
-            ObjectNode t = header.putObject(o.name());
-            t.put("dtype", o.dtype().name());
-            if (o.rows() == 1) {
-                t.putArray("shape").add(o.cols());
-            } else {
-                t.putArray("shape").add(o.rows()).add(o.cols());
-            }
-            t.putArray("data_offsets").add(offset).add(offset + o.bytes());
-            offset += o.bytes();
-        }
-        String text = header.toString();
-        text += " ".repeat((8 - text.getBytes(StandardCharsets.UTF_8).length % 8) % 8);
-        byte[] headerBytes = text.getBytes(StandardCharsets.UTF_8);
+        byte[] header = SafetensorsWriter.header(outs.stream().map(o -> new SafetensorsWriter.Layout(o.name(),
+                o.dtype(), o.rows() == 1 ? new long[] {o.cols()} : new long[] {o.rows(), o.cols()})).toList());
         try (FileChannel out = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                 StandardOpenOption.TRUNCATE_EXISTING)) {
-            ByteBuffer head = ByteBuffer.allocate(8 + headerBytes.length).order(ByteOrder.LITTLE_ENDIAN);
-            head.putLong(headerBytes.length).put(headerBytes).flip();
-            writeFully(out, head, 0);
-            long at = 8 + headerBytes.length;
+            writeFully(out, ByteBuffer.wrap(header), 0);
+            long at = header.length;
             for (Out o : outs) {
                 writeRows(out, at, o);
                 at += o.bytes();
